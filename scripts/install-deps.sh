@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The one list of Debian packages ringlet needs to build, test and benchmark.
+# Both README commands call this; it is idempotent and quiet when all is present.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config g++ clang libclang-rt-14-dev
+  liburing-dev libfmt-dev libcli11-dev
+  # tests
+  libgtest-dev libgmock-dev python3 curl
+  # benchmarks and peers
+  libbenchmark-dev libuv1-dev util-linux procps python3-matplotlib
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

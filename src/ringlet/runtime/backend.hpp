@@ -1,0 +1,75 @@
+// backend.hpp — the seam between the loop and the kernel: io_uring or epoll, one file each. Core-local, except
+// wake(), which any thread may call.
+//
+// Both backends run the same Operation kinds with the same completion contract (operation.hpp). Where a kernel
+// feature is missing the backend emulates it: epoll runs multishot accept and provided-buffer receive by draining
+// readiness; io_uring waits for writability with a poll op when a syscall (sendfile) has no ring opcode.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ringlet/runtime/operation.hpp"
+#include "ringlet/runtime/result.hpp"
+
+namespace ringlet {
+
+enum class BackendKind { auto_select, uring, epoll };
+
+struct BackendOptions {
+  BackendKind kind = BackendKind::auto_select;
+  unsigned ring_entries = 1024;               // io_uring submission queue size
+  std::uint32_t provided_buffer_size = 8192;  // bytes per kernel-provided receive buffer
+  std::uint32_t provided_buffer_count = 2048; // buffers in the ring (power of two)
+};
+
+struct BackendStats {
+  std::uint64_t kernel_waits = 0;    // entries into the kernel that could block
+  std::uint64_t kernel_submits = 0;  // entries that only submitted
+  std::uint64_t completions = 0;
+  std::int64_t wait_ns = 0;          // time spent blocked in the kernel
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string_view name() const noexcept = 0;
+  // Starts `op`. Returns true when a single-shot op finished inline (result in op.result).
+  virtual bool submit(Operation& op) noexcept = 0;
+  // Requests early completion of a pending op (see operation.hpp). Idempotent.
+  virtual void cancel(Operation& op) noexcept = 0;
+  // Hands queued submissions to the kernel, waits up to timeout_ns (-1: no limit, 0: don't block) for at least
+  // one completion, and delivers every available completion. Returns the number delivered.
+  virtual int wait(std::int64_t timeout_ns) noexcept = 0;
+  // Hands queued submissions to the kernel without waiting (the follow-up submit after running tasks).
+  virtual void flush() noexcept = 0;
+  // Thread-safe: makes a blocked or future wait() return promptly.
+  virtual void wake() noexcept = 0;
+  // Consumes the wake-up signal; returns true when one was pending (the loop then drains posted work).
+  virtual bool take_wake() noexcept = 0;
+  // Forget `io` before its descriptor is closed. No operation on it may be pending.
+  virtual void detach(IoHandle& io) noexcept = 0;
+  // Operations submitted and not yet finally completed.
+  virtual std::size_t pending() const noexcept = 0;
+  virtual const BackendStats& stats() const noexcept = 0;
+};
+
+struct BackendChoice {
+  std::unique_ptr<Backend> backend;
+  std::string reason;  // why this backend: logged at start-up
+};
+
+// Creates the backend `options.kind` asks for. auto_select tries io_uring with the needed features and falls back
+// to epoll; the environment variable RINGLET_BACKEND=uring|epoll|auto overrides auto_select.
+Result<BackendChoice> create_backend(const BackendOptions& options);
+
+std::unique_ptr<Backend> create_epoll_backend(const BackendOptions& options, std::string& error);
+std::unique_ptr<Backend> create_uring_backend(const BackendOptions& options, std::string& error);
+
+bool parse_backend_kind(std::string_view text, BackendKind& out) noexcept;
+std::string_view backend_kind_name(BackendKind kind) noexcept;
+
+}  // namespace ringlet

@@ -1,0 +1,327 @@
+// epoll_backend.cpp — the readiness backend, run the completion way.
+//
+// Every operation first tries its syscall (non-blocking); only on EAGAIN does it park on its descriptor's read
+// or write wait list. A descriptor joins the epoll set once, edge-triggered for both directions, the first time
+// an op has to wait on it; an edge then runs that direction's waiters in FIFO order until one sees EAGAIN again
+// (readiness drained). Multishot ops (accept, provided-buffer receive) are emulated by draining: each success is
+// one completion with kMore, and the op stays parked.
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ringlet/buf/buffer.hpp"
+#include "ringlet/runtime/backend.hpp"
+#include "ringlet/runtime/log.hpp"
+
+namespace ringlet {
+namespace {
+
+bool waits_for_write(const Operation& op) noexcept {
+  switch (op.kind) {
+    case OpKind::send:
+    case OpKind::sendmsg:
+    case OpKind::connect:
+      return true;
+    case OpKind::poll:
+      return (op.poll_events & POLLOUT) != 0 && (op.poll_events & POLLIN) == 0;
+    default:
+      return false;
+  }
+}
+
+int errno_result() noexcept { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
+
+class EpollBackend final : public Backend {
+ public:
+  EpollBackend(int epfd, int wakefd, const BackendOptions& options)
+      : epfd_(epfd), wakefd_(wakefd), provided_size_(options.provided_buffer_size) {}
+
+  ~EpollBackend() override {
+    ::close(wakefd_);
+    ::close(epfd_);
+  }
+
+  std::string_view name() const noexcept override { return "epoll"; }
+
+  bool submit(Operation& op) noexcept override {
+    RINGLET_ASSERT(op.state == Operation::State::idle);
+    if (!op.multishot) {
+      int r = perform(op);
+      if (r != -EAGAIN) {
+        op.result = r;
+        return true;
+      }
+    }
+    if (!park(op)) {
+      op.result = -errno;
+      if (op.multishot) {
+        op.on_complete(op, op.result, 0);
+        return false;
+      }
+      return true;
+    }
+    if (op.multishot) drain_multishot(op);
+    return false;
+  }
+
+  void cancel(Operation& op) noexcept override {
+    if (op.state != Operation::State::pending) return;
+    unlink(op);
+    op.on_complete(op, -ECANCELED, 0);
+  }
+
+  int wait(std::int64_t timeout_ns) noexcept override {
+    int timeout_ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
+    timespec t0{};
+    if (timeout_ms != 0) clock_gettime(CLOCK_MONOTONIC, &t0);
+    int n = epoll_wait(epfd_, events_, kMaxEvents, timeout_ms);
+    ++stats_.kernel_waits;
+    if (timeout_ms != 0) {
+      timespec t1{};
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      stats_.wait_ns += (t1.tv_sec - t0.tv_sec) * 1'000'000'000LL + (t1.tv_nsec - t0.tv_nsec);
+    }
+    if (n < 0) {
+      if (errno != EINTR) log_error("epoll_wait: {}", std::strerror(errno));
+      return 0;
+    }
+    int delivered = 0;
+    for (int i = 0; i < n; ++i) {
+      std::uint64_t t = events_[i].data.u64;
+      if (token::tag_of(t) == token::Tag::wake) {
+        std::uint64_t value;
+        ssize_t ignored = ::read(wakefd_, &value, sizeof value);
+        (void)ignored;
+        wake_pending_ = true;
+        continue;
+      }
+      auto* io = token::pointer_of<IoHandle>(t);
+      std::uint32_t ev = events_[i].events;
+      if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) delivered += run_waiters(*io, /*writers=*/false);
+      if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) delivered += run_waiters(*io, /*writers=*/true);
+    }
+    stats_.completions += static_cast<std::uint64_t>(delivered);
+    return delivered;
+  }
+
+  void flush() noexcept override {}
+
+  void wake() noexcept override {
+    std::uint64_t one = 1;
+    ssize_t ignored = ::write(wakefd_, &one, sizeof one);
+    (void)ignored;
+  }
+
+  bool take_wake() noexcept override { return std::exchange(wake_pending_, false); }
+
+  void detach(IoHandle& io) noexcept override {
+    RINGLET_ASSERT(io.readers == nullptr && io.writers == nullptr);
+    if (io.epoll_registered) {
+      epoll_ctl(epfd_, EPOLL_CTL_DEL, io.fd, nullptr);
+      io.epoll_registered = false;
+    }
+  }
+
+  std::size_t pending() const noexcept override { return pending_; }
+  const BackendStats& stats() const noexcept override { return stats_; }
+
+ private:
+  static constexpr int kMaxEvents = 256;
+
+  // Runs op's syscall without blocking. Returns the kernel-style result; -EAGAIN means "not ready".
+  int perform(Operation& op) noexcept {
+    int fd = op.io->fd;
+    switch (op.kind) {
+      case OpKind::recv: {
+        ssize_t n = ::recv(fd, op.buf, op.len, op.msg_flags | MSG_DONTWAIT);
+        return n >= 0 ? static_cast<int>(n) : errno_result();
+      }
+      case OpKind::send: {
+        ssize_t n = ::send(fd, op.buf, op.len, op.msg_flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+        return n >= 0 ? static_cast<int>(n) : errno_result();
+      }
+      case OpKind::recvmsg: {
+        ssize_t n = ::recvmsg(fd, op.msg, op.msg_flags | MSG_DONTWAIT);
+        return n >= 0 ? static_cast<int>(n) : errno_result();
+      }
+      case OpKind::sendmsg: {
+        ssize_t n = ::sendmsg(fd, op.msg, op.msg_flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+        return n >= 0 ? static_cast<int>(n) : errno_result();
+      }
+      case OpKind::accept: {
+        if (op.addrlen != nullptr) *op.addrlen = op.addrlen_in;
+        int r = ::accept4(fd, op.addr, op.addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        return r >= 0 ? r : errno_result();
+      }
+      case OpKind::connect: {
+        if (!op.connect_started) {
+          if (::connect(fd, op.addr, op.addrlen_in) == 0) return 0;
+          if (errno != EINPROGRESS) return -errno;
+          op.connect_started = true;
+          return -EAGAIN;
+        }
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -errno;
+        if (err == 0) {
+          // Writable with no error can also mean "still connecting" after a spurious edge: ask the peer name.
+          sockaddr_storage ss;
+          socklen_t sl = sizeof ss;
+          if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0 && errno == ENOTCONN) return -EAGAIN;
+        }
+        return -err;
+      }
+      case OpKind::recv_provided: {
+        Buffer* b = BufferPool::local().acquire(provided_size_);
+        ssize_t n = ::recv(fd, b->data, b->capacity, MSG_DONTWAIT);
+        if (n <= 0) {
+          int r = n == 0 ? 0 : errno_result();
+          buffer_unref(b);
+          return r;
+        }
+        op.buffer = b;
+        return static_cast<int>(n);
+      }
+      case OpKind::poll: {
+        pollfd p{fd, static_cast<short>(op.poll_events), 0};
+        int r = ::poll(&p, 1, 0);
+        if (r < 0) return -errno;
+        return r == 0 ? -EAGAIN : p.revents;
+      }
+      case OpKind::read: {
+        ssize_t n = ::read(fd, op.buf, op.len);
+        return n >= 0 ? static_cast<int>(n) : errno_result();
+      }
+    }
+    return -EINVAL;
+  }
+
+  bool park(Operation& op) noexcept {
+    IoHandle& io = *op.io;
+    if (!io.epoll_registered) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+      ev.data.u64 = token::encode(&io, token::Tag::io_handle);
+      if (epoll_ctl(epfd_, EPOLL_CTL_ADD, io.fd, &ev) != 0) return false;
+      io.epoll_registered = true;
+    }
+    Operation*& head = waits_for_write(op) ? io.writers : io.readers;
+    Operation*& tail = waits_for_write(op) ? io.writers_tail : io.readers_tail;
+    op.prev = tail;
+    op.next = nullptr;
+    if (tail != nullptr) {
+      tail->next = &op;
+    } else {
+      head = &op;
+    }
+    tail = &op;
+    op.state = Operation::State::pending;
+    ++pending_;
+    return true;
+  }
+
+  void unlink(Operation& op) noexcept {
+    IoHandle& io = *op.io;
+    Operation*& head = waits_for_write(op) ? io.writers : io.readers;
+    Operation*& tail = waits_for_write(op) ? io.writers_tail : io.readers_tail;
+    if (op.prev != nullptr) {
+      op.prev->next = op.next;
+    } else {
+      head = op.next;
+    }
+    if (op.next != nullptr) {
+      op.next->prev = op.prev;
+    } else {
+      tail = op.prev;
+    }
+    op.prev = op.next = nullptr;
+    op.state = Operation::State::idle;
+    --pending_;
+  }
+
+  // Delivers results of a parked multishot op until EAGAIN, an error, or its owner cancels it.
+  // Returns completions delivered.
+  int drain_multishot(Operation& op) noexcept {
+    int delivered = 0;
+    while (op.state == Operation::State::pending) {
+      int r = perform(op);
+      if (r == -EAGAIN) break;
+      ++delivered;
+      bool final = r <= 0 && !(op.kind == OpKind::accept && r == 0);
+      if (r < 0 && op.kind == OpKind::accept && (r == -ECONNABORTED || r == -EMFILE || r == -ENFILE)) {
+        // A transient accept failure: report it but keep the op armed (what multishot accept does too).
+        op.on_complete(op, r, Operation::kMore);
+        if (r != -ECONNABORTED) break;  // out of descriptors: wait for the next edge instead of spinning
+        continue;
+      }
+      if (final) {
+        unlink(op);
+        op.on_complete(op, r, 0);
+        break;
+      }
+      op.on_complete(op, r, Operation::kMore);
+    }
+    return delivered;
+  }
+
+  int run_waiters(IoHandle& io, bool writers) noexcept {
+    int delivered = 0;
+    Operation* op = writers ? io.writers : io.readers;
+    while (op != nullptr) {
+      Operation* next = op->next;
+      if (op->multishot) {
+        delivered += drain_multishot(*op);
+        if (op->state == Operation::State::pending) break;  // drained to EAGAIN: later waiters would see it too
+      } else {
+        int r = perform(*op);
+        if (r == -EAGAIN) break;
+        unlink(*op);
+        ++delivered;
+        op->on_complete(*op, r, 0);
+      }
+      op = next;
+    }
+    return delivered;
+  }
+
+  int epfd_;
+  int wakefd_;
+  std::uint32_t provided_size_;
+  bool wake_pending_ = false;
+  std::size_t pending_ = 0;
+  BackendStats stats_;
+  epoll_event events_[kMaxEvents];
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> create_epoll_backend(const BackendOptions& options, std::string& error) {
+  int epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) {
+    error = std::string("epoll_create1: ") + std::strerror(errno);
+    return nullptr;
+  }
+  int wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakefd < 0) {
+    error = std::string("eventfd: ") + std::strerror(errno);
+    ::close(epfd);
+    return nullptr;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: the loop reads it down each time
+  ev.data.u64 = token::encode(nullptr, token::Tag::wake);
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &ev) != 0) {
+    error = std::string("epoll_ctl(eventfd): ") + std::strerror(errno);
+    ::close(wakefd);
+    ::close(epfd);
+    return nullptr;
+  }
+  return std::make_unique<EpollBackend>(epfd, wakefd, options);
+}
+
+}  // namespace ringlet

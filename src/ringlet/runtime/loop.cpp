@@ -1,0 +1,183 @@
+// loop.cpp — the iteration, phase by phase (docs/design/loop.md).
+#include "ringlet/runtime/loop.hpp"
+
+#include "ringlet/runtime/log.hpp"
+
+namespace ringlet {
+namespace {
+thread_local Loop* t_current = nullptr;
+}  // namespace
+
+// ---- TaskRegistry ----------------------------------------------------------------------------------------------
+
+void TaskRegistry::add(detail::PromiseBase& p) noexcept {
+  p.registry_ = this;
+  p.prev_ = nullptr;
+  p.next_ = head_;
+  if (head_ != nullptr) head_->prev_ = &p;
+  head_ = &p;
+  ++size_;
+}
+
+void TaskRegistry::remove(detail::PromiseBase& p) noexcept {
+  if (p.prev_ != nullptr) {
+    p.prev_->next_ = p.next_;
+  } else {
+    head_ = p.next_;
+  }
+  if (p.next_ != nullptr) p.next_->prev_ = p.prev_;
+  p.prev_ = p.next_ = nullptr;
+  p.registry_ = nullptr;
+  --size_;
+}
+
+void TaskRegistry::cancel_all() noexcept {
+  // Cancelling only records and schedules (no task runs here), so the list does not change under us.
+  for (detail::PromiseBase* p = head_; p != nullptr; p = p->next_) p->cancel_.request();
+}
+
+void TaskRegistry::report_detached_failure(std::exception_ptr e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log_error("a detached task ended with an exception: {}", ex.what());
+  } catch (...) {
+    log_error("a detached task ended with an unknown exception");
+  }
+}
+
+// ---- ReadyQueue --------------------------------------------------------------------------------------------------
+
+void Loop::ReadyQueue::push(std::coroutine_handle<> h) {
+  if (size() == slots_.size()) {
+    std::vector<std::coroutine_handle<>> bigger(slots_.size() * 2);
+    std::size_t n = size();
+    for (std::size_t i = 0; i < n; ++i) bigger[i] = slots_[(head_ + i) & (slots_.size() - 1)];
+    slots_ = std::move(bigger);
+    head_ = 0;
+    tail_ = n;
+  }
+  slots_[tail_++ & (slots_.size() - 1)] = h;
+}
+
+std::coroutine_handle<> Loop::ReadyQueue::pop() noexcept {
+  return slots_[head_++ & (slots_.size() - 1)];
+}
+
+// ---- Loop --------------------------------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Loop>> Loop::create(const LoopOptions& options) {
+  auto choice = create_backend(options.backend);
+  if (!choice) return choice.error();
+  log_info("backend: {}", choice->reason);
+  return std::make_unique<Loop>(std::move(choice->backend), options.clock);
+}
+
+Loop::Loop(std::unique_ptr<Backend> backend, const Clock* clock)
+    : backend_(std::move(backend)),
+      owned_clock_(clock == nullptr ? std::make_unique<MonotonicClock>() : nullptr),
+      clock_(clock != nullptr ? clock : owned_clock_.get()),
+      now_ns_(clock_->now_ns()),
+      timers_(now_ns_) {
+  if (t_current != nullptr) fatal("a second Loop on one thread");
+  t_current = this;
+}
+
+Loop::~Loop() {
+  // Tasks still alive here hold no kernel operations only if they were never started or already finished;
+  // a suspended task with I/O in flight would have its buffers yanked away. Say so loudly.
+  if (registry_.size() != 0 || backend_->pending() != 0) {
+    log_warn("loop destroyed with {} tasks and {} operations alive", registry_.size(), backend_->pending());
+  }
+  close_deferred();
+  t_current = nullptr;
+}
+
+Loop* Loop::current() noexcept { return t_current; }
+
+void Loop::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_.push_back(std::move(fn));
+  }
+  // One wake-up per batch: only the first poster since the loop last drained pays for the eventfd write.
+  if (!wake_signalled_.exchange(true, std::memory_order_acq_rel)) backend_->wake();
+}
+
+void Loop::stop() noexcept {
+  stop_.store(true, std::memory_order_relaxed);
+  if (Loop::current() != this && !wake_signalled_.exchange(true, std::memory_order_acq_rel)) backend_->wake();
+}
+
+void Loop::run_once(bool may_block) {
+  ++stats_.iterations;
+  expire_timers();
+  submit_and_wait(may_block);
+  take_posted();
+  run_ready_tasks();
+  follow_up_submit();
+  close_deferred();
+}
+
+void Loop::run() {
+  while (!stop_requested()) run_once();
+  stop_.store(false, std::memory_order_relaxed);
+}
+
+bool Loop::run_until_idle(std::size_t max_iterations) {
+  for (std::size_t i = 0; i < max_iterations; ++i) {
+    run_once(false);
+    if (ready_.empty() && backend_->pending() == 0 && registry_.size() == 0 && deferred_.empty()) return true;
+  }
+  return false;
+}
+
+void Loop::expire_timers() {
+  now_ns_ = clock_->now_ns();
+  stats_.timers_fired += timers_.expire(now_ns_);
+}
+
+void Loop::submit_and_wait(bool may_block) {
+  std::int64_t timeout = -1;
+  if (!may_block || !ready_.empty() || stop_requested() || !deferred_.empty()) {
+    timeout = 0;
+  } else if (timers_.size() != 0) {
+    timeout = timers_.next_timeout_ns(clock_->now_ns());
+  }
+  backend_->wait(timeout);
+  now_ns_ = clock_->now_ns();
+}
+
+void Loop::take_posted() {
+  if (!backend_->take_wake() && !wake_signalled_.load(std::memory_order_acquire)) return;
+  wake_signalled_.store(false, std::memory_order_release);
+  {
+    std::lock_guard lock(posted_mutex_);
+    posted_running_.swap(posted_);
+  }
+  for (auto& fn : posted_running_) {
+    fn();
+    ++stats_.posted_run;
+  }
+  posted_running_.clear();
+}
+
+void Loop::run_ready_tasks() {
+  // Only what was ready when the phase began (and at most kReadyBudget): a task that yields waits a turn.
+  std::size_t n = std::min(ready_.size(), kReadyBudget);
+  for (std::size_t i = 0; i < n; ++i) {
+    ready_.pop().resume();
+    ++stats_.tasks_resumed;
+  }
+}
+
+void Loop::follow_up_submit() { backend_->flush(); }
+
+void Loop::close_deferred() {
+  if (deferred_.empty()) return;
+  closing_.swap(deferred_);
+  for (DeferredClose* d : closing_) d->close_now();
+  closing_.clear();
+}
+
+}  // namespace ringlet

@@ -1,0 +1,200 @@
+// loop.hpp — one event loop per thread: timers, a ready queue of tasks, and a backend. Core-local, except post(),
+// stop() and wake-ups, which any thread may call.
+//
+// One iteration (docs/design/loop.md is the spec; run_once() follows it one statement per phase):
+//   1. expire timers        — due timers schedule their tasks
+//   2. submit and wait      — one kernel entry: hand over queued ops, wait for completions (not at all when tasks
+//                             are ready), deliver them (completions schedule their tasks)
+//   3. take posted work     — functions other threads posted
+//   4. run ready tasks      — at most kReadyBudget, then back to the kernel (fairness for I/O and timers)
+//   5. follow-up submit     — ops the tasks just queued go to the kernel now, not after the next wait
+//   6. deferred closes      — descriptors whose last operation has finally completed are closed
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "ringlet/runtime/backend.hpp"
+#include "ringlet/runtime/clock.hpp"
+#include "ringlet/runtime/task.hpp"
+#include "ringlet/runtime/timer_wheel.hpp"
+
+namespace ringlet {
+
+struct LoopOptions {
+  BackendOptions backend;
+  const Clock* clock = nullptr;  // nullptr: the monotonic clock. A ManualClock makes timers deterministic.
+};
+
+struct LoopStats {
+  std::uint64_t iterations = 0;
+  std::uint64_t tasks_resumed = 0;
+  std::uint64_t timers_fired = 0;
+  std::uint64_t posted_run = 0;
+};
+
+// Something to finish once the kernel has let go of it (a socket whose last op completed after close).
+class DeferredClose {
+ public:
+  virtual void close_now() noexcept = 0;
+
+ protected:
+  ~DeferredClose() = default;
+};
+
+class Loop {
+ public:
+  // Tasks run per iteration before the loop polls the kernel again. Large enough that a burst of completions is
+  // handled in one pass (each task usually just queues its next op), small enough that a task that keeps
+  // re-scheduling itself (yield in a loop) cannot starve I/O and timers.
+  static constexpr std::size_t kReadyBudget = 1024;
+
+  // Creates a loop on the calling thread, which must be the thread that runs it (io_uring SINGLE_ISSUER).
+  // Logs the backend chosen and why.
+  static Result<std::unique_ptr<Loop>> create(const LoopOptions& options = {});
+  Loop(std::unique_ptr<Backend> backend, const Clock* clock);
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // The loop created on this thread, or nullptr.
+  static Loop* current() noexcept;
+
+  Backend& backend() noexcept { return *backend_; }
+  TimerWheel& timers() noexcept { return timers_; }
+  std::int64_t now_ns() const noexcept { return now_ns_; }  // the clock, read once per phase
+  const Clock& clock() const noexcept { return *clock_; }
+  const LoopStats& stats() const noexcept { return stats_; }
+
+  // Spawns a detached root task; it starts on the next iteration and frees itself at its end.
+  template <class T>
+  void spawn(Task<T> task) {
+    auto h = task.release();
+    h.promise().set_kind(detail::TaskKind::detached);
+    registry_.add(h.promise());
+    schedule(h);
+  }
+  // Spawns a root task whose result the returned handle yields.
+  template <class T>
+  JoinHandle<T> spawn_joinable(Task<T> task) {
+    auto h = task.release();
+    h.promise().set_kind(detail::TaskKind::joinable);
+    registry_.add(h.promise());
+    schedule(h);
+    return JoinHandle<T>{h};
+  }
+
+  // Runs `task` to completion on this loop (driving iterations) and returns its result. For main() and tests.
+  template <class T>
+  T block_on(Task<T> task) {
+    JoinHandle<T> handle = spawn_joinable(std::move(task));
+    while (!handle.done()) run_once();
+    return take_result(std::move(handle));
+  }
+
+  // Makes `h` ready to resume in phase 4.
+  void schedule(std::coroutine_handle<> h) { ready_.push(h); }
+
+  // Thread-safe: runs fn on this loop's thread during a later iteration.
+  void post(std::function<void()> fn);
+  // Thread-safe: makes run() return after the current iteration.
+  void stop() noexcept;
+  bool stop_requested() const noexcept { return stop_.load(std::memory_order_relaxed); }
+
+  // One iteration. With may_block false the loop never sleeps in the kernel (manual-clock tests).
+  void run_once(bool may_block = true);
+  // Iterates until stop() is called.
+  void run();
+  // Iterates without blocking until nothing is ready, no op is pending and no task is alive (for tests).
+  // Returns false when something is still alive after max_iterations.
+  bool run_until_idle(std::size_t max_iterations = 100000);
+
+  void defer_close(DeferredClose* d) { deferred_.push_back(d); }
+
+  std::size_t live_tasks() const noexcept { return registry_.size(); }
+  void cancel_all_tasks() noexcept { registry_.cancel_all(); }
+  std::size_t ready_count() const noexcept { return ready_.size(); }
+
+ private:
+  template <class T>
+  static T take_result(JoinHandle<T> handle);
+
+  // FIFO ring of coroutine handles; grows by doubling and is reused (no allocation in steady state).
+  class ReadyQueue {
+   public:
+    void push(std::coroutine_handle<> h);
+    std::coroutine_handle<> pop() noexcept;
+    std::size_t size() const noexcept { return tail_ - head_; }
+    bool empty() const noexcept { return head_ == tail_; }
+
+   private:
+    std::vector<std::coroutine_handle<>> slots_ = std::vector<std::coroutine_handle<>>(256);
+    std::size_t head_ = 0;
+    std::size_t tail_ = 0;
+  };
+
+  void expire_timers();
+  void submit_and_wait(bool may_block);
+  void take_posted();
+  void run_ready_tasks();
+  void follow_up_submit();
+  void close_deferred();
+
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Clock> owned_clock_;
+  const Clock* clock_;
+  std::int64_t now_ns_;
+  TimerWheel timers_;
+  ReadyQueue ready_;
+  TaskRegistry registry_;
+  std::vector<DeferredClose*> deferred_;
+  std::vector<DeferredClose*> closing_;
+  LoopStats stats_;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> wake_signalled_{false};
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;
+  std::vector<std::function<void()>> posted_running_;
+};
+
+template <class T>
+T Loop::take_result(JoinHandle<T> handle) {
+  struct Ready {
+    JoinHandle<T>& h;
+    bool await_ready() const noexcept { return true; }
+    void await_suspend(std::coroutine_handle<>) const noexcept {}
+    T await_resume() { return typename JoinHandle<T>::Awaiter(h).await_resume(); }
+  };
+  return Ready{handle}.await_resume();
+}
+
+// ---- small awaitables every task uses ------------------------------------------------------------------------
+
+// Lets every other ready task run before this one continues. Fails with errc::cancelled once cancelled.
+class [[nodiscard]] Yield {
+ public:
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    CancelState* cs = cancel_state_of(h);
+    if (cs != nullptr && cs->requested()) {
+      cancelled_ = true;
+      return false;
+    }
+    Loop::current()->schedule(h);
+    return true;
+  }
+  Status await_resume() const noexcept { return cancelled_ ? Status{errc::cancelled} : Status{}; }
+
+ private:
+  bool cancelled_ = false;
+};
+inline Yield yield() noexcept { return {}; }
+
+}  // namespace ringlet

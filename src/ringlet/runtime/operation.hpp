@@ -1,0 +1,92 @@
+// operation.hpp — one kernel operation as both backends see it, and the 64-bit token that names it.
+// Core-local. An Operation lives in the memory of whoever started it (usually an awaitable in a coroutine frame),
+// so starting I/O allocates nothing. It must stay alive and unmoved until its final completion has been delivered.
+//
+// Completion contract (both backends):
+//  - Single-shot: Backend::submit() returns true when it finished inline (epoll's "try the syscall first"); the
+//    result is then in `result` and on_complete is NOT called. Otherwise on_complete runs exactly once, later.
+//  - Multishot (accept, receive into provided buffers): on_complete runs once per result with kMore set in
+//    `flags`, and one last time without kMore. submit() never completes a multishot op inline.
+//  - on_complete only records the outcome and schedules tasks; it never resumes a coroutine itself, so it may run
+//    inside submit() or cancel().
+//  - Cancel asks for an early end; the op still completes through on_complete, with -ECANCELED or with whatever
+//    the kernel finished first (a read that raced its cancellation reports its bytes: nothing is lost).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+
+namespace ringlet {
+
+struct Buffer;
+
+enum class OpKind : std::uint8_t {
+  recv,              // buf/len; result: bytes (0 = EOF)
+  send,              // buf/len; result: bytes
+  recvmsg,           // msg
+  sendmsg,           // msg
+  accept,            // addr/addrlen; result: fd. multishot allowed
+  connect,           // addr/addrlen_in
+  recv_provided,     // multishot receive into backend-provided buffers; each result carries `buffer`
+  poll,              // poll_events (POLLIN/POLLOUT); result: revents
+  read,              // plain read(2) on a non-socket fd (eventfd, signalfd, pipe)
+};
+
+// Per-descriptor state. Owned by the socket/file object; the epoll backend keeps its wait lists here.
+struct IoHandle {
+  int fd = -1;
+  bool epoll_registered = false;
+  struct Operation* readers = nullptr;  // epoll: ops waiting for readability (FIFO)
+  struct Operation* readers_tail = nullptr;
+  struct Operation* writers = nullptr;  // epoll: ops waiting for writability (FIFO)
+  struct Operation* writers_tail = nullptr;
+};
+
+struct Operation {
+  using CompleteFn = void (*)(Operation& op, int result, std::uint32_t flags) noexcept;
+  static constexpr std::uint32_t kMore = 1u << 0;  // more completions will follow (multishot)
+
+  enum class State : std::uint8_t { idle, pending, cancelling };
+
+  OpKind kind = OpKind::recv;
+  State state = State::idle;
+  bool multishot = false;
+  bool connect_started = false;  // epoll: connect() returned EINPROGRESS, next step is SO_ERROR
+  IoHandle* io = nullptr;
+  CompleteFn on_complete = nullptr;
+  int result = 0;  // inline completions
+
+  // Arguments (by kind).
+  void* buf = nullptr;
+  std::uint32_t len = 0;
+  int msg_flags = 0;
+  msghdr* msg = nullptr;
+  sockaddr* addr = nullptr;
+  socklen_t* addrlen = nullptr;
+  socklen_t addrlen_in = 0;
+  std::uint32_t poll_events = 0;
+
+  // recv_provided: the buffer holding this completion's bytes (one reference handed to on_complete).
+  Buffer* buffer = nullptr;
+
+  // epoll wait-list links.
+  Operation* prev = nullptr;
+  Operation* next = nullptr;
+};
+
+// The 64-bit token that names a completion source in io_uring user_data and epoll_data.u64.
+// Operations are at least 8-byte aligned, so the low 3 bits carry a tag.
+namespace token {
+enum class Tag : std::uint64_t { operation = 0, wake = 1, ignore = 2, io_handle = 3 };
+inline std::uint64_t encode(const void* p, Tag tag) noexcept {
+  return reinterpret_cast<std::uint64_t>(p) | static_cast<std::uint64_t>(tag);
+}
+inline Tag tag_of(std::uint64_t t) noexcept { return static_cast<Tag>(t & 7u); }
+template <class T>
+T* pointer_of(std::uint64_t t) noexcept {
+  return reinterpret_cast<T*>(t & ~std::uint64_t{7});
+}
+}  // namespace token
+
+}  // namespace ringlet

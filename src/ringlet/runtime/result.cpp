@@ -1,0 +1,18 @@
+// result.cpp — human-readable messages for Error codes.
+#include "ringlet/runtime/result.hpp"
+
+#include <cstring>
+
+namespace ringlet {
+
+std::string_view Error::message() const noexcept {
+  switch (code) {
+    case 0: return "success";
+    case errc::eof.code: return "end of stream";
+    case errc::frame_too_long.code: return "frame too long";
+    case errc::queue_closed.code: return "queue closed";
+    default: return strerrordesc_np(code) ? strerrordesc_np(code) : "unknown error";
+  }
+}
+
+}  // namespace ringlet

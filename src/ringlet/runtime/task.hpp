@@ -1,0 +1,319 @@
+// task.hpp — Task<T>: a lazily started coroutine returning T, and JoinHandle<T> for spawned tasks. Core-local.
+//
+// A Task starts when it is awaited (symmetric transfer into it, and back to the awaiter at its end) or when it is
+// spawned on a loop (Loop::spawn / spawn_joinable): then it is a *root* task, registered with the loop so the loop
+// can count, cancel and wait for it at shutdown.
+//
+// Cancellation flows down: awaiting a child task (or a join handle) installs a slot in the awaiter that cancels the
+// child, and the child's own awaits do the same for their operations. See cancel.hpp.
+//
+// Frames come from FramePool (no malloc per task in steady state). Spawn named coroutine functions with
+// parameters by value; never capturing lambdas (their captures die before the coroutine does).
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "ringlet/runtime/cancel.hpp"
+#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/runtime/frame_pool.hpp"
+
+namespace ringlet {
+
+template <class T = void>
+class Task;
+template <class T>
+class JoinHandle;
+class TaskRegistry;
+
+namespace detail {
+
+enum class TaskKind : unsigned char { child, detached, joinable };
+
+class PromiseBase {
+ public:
+  static void* operator new(std::size_t size) { return FramePool::allocate(size); }
+  static void operator delete(void* p) noexcept { FramePool::deallocate(p); }
+
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+
+  CancelState& cancel_state() noexcept { return cancel_; }
+  bool done() const noexcept { return done_; }
+  void set_kind(TaskKind kind) noexcept { kind_ = kind; }
+
+ protected:
+  friend class ringlet::TaskRegistry;
+  template <class>
+  friend class ringlet::JoinHandle;
+  template <class>
+  friend class ringlet::Task;
+  friend struct FinalAwaiter;
+
+  void rethrow_if_failed() {
+    if (exception_) std::rethrow_exception(std::exchange(exception_, nullptr));
+  }
+
+  std::coroutine_handle<> continuation_;  // the awaiter (child) or the joiner (joinable root)
+  CancelState cancel_;
+  std::exception_ptr exception_;
+  TaskKind kind_ = TaskKind::child;
+  bool done_ = false;
+  // Root-task registration (intrusive list owned by the loop's TaskRegistry).
+  TaskRegistry* registry_ = nullptr;
+  PromiseBase* prev_ = nullptr;
+  PromiseBase* next_ = nullptr;
+  // Called once when a root task finishes (used by when_any).
+  void (*on_done_)(void*) noexcept = nullptr;
+  void* on_done_ctx_ = nullptr;
+};
+
+struct FinalAwaiter {
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept;
+  void await_resume() const noexcept {}
+};
+
+template <class T>
+class Promise : public PromiseBase {
+ public:
+  Task<T> get_return_object() noexcept;
+  FinalAwaiter final_suspend() const noexcept { return {}; }
+  template <class U>
+  void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    value_.emplace(std::forward<U>(value));
+  }
+  T take() {
+    rethrow_if_failed();
+    RINGLET_ASSERT(value_.has_value());
+    return std::move(*value_);
+  }
+
+ private:
+  std::optional<T> value_;
+};
+
+template <>
+class Promise<void> : public PromiseBase {
+ public:
+  Task<void> get_return_object() noexcept;
+  FinalAwaiter final_suspend() const noexcept { return {}; }
+  void return_void() noexcept {}
+  void take() { rethrow_if_failed(); }
+};
+
+}  // namespace detail
+
+// The loop's list of root tasks. Core-local.
+class TaskRegistry {
+ public:
+  TaskRegistry() = default;
+  TaskRegistry(const TaskRegistry&) = delete;
+  TaskRegistry& operator=(const TaskRegistry&) = delete;
+
+  std::size_t size() const noexcept { return size_; }
+  void cancel_all() noexcept;
+
+  void add(detail::PromiseBase& p) noexcept;
+  void remove(detail::PromiseBase& p) noexcept;
+  // Called when a detached task ends by an exception: logs it (the process keeps serving).
+  static void report_detached_failure(std::exception_ptr e) noexcept;
+
+ private:
+  detail::PromiseBase* head_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+template <class T>
+class [[nodiscard]] Task {
+ public:
+  using promise_type = detail::Promise<T>;
+  using Handle = std::coroutine_handle<promise_type>;
+
+  Task() = default;
+  explicit Task(Handle h) noexcept : h_(h) {}
+  Task(Task&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  Task& operator=(Task&& o) noexcept {
+    if (this != &o) {
+      reset();
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~Task() { reset(); }
+
+  bool valid() const noexcept { return static_cast<bool>(h_); }
+  Handle release() noexcept { return std::exchange(h_, nullptr); }
+
+  // Awaiting a task starts it and resumes the awaiter when it ends. Cancelling the awaiter cancels the task.
+  class Awaiter {
+   public:
+    // The awaiter owns the task's frame from here on, so `with_timeout(some_task(), d)` stays valid even when
+    // the Task temporary is gone; the frame is freed when the awaiter is.
+    explicit Awaiter(Handle h) noexcept : h_(h) {}
+    Awaiter(Awaiter&& o) noexcept : h_(std::exchange(o.h_, nullptr)), parent_(o.parent_) {}
+    Awaiter(const Awaiter&) = delete;
+    ~Awaiter() {
+      if (h_) h_.destroy();
+    }
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> awaiter) noexcept {
+      h_.promise().continuation_ = awaiter;
+      if (CancelState* cs = cancel_state_of(awaiter)) {
+        if (cs->requested()) h_.promise().cancel_.request();
+        cs->install(&cancel_child, h_.address());
+        parent_ = cs;
+      }
+      return h_;
+    }
+    T await_resume() {
+      if (parent_ != nullptr) parent_->clear();
+      return h_.promise().take();
+    }
+
+   private:
+    static void cancel_child(void* ctx) noexcept {
+      Handle::from_address(ctx).promise().cancel_.request();
+    }
+    Handle h_;
+    CancelState* parent_ = nullptr;
+  };
+
+  Awaiter operator co_await() && noexcept {
+    RINGLET_ASSERT(h_ && !h_.promise().done_);
+    return Awaiter{std::exchange(h_, nullptr)};
+  }
+
+ private:
+  void reset() noexcept {
+    if (h_) h_.destroy();  // a child task is either never started or finished when its Task dies
+    h_ = nullptr;
+  }
+  Handle h_;
+};
+
+// A spawned task's result, awaitable once. Destroying the handle detaches the task (it keeps running).
+// Awaiting it from a task that gets cancelled cancels the spawned task and waits for it to end.
+template <class T>
+class [[nodiscard]] JoinHandle {
+ public:
+  using Handle = std::coroutine_handle<detail::Promise<T>>;
+
+  JoinHandle() = default;
+  explicit JoinHandle(Handle h) noexcept : h_(h) {}
+  JoinHandle(JoinHandle&& o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+  JoinHandle& operator=(JoinHandle&& o) noexcept {
+    if (this != &o) {
+      detach();
+      h_ = std::exchange(o.h_, nullptr);
+    }
+    return *this;
+  }
+  ~JoinHandle() { detach(); }
+
+  bool valid() const noexcept { return static_cast<bool>(h_); }
+  bool done() const noexcept { return h_ && h_.promise().done_; }
+  void cancel() noexcept {
+    if (h_ && !h_.promise().done_) h_.promise().cancel_.request();
+  }
+  // Lets the task run on by itself; it frees itself when it ends.
+  void detach() noexcept {
+    if (!h_) return;
+    if (h_.promise().done_) {
+      h_.destroy();
+    } else {
+      h_.promise().kind_ = detail::TaskKind::detached;
+    }
+    h_ = nullptr;
+  }
+
+  // For when_any: a callback run once when the task ends.
+  void on_done(void (*fn)(void*) noexcept, void* ctx) noexcept {
+    h_.promise().on_done_ = fn;
+    h_.promise().on_done_ctx_ = ctx;
+  }
+
+  class Awaiter {
+   public:
+    explicit Awaiter(JoinHandle& j) noexcept : j_(j) {}
+    bool await_ready() const noexcept { return j_.h_.promise().done_; }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> awaiter) noexcept {
+      auto& p = j_.h_.promise();
+      RINGLET_ASSERT(!p.continuation_);
+      p.continuation_ = awaiter;
+      if (CancelState* cs = cancel_state_of(awaiter)) {
+        if (cs->requested()) p.cancel_.request();
+        cs->install(&cancel_task, j_.h_.address());
+        parent_ = cs;
+      }
+      return true;
+    }
+    T await_resume() {
+      if (parent_ != nullptr) parent_->clear();
+      Handle h = std::exchange(j_.h_, nullptr);
+      struct Destroy {
+        Handle h;
+        ~Destroy() { h.destroy(); }
+      } destroy{h};
+      return h.promise().take();
+    }
+
+   private:
+    static void cancel_task(void* ctx) noexcept { Handle::from_address(ctx).promise().cancel_.request(); }
+    JoinHandle& j_;
+    CancelState* parent_ = nullptr;
+  };
+
+  Awaiter operator co_await() & noexcept {
+    RINGLET_ASSERT(h_);
+    return Awaiter{*this};
+  }
+  Awaiter operator co_await() && noexcept {
+    RINGLET_ASSERT(h_);
+    return Awaiter{*this};
+  }
+
+ private:
+  Handle h_;
+};
+
+// ---- implementation ----------------------------------------------------------------------------------------
+
+namespace detail {
+
+template <class T>
+Task<T> Promise<T>::get_return_object() noexcept {
+  return Task<T>{std::coroutine_handle<Promise<T>>::from_promise(*this)};
+}
+inline Task<void> Promise<void>::get_return_object() noexcept {
+  return Task<void>{std::coroutine_handle<Promise<void>>::from_promise(*this)};
+}
+
+template <class P>
+std::coroutine_handle<> FinalAwaiter::await_suspend(std::coroutine_handle<P> h) noexcept {
+  PromiseBase& p = h.promise();
+  p.done_ = true;
+  if (p.registry_ != nullptr) p.registry_->remove(p);
+  if (p.on_done_ != nullptr) p.on_done_(p.on_done_ctx_);
+  switch (p.kind_) {
+    case TaskKind::child:
+      return p.continuation_ ? p.continuation_ : std::noop_coroutine();
+    case TaskKind::joinable:
+      return p.continuation_ ? p.continuation_ : std::noop_coroutine();
+    case TaskKind::detached:
+      if (p.exception_) TaskRegistry::report_detached_failure(p.exception_);
+      h.destroy();
+      return std::noop_coroutine();
+  }
+  return std::noop_coroutine();
+}
+
+}  // namespace detail
+
+}  // namespace ringlet

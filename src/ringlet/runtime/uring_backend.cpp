@@ -1,0 +1,398 @@
+// uring_backend.cpp — the completion backend on io_uring.
+//
+// One kernel entry per loop turn: every operation only fills an SQE; wait() submits them all and waits in one
+// io_uring_enter, then reaps every CQE. flush() is the follow-up submit after tasks ran, so sends they queued
+// leave now rather than after the next wait.
+//
+// Receives use one multishot recv per stream, selecting buffers from a ring of provided buffers (buffer group 0).
+// A completion hands the owner one reference to that buffer; when the last reference drops, the buffer goes back
+// into the ring. When the ring runs dry the kernel ends the multishot with ENOBUFS: we re-arm it here, at once if
+// buffers are free again, or as soon as one is recycled — the owner never sees ENOBUFS.
+//
+// Setup asks for SINGLE_ISSUER + DEFER_TASKRUN (completion work runs only when we enter the kernel to wait: no
+// interrupts of the loop), falls back to COOP_TASKRUN, and registers the ring fd so each enter skips an fd lookup.
+#include <liburing.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include "ringlet/buf/buffer.hpp"
+#include "ringlet/runtime/backend.hpp"
+#include "ringlet/runtime/log.hpp"
+
+namespace ringlet {
+namespace {
+
+constexpr int kBufferGroup = 0;
+
+// The provided-buffer ring: `count` buffers of `size` bytes in one anonymous mapping, lent to the kernel.
+class ProvidedRing final : public BufferSource {
+ public:
+  using RecycledFn = void (*)(void* ctx) noexcept;
+
+  bool init(io_uring& ring, std::uint32_t count, std::uint32_t size, std::string& error) {
+    count_ = count;
+    size_ = size;
+    ring_bytes_ = count * sizeof(io_uring_buf);
+    void* mem = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) {
+      error = std::string("mmap(buffer ring): ") + std::strerror(errno);
+      return false;
+    }
+    br_ = static_cast<io_uring_buf_ring*>(mem);
+    io_uring_buf_ring_init(br_);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(br_);
+    reg.ring_entries = count;
+    reg.bgid = kBufferGroup;
+    if (int r = io_uring_register_buf_ring(&ring, &reg, 0); r != 0) {
+      error = std::string("register provided buffer ring: ") + std::strerror(-r);
+      munmap(br_, ring_bytes_);
+      br_ = nullptr;
+      return false;
+    }
+    storage_bytes_ = std::size_t{count} * size;
+    void* storage = mmap(nullptr, storage_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (storage == MAP_FAILED) {
+      error = std::string("mmap(receive buffers): ") + std::strerror(errno);
+      return false;
+    }
+    storage_ = static_cast<std::byte*>(storage);
+    headers_.resize(count);
+    mask_ = static_cast<std::uint32_t>(io_uring_buf_ring_mask(count));
+    for (std::uint32_t i = 0; i < count; ++i) {
+      Buffer& b = headers_[i];
+      b.data = storage_ + std::size_t{i} * size;
+      b.capacity = size;
+      b.refs = 0;
+      b.source = this;
+      b.tag = i;
+      io_uring_buf_ring_add(br_, b.data, size, static_cast<unsigned short>(i), static_cast<int>(mask_),
+                            static_cast<int>(i));
+    }
+    io_uring_buf_ring_advance(br_, static_cast<int>(count));
+    free_ = count;
+    return true;
+  }
+
+  void deinit(io_uring& ring) noexcept {
+    if (br_ == nullptr) return;
+    if (free_ != count_) {
+      // A Slice outlived its loop: keep the storage mapped so it stays valid memory, and say so.
+      log_error("io_uring backend: {} receive buffers still referenced at shutdown", count_ - free_);
+      storage_ = nullptr;
+    }
+    io_uring_unregister_buf_ring(&ring, kBufferGroup);
+    munmap(br_, ring_bytes_);
+    if (storage_ != nullptr) munmap(storage_, storage_bytes_);
+    br_ = nullptr;
+  }
+
+  void on_recycled(RecycledFn fn, void* ctx) noexcept {
+    recycled_fn_ = fn;
+    recycled_ctx_ = ctx;
+  }
+
+  // The kernel filled buffer `bid`: hand out its first reference.
+  Buffer* take(std::uint32_t bid) noexcept {
+    RINGLET_ASSERT(bid < count_);
+    Buffer* b = &headers_[bid];
+    RINGLET_ASSERT(b->refs == 0);
+    b->refs = 1;
+    --free_;
+    return b;
+  }
+
+  void recycle(Buffer* b) noexcept override {
+    io_uring_buf_ring_add(br_, b->data, size_, static_cast<unsigned short>(b->tag), static_cast<int>(mask_), 0);
+    io_uring_buf_ring_advance(br_, 1);
+    if (free_++ == 0 && recycled_fn_ != nullptr) recycled_fn_(recycled_ctx_);
+  }
+
+  std::uint32_t free_count() const noexcept { return free_; }
+
+ private:
+  io_uring_buf_ring* br_ = nullptr;
+  std::size_t ring_bytes_ = 0;
+  std::byte* storage_ = nullptr;
+  std::size_t storage_bytes_ = 0;
+  std::vector<Buffer> headers_;
+  std::uint32_t count_ = 0;
+  std::uint32_t size_ = 0;
+  std::uint32_t mask_ = 0;
+  std::uint32_t free_ = 0;
+  RecycledFn recycled_fn_ = nullptr;
+  void* recycled_ctx_ = nullptr;
+};
+
+class UringBackend final : public Backend {
+ public:
+  UringBackend() = default;
+  ~UringBackend() override {
+    if (!initialized_) return;
+    buffers_.deinit(ring_);
+    io_uring_queue_exit(&ring_);
+    if (wakefd_ >= 0) ::close(wakefd_);
+  }
+
+  bool init(const BackendOptions& options, std::string& error) {
+    io_uring_params params{};
+    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+    int r = io_uring_queue_init_params(options.ring_entries, &ring_, &params);
+    setup_ = "SINGLE_ISSUER+DEFER_TASKRUN";
+    if (r == -EINVAL) {
+      params = {};
+      params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+      r = io_uring_queue_init_params(options.ring_entries, &ring_, &params);
+      setup_ = "COOP_TASKRUN";
+    }
+    if (r == -EINVAL) {
+      params = {};
+      r = io_uring_queue_init_params(options.ring_entries, &ring_, &params);
+      setup_ = "plain";
+    }
+    if (r != 0) {
+      error = std::string("io_uring_setup: ") + std::strerror(-r) + (r == -EPERM ? " (io_uring disabled by sysctl kernel.io_uring_disabled or seccomp)" : r == -ENOMEM ? " (memlock limit too low?)" : "");
+      return false;
+    }
+    initialized_ = true;
+    if (!(params.features & IORING_FEAT_EXT_ARG) || !(params.features & IORING_FEAT_NODROP)) {
+      error = "kernel lacks IORING_FEAT_EXT_ARG/NODROP (needs 5.11+)";
+      return false;
+    }
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    bool has_ops = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC) &&
+                   io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL);
+    if (probe != nullptr) io_uring_free_probe(probe);
+    if (!has_ops) {
+      // SEND_ZC arrived with 6.0, as did multishot receive, which has no probe bit of its own.
+      error = "kernel lacks multishot receive (needs Linux 6.0+)";
+      return false;
+    }
+    if (io_uring_register_ring_fd(&ring_) == 1) setup_ += "+registered ring fd";
+    if (!buffers_.init(ring_, options.provided_buffer_count, options.provided_buffer_size, error)) return false;
+    buffers_.on_recycled(&UringBackend::rearm_starved_cb, this);
+    wakefd_ = eventfd(0, EFD_CLOEXEC);
+    if (wakefd_ < 0) {
+      error = std::string("eventfd: ") + std::strerror(errno);
+      return false;
+    }
+    arm_wake();
+    return true;
+  }
+
+  const std::string& setup() const noexcept { return setup_; }
+
+  std::string_view name() const noexcept override { return "io_uring"; }
+
+  bool submit(Operation& op) noexcept override {
+    RINGLET_ASSERT(op.state == Operation::State::idle);
+    op.state = Operation::State::pending;
+    ++pending_;
+    if (op.kind == OpKind::recv_provided && buffers_.free_count() == 0) {
+      starved_.push_back(&op);
+      return false;
+    }
+    prep(op);
+    return false;
+  }
+
+  void cancel(Operation& op) noexcept override {
+    if (op.state != Operation::State::pending) return;
+    for (auto it = starved_.begin(); it != starved_.end(); ++it) {
+      if (*it == &op) {
+        starved_.erase(it);
+        op.state = Operation::State::idle;
+        --pending_;
+        op.on_complete(op, -ECANCELED, 0);
+        return;
+      }
+    }
+    op.state = Operation::State::cancelling;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, token::encode(&op, token::Tag::operation), 0);
+    io_uring_sqe_set_data64(sqe, token::encode(nullptr, token::Tag::ignore));
+  }
+
+  int wait(std::int64_t timeout_ns) noexcept override {
+    io_uring_cqe* cqe = nullptr;
+    if (timeout_ns == 0) {
+      io_uring_submit_and_get_events(&ring_);
+      ++stats_.kernel_submits;
+    } else {
+      timespec t0{};
+      clock_gettime(CLOCK_MONOTONIC, &t0);
+      __kernel_timespec ts{};
+      ts.tv_sec = timeout_ns / 1'000'000'000;
+      ts.tv_nsec = timeout_ns % 1'000'000'000;
+      int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout_ns > 0 ? &ts : nullptr, nullptr);
+      if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) log_error("io_uring wait: {}", std::strerror(-r));
+      ++stats_.kernel_waits;
+      timespec t1{};
+      clock_gettime(CLOCK_MONOTONIC, &t1);
+      stats_.wait_ns += (t1.tv_sec - t0.tv_sec) * 1'000'000'000LL + (t1.tv_nsec - t0.tv_nsec);
+    }
+    return reap();
+  }
+
+  void flush() noexcept override {
+    if (io_uring_sq_ready(&ring_) == 0) return;
+    io_uring_submit(&ring_);
+    ++stats_.kernel_submits;
+  }
+
+  void wake() noexcept override {
+    std::uint64_t one = 1;
+    ssize_t ignored = ::write(wakefd_, &one, sizeof one);
+    (void)ignored;
+  }
+
+  bool take_wake() noexcept override { return std::exchange(wake_pending_, false); }
+
+  void detach(IoHandle&) noexcept override {}
+
+  std::size_t pending() const noexcept override { return pending_; }
+  const BackendStats& stats() const noexcept override { return stats_; }
+
+ private:
+  io_uring_sqe* get_sqe() noexcept {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (sqe == nullptr) {
+      // The submission queue is full: hand it to the kernel and take a fresh slot.
+      io_uring_submit(&ring_);
+      ++stats_.kernel_submits;
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    return sqe;
+  }
+
+  void prep(Operation& op) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    int fd = op.io->fd;
+    switch (op.kind) {
+      case OpKind::recv:
+        io_uring_prep_recv(sqe, fd, op.buf, op.len, op.msg_flags);
+        break;
+      case OpKind::send:
+        io_uring_prep_send(sqe, fd, op.buf, op.len, op.msg_flags | MSG_NOSIGNAL);
+        break;
+      case OpKind::recvmsg:
+        io_uring_prep_recvmsg(sqe, fd, op.msg, static_cast<unsigned>(op.msg_flags));
+        break;
+      case OpKind::sendmsg:
+        io_uring_prep_sendmsg(sqe, fd, op.msg, static_cast<unsigned>(op.msg_flags | MSG_NOSIGNAL));
+        break;
+      case OpKind::accept:
+        if (op.addrlen != nullptr) *op.addrlen = op.addrlen_in;
+        if (op.multishot) {
+          io_uring_prep_multishot_accept(sqe, fd, op.addr, op.addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        } else {
+          io_uring_prep_accept(sqe, fd, op.addr, op.addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        }
+        break;
+      case OpKind::connect:
+        io_uring_prep_connect(sqe, fd, op.addr, op.addrlen_in);
+        break;
+      case OpKind::recv_provided:
+        io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = kBufferGroup;
+        break;
+      case OpKind::poll:
+        io_uring_prep_poll_add(sqe, fd, op.poll_events);
+        break;
+      case OpKind::read:
+        io_uring_prep_read(sqe, fd, op.buf, op.len, static_cast<std::uint64_t>(-1));
+        break;
+    }
+    io_uring_sqe_set_data64(sqe, token::encode(&op, token::Tag::operation));
+  }
+
+  void arm_wake() noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_read(sqe, wakefd_, &wake_value_, sizeof wake_value_, 0);
+    io_uring_sqe_set_data64(sqe, token::encode(this, token::Tag::wake));
+  }
+
+  int reap() noexcept {
+    int delivered = 0;
+    io_uring_cqe* cqe;
+    // Completion callbacks only record and schedule, so handling a CQE never re-enters the ring's CQ.
+    while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
+      std::uint64_t t = io_uring_cqe_get_data64(cqe);
+      int res = cqe->res;
+      std::uint32_t flags = cqe->flags;
+      io_uring_cqe_seen(&ring_, cqe);
+      switch (token::tag_of(t)) {
+        case token::Tag::wake:
+          wake_pending_ = true;
+          arm_wake();
+          continue;
+        case token::Tag::ignore:
+        case token::Tag::io_handle:
+          continue;
+        case token::Tag::operation:
+          break;
+      }
+      Operation& op = *token::pointer_of<Operation>(t);
+      bool more = (flags & IORING_CQE_F_MORE) != 0;
+      if (op.kind == OpKind::recv_provided) {
+        op.buffer = (flags & IORING_CQE_F_BUFFER) ? buffers_.take(flags >> IORING_CQE_BUFFER_SHIFT) : nullptr;
+        if (res == -ENOBUFS && !more && op.state == Operation::State::pending) {
+          // The ring ran dry: re-arm now or when a buffer comes back. The owner never sees ENOBUFS.
+          if (buffers_.free_count() > 0) {
+            prep(op);
+          } else {
+            starved_.push_back(&op);
+          }
+          continue;
+        }
+      }
+      if (!more) {
+        op.state = Operation::State::idle;
+        --pending_;
+      }
+      ++delivered;
+      op.on_complete(op, res, more ? Operation::kMore : 0);
+    }
+    stats_.completions += static_cast<std::uint64_t>(delivered);
+    return delivered;
+  }
+
+  static void rearm_starved_cb(void* ctx) noexcept { static_cast<UringBackend*>(ctx)->rearm_starved(); }
+  void rearm_starved() noexcept {
+    while (!starved_.empty() && buffers_.free_count() > 0) {
+      Operation* op = starved_.back();
+      starved_.pop_back();
+      prep(*op);
+    }
+  }
+
+  io_uring ring_{};
+  bool initialized_ = false;
+  std::string setup_;
+  ProvidedRing buffers_;
+  std::vector<Operation*> starved_;
+  int wakefd_ = -1;
+  std::uint64_t wake_value_ = 0;
+  bool wake_pending_ = false;
+  std::size_t pending_ = 0;
+  BackendStats stats_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> create_uring_backend(const BackendOptions& options, std::string& error) {
+  auto backend = std::make_unique<UringBackend>();
+  if (!backend->init(options, error)) return nullptr;
+  error = backend->setup();
+  return backend;
+}
+
+}  // namespace ringlet
