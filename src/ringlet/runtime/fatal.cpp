@@ -6,9 +6,8 @@
 
 namespace ringlet {
 
-void fatal(const char* what, std::source_location where) noexcept {
-  std::fprintf(stderr, "ringlet: fatal: %s at %s:%u (%s)\n", what, where.file_name(),
-               static_cast<unsigned>(where.line()), where.function_name());
+void fatal(const char* what, const char* file, int line, const char* function) noexcept {
+  std::fprintf(stderr, "ringlet: fatal: %s at %s:%d (%s)\n", what, file, line, function);
   std::fflush(stderr);
   std::abort();
 }

@@ -49,7 +49,7 @@ class [[nodiscard]] IoAwaitable : public Operation {
 
   Loop& loop() const noexcept { return *loop_; }
 
- private:
+ protected:
   static void complete(Operation& op, int res, std::uint32_t) noexcept {
     auto& self = static_cast<IoAwaitable&>(op);
     self.result = res;

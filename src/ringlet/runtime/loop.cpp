@@ -115,6 +115,7 @@ void Loop::run_once(bool may_block) {
   submit_and_wait(may_block);
   take_posted();
   run_ready_tasks();
+  flush_output();
   follow_up_submit();
   close_deferred();
 }
@@ -127,7 +128,10 @@ void Loop::run() {
 bool Loop::run_until_idle(std::size_t max_iterations) {
   for (std::size_t i = 0; i < max_iterations; ++i) {
     run_once(false);
-    if (ready_.empty() && backend_->pending() == 0 && registry_.size() == 0 && deferred_.empty()) return true;
+    if (ready_.empty() && backend_->pending() == 0 && registry_.size() == 0 && deferred_.empty() &&
+        flush_head_ == nullptr) {
+      return true;
+    }
   }
   return false;
 }
@@ -139,7 +143,7 @@ void Loop::expire_timers() {
 
 void Loop::submit_and_wait(bool may_block) {
   std::int64_t timeout = -1;
-  if (!may_block || !ready_.empty() || stop_requested() || !deferred_.empty()) {
+  if (!may_block || !ready_.empty() || stop_requested() || !deferred_.empty() || flush_head_ != nullptr) {
     timeout = 0;
   } else if (timers_.size() != 0) {
     timeout = timers_.next_timeout_ns(clock_->now_ns());
@@ -169,6 +173,27 @@ void Loop::run_ready_tasks() {
     ready_.pop().resume();
     ++stats_.tasks_resumed;
   }
+}
+
+void Loop::flush_output() {
+  while (Flushable* f = flush_head_) {
+    flush_head_ = f->next_flush_;
+    f->next_flush_ = nullptr;
+    f->flush_queued_ = false;
+    f->flush_now();  // may complete inline (epoll) and wake writers; never resumes a task here
+  }
+}
+
+void Loop::cancel_flush(Flushable& f) noexcept {
+  if (!f.flush_queued_) return;
+  for (Flushable** p = &flush_head_; *p != nullptr; p = &(*p)->next_flush_) {
+    if (*p == &f) {
+      *p = f.next_flush_;
+      break;
+    }
+  }
+  f.next_flush_ = nullptr;
+  f.flush_queued_ = false;
 }
 
 void Loop::follow_up_submit() { backend_->flush(); }

@@ -7,8 +7,9 @@
 //                             are ready), deliver them (completions schedule their tasks)
 //   3. take posted work     — functions other threads posted
 //   4. run ready tasks      — at most kReadyBudget, then back to the kernel (fairness for I/O and timers)
-//   5. follow-up submit     — ops the tasks just queued go to the kernel now, not after the next wait
-//   6. deferred closes      — descriptors whose last operation has finally completed are closed
+//   5. flush output         — each stream written to this turn starts one send of its whole output chain
+//   6. follow-up submit     — ops the tasks just queued go to the kernel now, not after the next wait
+//   7. deferred closes      — descriptors whose last operation has finally completed are closed
 #pragma once
 
 #include <atomic>
@@ -45,6 +46,20 @@ class DeferredClose {
 
  protected:
   ~DeferredClose() = default;
+};
+
+// Something with output gathered during this turn (a stream's chain), sent in phase 5 as one writev/sendmsg.
+class Flushable {
+ public:
+  virtual void flush_now() noexcept = 0;
+
+ protected:
+  ~Flushable() = default;
+
+ private:
+  friend class Loop;
+  Flushable* next_flush_ = nullptr;
+  bool flush_queued_ = false;
 };
 
 class Loop {
@@ -115,6 +130,15 @@ class Loop {
   bool run_until_idle(std::size_t max_iterations = 100000);
 
   void defer_close(DeferredClose* d) { deferred_.push_back(d); }
+  // Queues f for phase 5 of this turn (once, however often it is asked).
+  void request_flush(Flushable& f) noexcept {
+    if (f.flush_queued_) return;
+    f.flush_queued_ = true;
+    f.next_flush_ = flush_head_;
+    flush_head_ = &f;
+  }
+  // Takes f off the phase-5 list (it is going away).
+  void cancel_flush(Flushable& f) noexcept;
 
   std::size_t live_tasks() const noexcept { return registry_.size(); }
   void cancel_all_tasks() noexcept { registry_.cancel_all(); }
@@ -142,6 +166,7 @@ class Loop {
   void submit_and_wait(bool may_block);
   void take_posted();
   void run_ready_tasks();
+  void flush_output();
   void follow_up_submit();
   void close_deferred();
 
@@ -154,6 +179,7 @@ class Loop {
   TaskRegistry registry_;
   std::vector<DeferredClose*> deferred_;
   std::vector<DeferredClose*> closing_;
+  Flushable* flush_head_ = nullptr;
   LoopStats stats_;
 
   std::atomic<bool> stop_{false};

@@ -11,6 +11,9 @@ std::string_view Error::message() const noexcept {
     case errc::eof.code: return "end of stream";
     case errc::frame_too_long.code: return "frame too long";
     case errc::queue_closed.code: return "queue closed";
+    case errc::host_not_found.code: return "host not found";
+    case errc::resolver_try_again.code: return "name resolution failed temporarily";
+    case errc::resolver_failed.code: return "name resolution failed";
     default: return strerrordesc_np(code) ? strerrordesc_np(code) : "unknown error";
   }
 }

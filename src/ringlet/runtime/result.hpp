@@ -33,6 +33,10 @@ inline constexpr Error closed{EBADF};
 inline constexpr Error eof{10001};            // the peer closed before the requested bytes arrived
 inline constexpr Error frame_too_long{10002};  // a framing reader hit its length limit without a delimiter
 inline constexpr Error queue_closed{10003};    // a channel was closed
+// Name resolution (net/resolve.hpp).
+inline constexpr Error host_not_found{10101};      // the name has no address (EAI_NONAME, EAI_NODATA)
+inline constexpr Error resolver_try_again{10102};  // temporary failure: no answer from the name servers (EAI_AGAIN)
+inline constexpr Error resolver_failed{10103};     // permanent resolver failure (EAI_FAIL and the rest)
 }  // namespace errc
 
 // Converts a kernel-style result (negative errno) to an Error.

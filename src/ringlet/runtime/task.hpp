@@ -283,6 +283,20 @@ class [[nodiscard]] JoinHandle {
   Handle h_;
 };
 
+// `CancelState& cs = co_await this_task_cancel_state();` — the running task's own cancel state, without
+// suspending; lets a supervisor (a server tracking its connections) cancel the task later via cs.request().
+struct [[nodiscard]] ThisTaskCancelState {
+  CancelState* state = nullptr;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    state = cancel_state_of(h);
+    return false;
+  }
+  CancelState& await_resume() const noexcept { return *state; }
+};
+inline ThisTaskCancelState this_task_cancel_state() noexcept { return {}; }
+
 // ---- implementation ----------------------------------------------------------------------------------------
 
 namespace detail {

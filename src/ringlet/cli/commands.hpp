@@ -1,0 +1,12 @@
+// commands.hpp — one function per subcommand: adds its options to the app and, when chosen, sets `run`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace ringlet::cli {
+
+void add_echo_command(CLI::App& app, std::function<int()>& run);
+
+}  // namespace ringlet::cli

@@ -1,0 +1,108 @@
+// common.cpp — shared command-line plumbing for the server subcommands.
+#include "common.hpp"
+
+#include <csignal>
+#include <cstdio>
+
+#include "ringlet/runtime/log.hpp"
+#include "ringlet/runtime/signals.hpp"
+
+namespace ringlet::cli {
+
+void add_common_options(CLI::App& app, CommonOptions& options) {
+  app.add_option("--backend", options.backend,
+                 "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll. "
+                 "The environment variable RINGLET_BACKEND does the same when this is auto")
+      ->check(CLI::IsMember({"auto", "uring", "epoll"}))
+      ->capture_default_str();
+  app.add_option("--log-level", options.log_level, "Log level: debug, info, warn, error or off")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+}
+
+void add_server_options(CLI::App& app, ServerOptions& options, std::string& listen_text, double& idle_seconds,
+                        double& shutdown_seconds) {
+  app.add_option("--listen", listen_text, "Address to listen on: HOST:PORT, [IPv6]:PORT or unix:/path")
+      ->capture_default_str();
+  app.add_option("--max-conns", options.max_connections,
+                 "Most connections open at once; more are accepted and closed at once, with a log line")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}))
+      ->capture_default_str();
+  app.add_option("--idle-timeout", idle_seconds,
+                 "Close a connection that makes no progress (no input, or output not taken) for this many "
+                 "seconds; 0 means never")
+      ->check(CLI::Range(0.0, 1e7))
+      ->capture_default_str();
+  app.add_option("--shutdown-timeout", shutdown_seconds,
+                 "On SIGINT/SIGTERM, how long open connections may finish before they are closed")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--backlog", options.listen_options.backlog, "Listen backlog (pending connections the kernel queues)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+}
+
+bool finish_server_options(ServerOptions& options, const std::string& listen_text, double idle_seconds,
+                           double shutdown_seconds) {
+  auto address = Address::parse(listen_text);
+  if (!address) {
+    std::fprintf(stderr, "ringlet: --listen %s: not an address (expected HOST:PORT, [IPv6]:PORT or unix:/path; "
+                 "host names are not resolved here)\n", listen_text.c_str());
+    return false;
+  }
+  options.listen = *address;
+  options.idle_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(idle_seconds));
+  options.shutdown_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(shutdown_seconds));
+  return true;
+}
+
+std::unique_ptr<Loop> create_loop(const CommonOptions& options) {
+  LogLevel level = LogLevel::info;
+  parse_log_level(options.log_level, level);
+  set_log_level(level);
+  LoopOptions loop_options;
+  parse_backend_kind(options.backend, loop_options.backend.kind);
+  auto loop = Loop::create(loop_options);
+  if (!loop) {
+    log_error("cannot start the event loop with backend {}: {}", options.backend, loop.error().message());
+    return nullptr;
+  }
+  return std::move(*loop);
+}
+
+namespace {
+
+Task<void> stop_on_signal(SignalSet* signals, TcpServer* server) {
+  Result<int> first = co_await signals->wait();
+  if (!first) co_return;
+  log_info("received {}: stopping gracefully (send it again to exit at once)", strsignal(*first));
+  server->stop();
+  Result<int> second = co_await signals->wait();
+  if (!second) co_return;
+  log_warn("received {} again: exiting now", strsignal(*second));
+  std::fflush(nullptr);
+  std::_Exit(1);
+}
+
+Task<void> serve(SignalSet* signals, TcpServer* server) {
+  JoinHandle<void> watcher = Loop::current()->spawn_joinable(stop_on_signal(signals, server));
+  co_await server->run();
+  watcher.cancel();
+  co_await watcher;
+}
+
+}  // namespace
+
+int serve_until_signalled(Loop& loop, TcpServer& server) {
+  auto signals = SignalSet::create(loop, {SIGINT, SIGTERM});
+  if (!signals) {
+    log_error("cannot watch SIGINT/SIGTERM: {}", signals.error().message());
+    return 1;
+  }
+  if (!server.listen()) return 1;
+  std::signal(SIGPIPE, SIG_IGN);
+  loop.block_on(serve(&*signals, &server));
+  return 0;
+}
+
+}  // namespace ringlet::cli

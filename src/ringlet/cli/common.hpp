@@ -1,0 +1,35 @@
+// common.hpp — what every `ringlet <server>` subcommand shares: backend and log options, creating the loop, and
+// turning SIGINT/SIGTERM into a graceful stop.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+
+#include "ringlet/net/tcp_server.hpp"
+#include "ringlet/runtime/loop.hpp"
+
+namespace ringlet::cli {
+
+struct CommonOptions {
+  std::string backend = "auto";
+  std::string log_level = "info";
+};
+
+void add_common_options(CLI::App& app, CommonOptions& options);
+// Adds --listen, --max-conns, --idle-timeout, --shutdown-timeout to a server subcommand.
+void add_server_options(CLI::App& app, ServerOptions& options, std::string& listen_text, double& idle_seconds,
+                        double& shutdown_seconds);
+// Parses the text forms; prints a clear message and returns false on bad input.
+bool finish_server_options(ServerOptions& options, const std::string& listen_text, double idle_seconds,
+                           double shutdown_seconds);
+
+// Applies the log level and creates the loop on this thread. Prints the reason and returns nullptr on failure.
+std::unique_ptr<Loop> create_loop(const CommonOptions& options);
+
+// Runs `server` until SIGINT or SIGTERM, then stops it gracefully; a second signal forces an immediate exit.
+// Returns the process exit code.
+int serve_until_signalled(Loop& loop, TcpServer& server);
+
+}  // namespace ringlet::cli

@@ -1,0 +1,359 @@
+// stream.cpp — receive queue management, framing reads, writes.
+#include "ringlet/net/stream.hpp"
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "ringlet/buf/buffer.hpp"
+
+namespace ringlet {
+namespace detail {
+
+StreamCore::StreamCore(Loop& l, int fd, const StreamOptions& options) noexcept
+    : loop(&l), high_watermark(options.receive_high_watermark), send_high_watermark(options.send_high_watermark) {
+  send_op.io = &io;
+  send_op.on_complete = &StreamCore::on_sent;
+  send_op.core = this;
+  io.fd = fd;
+  recv_op.kind = OpKind::recv_provided;
+  recv_op.multishot = true;
+  recv_op.io = &io;
+  recv_op.on_complete = &StreamCore::on_receive;
+  recv_op.core = this;
+}
+
+void StreamCore::arm_receive() noexcept {
+  if (recv_op.state != Operation::State::idle || eof || error.code != 0 || closing) return;
+  // No watermark check here: this runs only for a reader that needs more than is queued (a frame or line longer
+  // than the watermark would otherwise wait forever). The watermark bounds bytes nobody asked for; on_receive
+  // enforces it by stopping the receive once a woken reader has had its chance.
+  loop->backend().submit(recv_op);
+}
+
+void StreamCore::on_receive(Operation& op, int res, std::uint32_t) noexcept {
+  StreamCore* self = static_cast<ReceiveOp&>(op).core;
+  if (res > 0) {
+    self->inbound.push(Slice(op.buffer, 0, static_cast<std::uint32_t>(res)));
+    op.buffer = nullptr;
+  } else if (res == 0) {
+    self->eof = true;
+  } else if (res != -ECANCELED) {
+    self->error = Error{-res};
+  }
+  if (self->closing) {
+    self->maybe_finish_close();
+    return;
+  }
+  if (res == -ECANCELED) {
+    // The end of a back-pressure stop. It brings no bytes, so it must not wake the reader: receive() would take
+    // the empty queue for EOF. A reader that began waiting while the stop was in flight (on io_uring the cancel
+    // completes a loop turn later) still wants data, so receiving restarts for it.
+    if (self->reader && op.state == Operation::State::idle) self->arm_receive();
+    return;
+  }
+  if (std::coroutine_handle<> h = std::exchange(self->reader, nullptr)) self->loop->schedule(h);
+  // Back-pressure: too much unread data, stop receiving until the reader catches up.
+  if (op.state == Operation::State::pending && self->inbound.bytes() >= self->high_watermark) {
+    self->loop->backend().cancel(op);
+  }
+}
+
+void StreamCore::after_consume() noexcept {}
+
+void StreamCore::close() noexcept {
+  closing = true;
+  loop->cancel_flush(*this);
+  inbound.clear();
+  out.clear();  // unsent output is discarded; writers flush() first when they care
+  if (recv_op.state != Operation::State::idle) loop->backend().cancel(recv_op);
+  if (send_op.state != Operation::State::idle) loop->backend().cancel(send_op);
+  maybe_finish_close();  // now, or from the last final completion
+}
+
+void StreamCore::maybe_finish_close() noexcept {
+  if (!closing || recv_op.state != Operation::State::idle || send_op.state != Operation::State::idle) return;
+  if (close_deferred) return;
+  close_deferred = true;
+  loop->defer_close(this);
+}
+
+void StreamCore::close_now() noexcept {
+  RINGLET_ASSERT(recv_op.state == Operation::State::idle && send_op.state == Operation::State::idle);
+  inbound.clear();
+  out.clear();
+  loop->backend().detach(io);
+  ::close(io.fd);
+  delete this;
+}
+
+void StreamCore::apply_sent(int res) noexcept {
+  if (res < 0) {
+    if (!closing) write_error = error_from_result(res);
+    out.clear();
+    return;
+  }
+  out.advance(static_cast<std::size_t>(res));
+}
+
+void StreamCore::flush_now() noexcept {
+  if (closing) return;
+  while (!out.empty() && write_error.code == 0 && send_idle()) {
+    if (out.pieces() == 1) {
+      iovec one;
+      out.fill_iovecs(&one, 1);
+      send_op.kind = OpKind::send;
+      send_op.buf = one.iov_base;
+      send_op.len = static_cast<std::uint32_t>(std::min<std::size_t>(one.iov_len, 1u << 30));
+    } else {
+      if (!gather) gather = std::make_unique<Gather>();
+      gather->msg = msghdr{};
+      gather->msg.msg_iov = gather->iov;
+      gather->msg.msg_iovlen = out.fill_iovecs(gather->iov, kMaxIov);
+      send_op.kind = OpKind::sendmsg;
+      send_op.msg = &gather->msg;
+    }
+    if (!loop->backend().submit(send_op)) return;  // in flight: on_sent continues
+    apply_sent(send_op.result);                    // epoll sent it inline
+  }
+  if (shutdown_after_flush && out.empty() && send_idle()) (void)shutdown_now();
+  wake_writer();
+}
+
+Status StreamCore::shutdown_now() noexcept {
+  shutdown_after_flush = false;
+  if (::shutdown(io.fd, SHUT_WR) != 0) return Error{errno};
+  return {};
+}
+
+void StreamCore::on_sent(Operation& op, int res, std::uint32_t) noexcept {
+  StreamCore* self = static_cast<SendOp&>(op).core;
+  self->apply_sent(res);
+  if (self->closing) {
+    self->maybe_finish_close();
+    return;
+  }
+  self->flush_now();
+}
+
+void StreamCore::wake_writer() noexcept {
+  if (!writer) return;
+  bool ready = write_error.code != 0 ||
+               (writer_wants_empty ? out.empty() && send_idle() : out.bytes() < send_high_watermark);
+  if (ready) loop->schedule(std::exchange(writer, nullptr));
+}
+
+}  // namespace detail
+
+Stream::Stream(Loop& loop, int fd, const StreamOptions& options) : core_(new detail::StreamCore(loop, fd, options)) {}
+
+Stream& Stream::operator=(Stream&& o) noexcept {
+  if (this != &o) {
+    close();
+    core_ = std::exchange(o.core_, nullptr);
+  }
+  return *this;
+}
+
+void Stream::close() noexcept {
+  if (core_ == nullptr) return;
+  std::exchange(core_, nullptr)->close();
+}
+
+Status Stream::shutdown_write() noexcept {
+  if (core_->out.empty() && core_->send_idle()) return core_->shutdown_now();
+  core_->shutdown_after_flush = true;  // flush_now() shuts down once the chain has drained
+  core_->loop->request_flush(*core_);
+  return {};
+}
+
+Result<Address> Stream::peer_address() const noexcept {
+  Address a;
+  *a.length_ptr() = Address::capacity();
+  if (getpeername(fd(), a.sockaddr_ptr(), a.length_ptr()) != 0) return Error{errno};
+  return a;
+}
+
+Result<Address> Stream::local_address() const noexcept {
+  Address a;
+  *a.length_ptr() = Address::capacity();
+  if (getsockname(fd(), a.sockaddr_ptr(), a.length_ptr()) != 0) return Error{errno};
+  return a;
+}
+
+// ---- reads -----------------------------------------------------------------------------------------------------
+
+Task<Result<std::size_t>> Stream::read_some(std::span<std::byte> dst) {
+  detail::StreamCore* core = core_;
+  if (dst.empty()) co_return std::size_t{0};
+  if (core->inbound.empty() && !core->eof && core->error.code == 0 && core->recv_op.state == Operation::State::idle) {
+    // Nothing queued and no multishot receive running: receive straight into the caller's memory.
+    SizeAwaitable op(*core->loop);
+    op.kind = OpKind::recv;
+    op.io = &core->io;
+    op.buf = dst.data();
+    op.len = static_cast<std::uint32_t>(std::min<std::size_t>(dst.size(), 1u << 30));
+    Result<std::size_t> r = co_await op;
+    if (r && *r == 0) core->eof = true;
+    co_return r;
+  }
+  if (core->inbound.empty() && !core->eof && core->error.code == 0) {
+    Status s = co_await WaitMore(core, 0);
+    if (!s && core->inbound.empty()) co_return s.error();
+  }
+  if (!core->inbound.empty()) co_return core->inbound.copy_out(dst);
+  if (core->error.code != 0) co_return core->error;
+  co_return std::size_t{0};
+}
+
+Task<Status> Stream::read_exactly(std::span<std::byte> dst) {
+  std::size_t done = 0;
+  while (done < dst.size()) {
+    Result<std::size_t> r = co_await read_some(dst.subspan(done));
+    if (!r) co_return r.error();
+    if (*r == 0) co_return errc::eof;
+    done += *r;
+  }
+  co_return Status{};
+}
+
+namespace {
+
+enum class FrameKind { until, line, exactly };
+
+Task<Result<Slice>> read_frame_impl(detail::StreamCore* core, FrameKind kind, std::string_view delim,
+                                    std::size_t n) {
+  for (;;) {
+    FrameResult f = kind == FrameKind::line      ? core->inbound.take_line(n)
+                    : kind == FrameKind::until   ? core->inbound.take_until(delim, n)
+                                                 : core->inbound.take_exactly(n);
+    if (f.status == FrameResult::Status::frame) co_return std::move(f.frame);
+    if (f.status == FrameResult::Status::too_long) co_return errc::frame_too_long;
+    if (core->error.code != 0) co_return core->error;
+    if (core->eof) co_return errc::eof;
+    Status s = co_await Stream::WaitMore(core, core->inbound.bytes());
+    if (!s) co_return s.error();
+  }
+}
+
+}  // namespace
+
+Task<Result<Slice>> Stream::read_until(std::string_view delim, std::size_t max_len) {
+  return read_frame_impl(core_, FrameKind::until, delim, max_len);
+}
+Task<Result<Slice>> Stream::read_line(std::size_t max_len) {
+  return read_frame_impl(core_, FrameKind::line, {}, max_len);
+}
+Task<Result<Slice>> Stream::read_frame(std::size_t n) { return read_frame_impl(core_, FrameKind::exactly, {}, n); }
+
+// ---- writes ----------------------------------------------------------------------------------------------------
+
+void Stream::queue(Slice slice) {
+  if (slice.empty() || core_->write_error.code != 0) return;
+  core_->out.append(std::move(slice));
+  core_->loop->request_flush(*core_);
+}
+
+void Stream::queue_copy(std::string_view text) {
+  if (text.empty() || core_->write_error.code != 0) return;
+  core_->out.append_copy(text);
+  core_->loop->request_flush(*core_);
+}
+
+Stream::WaitSent Stream::write(Slice slice) {
+  queue(std::move(slice));
+  return WaitSent(core_, false);
+}
+
+Stream::WaitSent Stream::flush() noexcept {
+  core_->loop->request_flush(*core_);
+  return WaitSent(core_, true);
+}
+
+Task<Status> Stream::write(std::span<const std::byte> bytes) {
+  detail::StreamCore* core = core_;
+  if (!core->out.empty() || !core->send_idle()) {
+    Status flushed = co_await WaitSent(core, true);
+    if (!flushed) co_return flushed;
+  }
+  if (core->write_error.code != 0) co_return core->write_error;
+  while (!bytes.empty()) {
+    SizeAwaitable op(*core->loop);
+    op.kind = OpKind::send;
+    op.io = &core->io;
+    op.buf = const_cast<std::byte*>(bytes.data());
+    op.len = static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size(), 1u << 30));
+    Result<std::size_t> r = co_await op;
+    if (!r) co_return r.error();
+    bytes = bytes.subspan(*r);
+  }
+  co_return Status{};
+}
+
+Task<Status> Stream::write(std::string_view text) {
+  return write(std::as_bytes(std::span(text.data(), text.size())));
+}
+
+Task<Status> Stream::write_chain(OutputChain& chain) {
+  // Hand the pieces over without copying: the stream's chain takes each buffer reference.
+  while (!chain.empty()) queue(chain.pop_front());
+  co_return co_await flush();
+}
+
+Task<Status> Stream::sendfile(int file_fd, off_t offset, std::size_t count) {
+  if (!core_->out.empty() || !core_->send_idle()) {
+    Status flushed = co_await flush();
+    if (!flushed) co_return flushed;
+  }
+  while (count > 0) {
+    ssize_t n = ::sendfile(fd(), file_fd, &offset, std::min<std::size_t>(count, 1u << 30));
+    if (n > 0) {
+      count -= static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == 0) co_return errc::eof;  // the file is shorter than promised
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) co_return Error{errno};
+    // The socket buffer is full: wait for room (a poll op on io_uring, the write wait list on epoll).
+    IoAwaitable wait(*core_->loop);
+    wait.kind = OpKind::poll;
+    wait.io = &core_->io;
+    wait.poll_events = POLLOUT;
+    int r = co_await wait;
+    if (r < 0) co_return error_from_result(r);
+  }
+  co_return Status{};
+}
+
+// ---- connect ---------------------------------------------------------------------------------------------------
+
+Task<Result<Stream>> connect(Address address, StreamOptions options) {
+  Loop& loop = *Loop::current();
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) co_return Error{errno};
+  IoHandle io;
+  io.fd = fd;
+  IoAwaitable op(loop);
+  op.kind = OpKind::connect;
+  op.io = &io;
+  op.addr = address.sockaddr_ptr();
+  op.addrlen_in = address.length();
+  int r = co_await op;
+  loop.backend().detach(io);  // the Stream registers its own handle
+  if (r < 0) {
+    ::close(fd);
+    co_return error_from_result(r);
+  }
+  co_return Stream(loop, fd, options);
+}
+
+Task<Result<Stream>> connect(Address address, Duration timeout, StreamOptions options) {
+  auto r = co_await with_timeout(connect(std::move(address), options), timeout);
+  if (!r) co_return r.error();
+  co_return std::move(*r);
+}
+
+}  // namespace ringlet

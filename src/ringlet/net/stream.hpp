@@ -1,0 +1,286 @@
+// stream.hpp — a connected byte stream (TCP or Unix) on a loop. Core-local.
+//
+// Receiving: the stream keeps one multishot receive armed while someone is reading and less than
+// `receive_high_watermark` bytes wait unread (a reader waiting for a longer frame still gets the bytes it needs). Received bytes land in pooled buffers (on io_uring: the kernel's
+// provided-buffer ring) and queue in inbound(); receive() hands them out as Slices without copying, and the
+// framing reads (read_line, read_until, read_frame) return views into them. Past the watermark the receive is
+// cancelled, so a peer that sends faster than we consume is held back by TCP flow control, not by our memory.
+// Data already received is never lost: cancelling a wait (a task cancel, a timeout) leaves the bytes queued for
+// the next read.
+//
+// Writing: a stream gathers its output in a chain of Slices. write(Slice) and queue() append to it without copying;
+// the loop's flush phase (once per turn) starts one send of the whole chain — a single send, or one sendmsg of up
+// to kMaxIov pieces — and a partial write advances an offset in the chain, never copying the unsent tail. One send
+// is in flight per stream at a time. write(Slice) only suspends when the chain holds more than
+// `send_high_watermark` bytes (back-pressure on the writer); flush() waits until everything queued is sent.
+// A send error is sticky: the next write or flush returns it. close() discards output not yet sent: flush first.
+//
+// One reader and one writer at a time (they may be different tasks). Destroying or closing a Stream while a task
+// is still suspended in one of its reads or writes is a bug; closing it with its own receive armed is fine: the
+// descriptor is closed once the kernel has finished with it.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <coroutine>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "ringlet/buf/output_chain.hpp"
+#include "ringlet/buf/slice.hpp"
+#include "ringlet/buf/slice_queue.hpp"
+#include "ringlet/net/address.hpp"
+#include "ringlet/net/socket_options.hpp"
+#include "ringlet/runtime/io_awaitable.hpp"
+#include "ringlet/runtime/loop.hpp"
+#include "ringlet/runtime/result.hpp"
+#include "ringlet/runtime/task.hpp"
+#include "ringlet/runtime/timeout.hpp"
+
+namespace ringlet {
+
+struct StreamOptions {
+  std::size_t receive_high_watermark = 256 * 1024;  // stop receiving above this many unread bytes
+  std::size_t send_high_watermark = 256 * 1024;     // write(Slice) waits while more than this is queued
+};
+
+namespace detail {
+
+// The stream's state on the heap: it must outlive the Stream object when the kernel still holds its receive.
+class StreamCore final : public DeferredClose, public Flushable {
+ public:
+  static constexpr std::size_t kMaxIov = 64;  // pieces per sendmsg; more go in the next one
+
+  StreamCore(Loop& loop, int fd, const StreamOptions& options) noexcept;
+  void close_now() noexcept override;
+  void flush_now() noexcept override;  // phase 5: start sending the chain if no send is in flight
+
+  void arm_receive() noexcept;        // a reader waits for more: start the receive if it is not running
+  bool has_news(std::size_t baseline) const noexcept {
+    return inbound.bytes() > baseline || eof || error.code != 0;
+  }
+  void close() noexcept;              // from ~Stream / Stream::close
+  void after_consume() noexcept;      // a reader took data: maybe resume receiving
+
+  static void on_receive(Operation& op, int res, std::uint32_t flags) noexcept;
+  static void on_sent(Operation& op, int res, std::uint32_t flags) noexcept;
+  void apply_sent(int res) noexcept;
+  void wake_writer() noexcept;
+  bool send_idle() const noexcept { return send_op.state == Operation::State::idle; }
+  void maybe_finish_close() noexcept;
+  Status shutdown_now() noexcept;
+
+  struct ReceiveOp : Operation {
+    StreamCore* core;
+  };
+  struct SendOp : Operation {
+    StreamCore* core;
+  };
+  // Only a chain of several pieces needs a msghdr and iovecs; allocated on first use, so an idle connection
+  // carries none.
+  struct Gather {
+    msghdr msg;
+    iovec iov[kMaxIov];
+  };
+
+  Loop* loop;
+  IoHandle io;
+  ReceiveOp recv_op;
+  SliceQueue inbound;
+  std::coroutine_handle<> reader;
+  std::size_t high_watermark;
+  Error error{};  // sticky receive error
+  bool eof = false;
+  bool closing = false;
+
+  SendOp send_op;
+  OutputChain out;
+  std::unique_ptr<Gather> gather;
+  std::coroutine_handle<> writer;  // waiting for room (wait_for_empty false) or for everything sent (true)
+  bool writer_wants_empty = false;
+  bool close_deferred = false;
+  bool shutdown_after_flush = false;
+  std::size_t send_high_watermark;
+  Error write_error{};  // sticky send error
+};
+
+}  // namespace detail
+
+class Stream {
+ public:
+  static constexpr std::size_t kMaxIov = detail::StreamCore::kMaxIov;
+
+  Stream() = default;
+  // Takes ownership of a connected, non-blocking socket.
+  Stream(Loop& loop, int fd, const StreamOptions& options = {});
+  Stream(Stream&& o) noexcept : core_(std::exchange(o.core_, nullptr)) {}
+  Stream& operator=(Stream&& o) noexcept;
+  ~Stream() { close(); }
+
+  bool is_open() const noexcept { return core_ != nullptr; }
+  int fd() const noexcept { return core_ ? core_->io.fd : -1; }
+  Loop& loop() const noexcept { return *core_->loop; }
+
+  // ---- receiving -----------------------------------------------------------------------------------------
+
+  // Waits until more than `baseline` bytes are queued, or EOF, or an error. Cancellation ends only the wait.
+  class [[nodiscard]] WaitMore {
+   public:
+    WaitMore(detail::StreamCore* core, std::size_t baseline) noexcept : core_(core), baseline_(baseline) {}
+    bool await_ready() const noexcept { return core_->has_news(baseline_); }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+      CancelState* cs = cancel_state_of(h);
+      if (cs != nullptr && cs->requested()) {
+        cancelled_ = true;
+        return false;
+      }
+      core_->arm_receive();
+      if (core_->has_news(baseline_)) return false;  // epoll drained data inline while arming
+      RINGLET_ASSERT(!core_->reader);                  // one reader at a time
+      core_->reader = h;
+      cancel_ = cs;
+      if (cs != nullptr) cs->install(&WaitMore::cancel_slot, this);
+      return true;
+    }
+    Status await_resume() noexcept {
+      if (cancel_ != nullptr) cancel_->clear();
+      return cancelled_ ? Status{errc::cancelled} : Status{};
+    }
+
+   protected:
+    static void cancel_slot(void* ctx) noexcept {
+      auto* self = static_cast<WaitMore*>(ctx);
+      std::coroutine_handle<> h = std::exchange(self->core_->reader, nullptr);
+      if (!h) return;
+      self->cancelled_ = true;
+      self->core_->loop->schedule(h);
+    }
+    detail::StreamCore* core_;
+    std::size_t baseline_;
+    CancelState* cancel_ = nullptr;
+    bool cancelled_ = false;
+  };
+
+  // The next received bytes, without copying: a Slice of a received buffer. An empty Slice means EOF.
+  class [[nodiscard]] Receive : public WaitMore {
+   public:
+    explicit Receive(detail::StreamCore* core) noexcept : WaitMore(core, 0) {}
+    Result<Slice> await_resume() noexcept {
+      Status s = WaitMore::await_resume();
+      if (!core_->inbound.empty()) {
+        Slice slice = core_->inbound.pop_front();
+        core_->after_consume();
+        return slice;
+      }
+      if (!s) return s.error();
+      if (core_->error.code != 0) return core_->error;
+      return Slice{};
+    }
+  };
+  Receive receive() noexcept { return Receive(core_); }
+  WaitMore wait_more() noexcept { return WaitMore(core_, core_->inbound.bytes()); }
+
+  // Received bytes not yet consumed. Parsers may read and consume them directly (then call wait_more()).
+  SliceQueue& inbound() noexcept { return core_->inbound; }
+  bool at_eof() const noexcept { return core_->eof && core_->inbound.empty(); }
+
+  // Up to dst.size() bytes (copied from the queue, or received straight into dst); 0 means EOF.
+  Task<Result<std::size_t>> read_some(std::span<std::byte> dst);
+  // Exactly dst.size() bytes, or errc::eof when the peer closes first (the bytes read stay in dst).
+  Task<Status> read_exactly(std::span<std::byte> dst);
+  // A frame ending in `delim` (excluded), at most max_len bytes, as a view into received data when it lies in one
+  // buffer. Errors: errc::frame_too_long, errc::eof (closed before a full frame), receive errors.
+  Task<Result<Slice>> read_until(std::string_view delim, std::size_t max_len);
+  Task<Result<Slice>> read_line(std::size_t max_len);  // "\n" or "\r\n", stripped
+  Task<Result<Slice>> read_frame(std::size_t n);       // exactly n bytes
+
+  // ---- writing -----------------------------------------------------------------------------------------------
+
+  // Waits until the output chain has room (wait_for_empty false: below send_high_watermark) or is fully sent
+  // (true). Returns the sticky send error if a send failed. Cancelling ends only the wait; queued output stays.
+  class [[nodiscard]] WaitSent {
+   public:
+    WaitSent(detail::StreamCore* core, bool wait_for_empty) noexcept : core_(core), empty_(wait_for_empty) {}
+    bool await_ready() const noexcept { return done(); }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+      CancelState* cs = cancel_state_of(h);
+      if (cs != nullptr && cs->requested()) {
+        cancelled_ = true;
+        return false;
+      }
+      core_->loop->request_flush(*core_);
+      RINGLET_ASSERT(!core_->writer);  // one writer at a time
+      core_->writer = h;
+      core_->writer_wants_empty = empty_;
+      cancel_ = cs;
+      if (cs != nullptr) cs->install(&WaitSent::cancel_slot, this);
+      return true;
+    }
+    Status await_resume() noexcept {
+      if (cancel_ != nullptr) cancel_->clear();
+      if (core_->write_error.code != 0) return core_->write_error;
+      if (cancelled_) return errc::cancelled;
+      return {};
+    }
+
+   private:
+    bool done() const noexcept {
+      if (core_->write_error.code != 0) return true;
+      return empty_ ? core_->out.empty() && core_->send_idle() : core_->out.bytes() < core_->send_high_watermark;
+    }
+    static void cancel_slot(void* ctx) noexcept {
+      auto* self = static_cast<WaitSent*>(ctx);
+      std::coroutine_handle<> h = std::exchange(self->core_->writer, nullptr);
+      if (!h) return;
+      self->cancelled_ = true;
+      self->core_->loop->schedule(h);
+    }
+    detail::StreamCore* core_;
+    bool empty_;
+    CancelState* cancel_ = nullptr;
+    bool cancelled_ = false;
+  };
+
+  // Appends without copying and without waiting; the loop sends it this turn. Check errors with flush().
+  void queue(Slice slice);
+  // Copies small bytes (a status line, a delimiter) into the chain's pooled tail; counted as a copy.
+  void queue_copy(std::string_view text);
+  // Appends `slice` and waits only while the chain is over send_high_watermark.
+  WaitSent write(Slice slice);
+  // Waits until everything queued has been sent.
+  WaitSent flush() noexcept;
+  // Sends every byte of `bytes` without copying them: waits until they are all sent (the caller's memory is read
+  // by the kernel until then). Ordered after anything queued before.
+  Task<Status> write(std::span<const std::byte> bytes);
+  Task<Status> write(std::string_view text);
+  // Moves every piece of `chain` to the stream (no copy) and waits until all of it is sent.
+  Task<Status> write_chain(OutputChain& chain);
+  // Sends `count` bytes of file `file_fd` from `offset` with sendfile(2): the bytes never enter user space.
+  // Ordered after anything queued before.
+  Task<Status> sendfile(int file_fd, off_t offset, std::size_t count);
+  std::size_t queued_bytes() const noexcept { return core_->out.bytes(); }
+
+  // ---- control ----------------------------------------------------------------------------------------------
+
+  // Half-close: once everything queued has been sent, the peer reads EOF; we can still receive.
+  Status shutdown_write() noexcept;
+  void close() noexcept;
+  Result<Address> peer_address() const noexcept;
+  Result<Address> local_address() const noexcept;
+  Status set_nodelay(Toggle on) noexcept { return ringlet::set_nodelay(fd(), on); }
+  Status set_keepalive(Toggle on) noexcept { return ringlet::set_keepalive(fd(), on); }
+
+ private:
+  detail::StreamCore* core_ = nullptr;
+};
+
+// Connects to `address` (TCP or Unix). Wrap in with_timeout for a deadline, or use the overload.
+Task<Result<Stream>> connect(Address address, StreamOptions options = {});
+Task<Result<Stream>> connect(Address address, Duration timeout, StreamOptions options = {});
+
+}  // namespace ringlet
