@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every test: install what is missing, then build and run the whole suite in release and under ASan+UBSan, and
+# run each libFuzzer target for a bounded time. Exits non-zero on the first failing stage.
+#   RINGLET_TEST_STAGES="release asan fuzz"   (default: all) limits the stages.
+#   RINGLET_FUZZ_SECONDS=20                   time per fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+jobs=$(nproc)
+stages=${RINGLET_TEST_STAGES:-"release asan fuzz"}
+fuzz_seconds=${RINGLET_FUZZ_SECONDS:-20}
+# Tests open up to 20,000 sockets; raise the soft limit to the hard one.
+ulimit -n "$(ulimit -Hn)" || true
+
+for stage in $stages; do
+  case "$stage" in
+    release)
+      echo "=== release build and tests"
+      cmake --preset release >/dev/null
+      cmake --build --preset release -j"$jobs"
+      ctest --preset release -j"$jobs"
+      ;;
+    asan)
+      echo "=== asan-ubsan build and tests"
+      cmake --preset asan-ubsan >/dev/null
+      cmake --build --preset asan-ubsan -j"$jobs"
+      ctest --preset asan-ubsan -j"$jobs"
+      ;;
+    fuzz)
+      echo "=== fuzz targets (clang, libFuzzer, ${fuzz_seconds}s each)"
+      CC=clang CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_BUILD_BENCH=OFF \
+        -DRINGLET_BUILD_FUZZ=ON >/dev/null
+      cmake --build build/fuzz -j"$jobs" --target ringlet_fuzzers
+      for target in build/fuzz/tests/fuzz/*_fuzz; do
+        [[ -x "$target" ]] || continue
+        name=$(basename "$target")
+        corpus="tests/fuzz/corpus/${name%_fuzz}"
+        mkdir -p "build/fuzz/corpus/$name"
+        echo "--- $name"
+        "$target" -max_total_time="$fuzz_seconds" -print_final_stats=0 "build/fuzz/corpus/$name" \
+          $( [[ -d "$corpus" ]] && echo "$corpus" ) 2>&1 | tail -3
+      done
+      ;;
+    *) echo "unknown stage $stage" >&2; exit 2 ;;
+  esac
+done
+echo "all test stages passed: $stages"
