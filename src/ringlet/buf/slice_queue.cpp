@@ -100,9 +100,8 @@ FrameResult SliceQueue::take_exactly(std::size_t n) {
 // delim.size() - 1 start positions of a slice, where the delimiter would run into the next slice, are compared
 // piecewise across slices.
 SliceQueue::Search SliceQueue::search(std::string_view delim, std::size_t max_start) {
-  if (delim != scan_delim_) {
-    scan_delim_.clear();
-    scan_delim_.append(delim);  // not assign(): GCC 12 reports a false -Wrestrict inside _M_replace
+  if (!scan_delim_.matches(delim)) {
+    scan_delim_.set(delim);
     reset_scan();
   }
   const std::size_t d = delim.size();
@@ -155,8 +154,8 @@ SliceQueue::Search SliceQueue::search(std::string_view delim, std::size_t max_st
     --i;
     off = ring_[i].size();
   }
-  scan_slice_ = i;
-  scan_offset_ = off;
+  scan_slice_ = static_cast<std::uint32_t>(i);
+  scan_offset_ = static_cast<std::uint32_t>(off);
   scan_pos_ = pos;
   return result;
 }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -70,9 +71,27 @@ class SliceQueue {
 
   // Search state: every delimiter start position before scan_pos_ has been ruled out for scan_delim_.
   // (scan_slice_, scan_offset_) is scan_pos_ located in the ring; scan_offset_ may equal that slice's size.
-  std::string scan_delim_;
-  std::size_t scan_slice_ = 0;
-  std::size_t scan_offset_ = 0;
+  // The delimiter the scan state belongs to, kept inline (a std::string would cost 32 bytes per connection).
+  // Delimiters longer than kMaxDelim are never remembered: their searches restart, correct but without resume.
+  struct DelimKey {
+    static constexpr std::size_t kMaxDelim = 15;
+    char bytes[kMaxDelim] = {};
+    std::uint8_t len = 0xff;  // 0xff: none
+    bool matches(std::string_view d) const noexcept {
+      return d.size() == len && std::memcmp(bytes, d.data(), d.size()) == 0;
+    }
+    void set(std::string_view d) noexcept {
+      if (d.size() > kMaxDelim) {
+        len = 0xff;
+        return;
+      }
+      std::memcpy(bytes, d.data(), d.size());
+      len = static_cast<std::uint8_t>(d.size());
+    }
+  };
+  DelimKey scan_delim_;
+  std::uint32_t scan_slice_ = 0;
+  std::uint32_t scan_offset_ = 0;
   std::size_t scan_pos_ = 0;
   std::uint64_t bytes_scanned_ = 0;
 };

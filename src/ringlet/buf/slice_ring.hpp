@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -20,61 +21,73 @@ class SliceRing {
 
   SliceRing() = default;
   SliceRing(SliceRing&& other) noexcept
-      : slots_(std::move(other.slots_)),
+      : one_(std::move(other.one_)),
+        slots_(std::exchange(other.slots_, nullptr)),
         mask_(std::exchange(other.mask_, 0)),
         head_(std::exchange(other.head_, 0)),
         size_(std::exchange(other.size_, 0)) {}
   SliceRing& operator=(SliceRing&& other) noexcept {
     if (this != &other) {
-      slots_ = std::move(other.slots_);
+      clear();
+      one_ = std::move(other.one_);
+      slots_ = std::exchange(other.slots_, nullptr);
       mask_ = std::exchange(other.mask_, 0);
       head_ = std::exchange(other.head_, 0);
       size_ = std::exchange(other.size_, 0);
     }
     return *this;
   }
+  ~SliceRing() { clear(); }
 
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
-  std::size_t capacity() const noexcept { return slots_ ? mask_ + 1 : 0; }
+  std::size_t capacity() const noexcept { return slots_ ? mask_ + 1 : 1; }
 
-  Slice& operator[](std::size_t i) noexcept { return slots_[(head_ + i) & mask_]; }
-  const Slice& operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & mask_]; }
+  Slice& operator[](std::size_t i) noexcept { return slots_ ? slots_[(head_ + i) & mask_] : one_; }
+  const Slice& operator[](std::size_t i) const noexcept { return slots_ ? slots_[(head_ + i) & mask_] : one_; }
   Slice& front() noexcept { return (*this)[0]; }
   Slice& back() noexcept { return (*this)[size_ - 1]; }
 
   void push_back(Slice s) {
-    if (size_ == capacity()) grow();
+    if (slots_ == nullptr && size_ == 0) {
+      one_ = std::move(s);
+      size_ = 1;
+      return;
+    }
+    if (size_ == capacity()) grow();  // NOLINT: size_ is bounded by capacity, which fits 32 bits
     slots_[(head_ + size_) & mask_] = std::move(s);
     ++size_;
   }
   Slice pop_front() noexcept {
     RINGLET_ASSERT(size_ > 0);
+    if (slots_ == nullptr) {
+      size_ = 0;
+      return std::move(one_);
+    }
     Slice s = std::move(slots_[head_]);
     head_ = (head_ + 1) & mask_;
-    --size_;
+    if (--size_ == 0) release_storage();
     return s;
   }
   void drop_front() noexcept { pop_front(); }
   void clear() noexcept {
     while (size_ > 0) drop_front();
+    one_.reset();
     head_ = 0;
   }
 
  private:
-  void grow() {
-    const std::size_t new_capacity = slots_ ? 2 * (mask_ + 1) : kInitialCapacity;
-    auto fresh = std::make_unique<Slice[]>(new_capacity);
-    for (std::size_t i = 0; i < size_; ++i) fresh[i] = std::move((*this)[i]);
-    slots_ = std::move(fresh);
-    mask_ = new_capacity - 1;
-    head_ = 0;
-  }
+  // One slice lives inline (the common case: one received buffer, one reply); more spill into a heap ring. An
+  // emptied ring hands its storage to a per-thread cache, so an idle connection holds none and a busy one does not
+  // allocate in steady state.
+  void grow();
+  void release_storage() noexcept;
 
-  std::unique_ptr<Slice[]> slots_;
-  std::size_t mask_ = 0;
-  std::size_t head_ = 0;
-  std::size_t size_ = 0;
+  Slice one_;
+  Slice* slots_ = nullptr;  // capacity mask_ + 1, or nullptr while at most one slice is held
+  std::uint32_t mask_ = 0;
+  std::uint32_t head_ = 0;
+  std::uint32_t size_ = 0;
 };
 
 }  // namespace ringlet

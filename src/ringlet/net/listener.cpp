@@ -40,6 +40,12 @@ void ListenerCore::on_accept(Operation& op, int res, std::uint32_t) noexcept {
     self->release_if_unused();
     return;
   }
+  if (res == -ECANCELED) {
+    // The end of our own back-pressure pause (issue #2 burst regression): it brings no connection, so waking the
+    // acceptor would hand it nothing. If someone is already waiting again, accepting resumes for them.
+    if (self->waiter && op.state == Operation::State::idle) self->arm();
+    return;
+  }
   self->wake_waiter();
   if (op.state == Operation::State::pending && self->ready_fds.size() - self->head >= kMaxQueued) {
     self->loop->backend().cancel(op);  // nobody is taking connections: let the kernel backlog hold them

@@ -88,7 +88,7 @@ class Listener {
       if (await_ready()) return false;
       core_->waiter = h;
       cancel_ = cs;
-      if (cs != nullptr) cs->install(&Accept::cancel_slot, this);
+      if (cs != nullptr) cs->install(&Accept::cancel_slot, this, WaitKind::input);
       return true;
     }
     Result<Stream> await_resume() noexcept;

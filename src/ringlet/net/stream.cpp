@@ -4,26 +4,45 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "ringlet/buf/buffer.hpp"
 
 namespace ringlet {
 namespace detail {
+namespace {
+
+// Send halves no stream is using, reused before allocating. Bounded; the rest are freed.
+struct SendStatePool {
+  static constexpr std::size_t kMaxCached = 4096;
+  std::vector<SendState*> free;
+  ~SendStatePool() {
+    for (SendState* s : free) delete s;
+  }
+};
+
+SendStatePool& send_pool() {
+  thread_local SendStatePool pool;
+  return pool;
+}
+
+}  // namespace
 
 StreamCore::StreamCore(Loop& l, int fd, const StreamOptions& options) noexcept
-    : loop(&l), high_watermark(options.receive_high_watermark), send_high_watermark(options.send_high_watermark) {
-  send_op.io = &io;
-  send_op.on_complete = &StreamCore::on_sent;
-  send_op.core = this;
+    : loop(&l),
+      high_watermark(static_cast<std::uint32_t>(std::min<std::size_t>(options.receive_high_watermark, 1u << 31))),
+      send_high_watermark(static_cast<std::uint32_t>(std::min<std::size_t>(options.send_high_watermark, 1u << 31))) {
   io.fd = fd;
   recv_op.kind = OpKind::recv_provided;
   recv_op.multishot = true;
   recv_op.io = &io;
   recv_op.on_complete = &StreamCore::on_receive;
   recv_op.core = this;
+  set_timeout(options.timeout);
 }
 
 void StreamCore::arm_receive() noexcept {
@@ -62,75 +81,117 @@ void StreamCore::on_receive(Operation& op, int res, std::uint32_t) noexcept {
   }
 }
 
-void StreamCore::after_consume() noexcept {}
-
 void StreamCore::close() noexcept {
   closing = true;
-  loop->cancel_flush(*this);
   inbound.clear();
-  out.clear();  // unsent output is discarded; writers flush() first when they care
+  if (timer && timer->armed()) loop->timers().stop(*timer);
   if (recv_op.state != Operation::State::idle) loop->backend().cancel(recv_op);
-  if (send_op.state != Operation::State::idle) loop->backend().cancel(send_op);
+  if (send != nullptr) {
+    loop->cancel_flush(*send);
+    send->out.clear();  // unsent output is discarded; writers flush() first when they care
+    if (!send->idle()) loop->backend().cancel(send->op);
+  }
   maybe_finish_close();  // now, or from the last final completion
 }
 
 void StreamCore::maybe_finish_close() noexcept {
-  if (!closing || recv_op.state != Operation::State::idle || send_op.state != Operation::State::idle) return;
+  if (!closing || recv_op.state != Operation::State::idle) return;
+  if (send != nullptr && !send->idle()) return;
   if (close_deferred) return;
   close_deferred = true;
   loop->defer_close(this);
 }
 
 void StreamCore::close_now() noexcept {
-  RINGLET_ASSERT(recv_op.state == Operation::State::idle && send_op.state == Operation::State::idle);
+  RINGLET_ASSERT(recv_op.state == Operation::State::idle && (send == nullptr || send->idle()));
   inbound.clear();
-  out.clear();
+  if (send != nullptr) {
+    send->writer = nullptr;
+    send->shutdown_after_flush = false;
+    settle_send();
+  }
   loop->backend().detach(io);
   ::close(io.fd);
   delete this;
 }
 
+// ---- the send half -------------------------------------------------------------------------------------------
+
+SendState& StreamCore::send_state() {
+  if (send != nullptr) return *send;
+  SendStatePool& pool = send_pool();
+  if (!pool.free.empty()) {
+    send = pool.free.back();
+    pool.free.pop_back();
+  } else {
+    send = new SendState;
+    send->op.on_complete = &StreamCore::on_sent;
+    send->op.owner = send;
+  }
+  send->core = this;
+  send->op.io = &io;
+  return *send;
+}
+
+void StreamCore::settle_send() noexcept {
+  if (send == nullptr || !send->out.empty() || !send->idle() || send->writer || send->shutdown_after_flush) return;
+  loop->cancel_flush(*send);
+  SendState* s = std::exchange(send, nullptr);
+  s->core = nullptr;
+  s->writer_timed_out = false;
+  SendStatePool& pool = send_pool();
+  if (pool.free.size() < SendStatePool::kMaxCached) {
+    pool.free.push_back(s);
+  } else {
+    delete s;
+  }
+}
+
+void SendState::flush_now() noexcept { core->flush_now(); }
+
 void StreamCore::apply_sent(int res) noexcept {
   if (res < 0) {
     if (!closing) write_error = error_from_result(res);
-    out.clear();
+    send->out.clear();
     return;
   }
-  out.advance(static_cast<std::size_t>(res));
+  send->out.advance(static_cast<std::size_t>(res));
 }
 
 void StreamCore::flush_now() noexcept {
-  if (closing) return;
-  while (!out.empty() && write_error.code == 0 && send_idle()) {
-    if (out.pieces() == 1) {
+  if (closing || send == nullptr) return;
+  SendState& s = *send;
+  while (!s.out.empty() && write_error.code == 0 && s.idle()) {
+    if (s.out.pieces() == 1) {
       iovec one;
-      out.fill_iovecs(&one, 1);
-      send_op.kind = OpKind::send;
-      send_op.buf = one.iov_base;
-      send_op.len = static_cast<std::uint32_t>(std::min<std::size_t>(one.iov_len, 1u << 30));
+      s.out.fill_iovecs(&one, 1);
+      s.op.kind = OpKind::send;
+      s.op.buf = one.iov_base;
+      s.op.len = static_cast<std::uint32_t>(std::min<std::size_t>(one.iov_len, 1u << 30));
     } else {
-      if (!gather) gather = std::make_unique<Gather>();
-      gather->msg = msghdr{};
-      gather->msg.msg_iov = gather->iov;
-      gather->msg.msg_iovlen = out.fill_iovecs(gather->iov, kMaxIov);
-      send_op.kind = OpKind::sendmsg;
-      send_op.msg = &gather->msg;
+      if (!s.gather) s.gather = std::make_unique<SendState::Gather>();
+      s.gather->msg = msghdr{};
+      s.gather->msg.msg_iov = s.gather->iov;
+      s.gather->msg.msg_iovlen = s.out.fill_iovecs(s.gather->iov, SendState::kMaxIov);
+      s.op.kind = OpKind::sendmsg;
+      s.op.msg = &s.gather->msg;
     }
-    if (!loop->backend().submit(send_op)) return;  // in flight: on_sent continues
-    apply_sent(send_op.result);                    // epoll sent it inline
+    if (!loop->backend().submit(s.op)) return;  // in flight: on_sent continues
+    apply_sent(s.op.result);                    // epoll sent it inline
   }
-  if (shutdown_after_flush && out.empty() && send_idle()) (void)shutdown_now();
+  if (s.shutdown_after_flush && s.out.empty() && s.idle()) (void)shutdown_now();
   wake_writer();
+  settle_send();
 }
 
 Status StreamCore::shutdown_now() noexcept {
-  shutdown_after_flush = false;
+  if (send != nullptr) send->shutdown_after_flush = false;
   if (::shutdown(io.fd, SHUT_WR) != 0) return Error{errno};
   return {};
 }
 
 void StreamCore::on_sent(Operation& op, int res, std::uint32_t) noexcept {
-  StreamCore* self = static_cast<SendOp&>(op).core;
+  StreamCore* self = static_cast<SendState::SendOp&>(op).owner->core;
   self->apply_sent(res);
   if (self->closing) {
     self->maybe_finish_close();
@@ -140,10 +201,55 @@ void StreamCore::on_sent(Operation& op, int res, std::uint32_t) noexcept {
 }
 
 void StreamCore::wake_writer() noexcept {
-  if (!writer) return;
+  if (send == nullptr || !send->writer) return;
   bool ready = write_error.code != 0 ||
-               (writer_wants_empty ? out.empty() && send_idle() : out.bytes() < send_high_watermark);
-  if (ready) loop->schedule(std::exchange(writer, nullptr));
+               (send->writer_wants_empty ? send->out.empty() && send->idle() : send->out.bytes() < send_high_watermark);
+  if (ready) loop->schedule(std::exchange(send->writer, nullptr));
+}
+
+// ---- the progress timer --------------------------------------------------------------------------------------
+
+void StreamCore::set_timeout(Duration d) noexcept {
+  if (d.count() <= 0) {
+    if (timer) {
+      if (timer->armed()) loop->timers().stop(*timer);
+      timer->timeout_ns = 0;
+    }
+    return;
+  }
+  if (!timer) {
+    timer = std::make_unique<ProgressTimer>();
+    timer->on_fire = &StreamCore::on_timeout;
+    timer->core = this;
+  }
+  timer->timeout_ns = d.count();
+}
+
+void StreamCore::wait_started() noexcept {
+  if (!timer || timer->timeout_ns == 0) return;
+  // Each new wait restarts the clock: the limit is on time without progress, not on the connection's age.
+  if (timer->armed()) loop->timers().stop(*timer);
+  loop->timers().start(*timer, loop->now_ns() + timer->timeout_ns);
+}
+
+void StreamCore::wait_ended() noexcept {
+  if (!timer || !timer->armed()) return;
+  if (reader || (send != nullptr && send->writer)) return;  // the other side still waits
+  loop->timers().stop(*timer);
+}
+
+void StreamCore::on_timeout(TimerNode* node) {
+  StreamCore* self = static_cast<ProgressTimer*>(node)->core;
+  if (std::coroutine_handle<> h = std::exchange(self->reader, nullptr)) {
+    self->reader_timed_out = true;
+    self->loop->schedule(h);
+  }
+  if (self->send != nullptr) {
+    if (std::coroutine_handle<> h = std::exchange(self->send->writer, nullptr)) {
+      self->send->writer_timed_out = true;
+      self->loop->schedule(h);
+    }
+  }
 }
 
 }  // namespace detail
@@ -164,9 +270,10 @@ void Stream::close() noexcept {
 }
 
 Status Stream::shutdown_write() noexcept {
-  if (core_->out.empty() && core_->send_idle()) return core_->shutdown_now();
-  core_->shutdown_after_flush = true;  // flush_now() shuts down once the chain has drained
-  core_->loop->request_flush(*core_);
+  if (core_->send_idle()) return core_->shutdown_now();
+  detail::SendState& send = core_->send_state();
+  send.shutdown_after_flush = true;  // flush_now() shuts down once the chain has drained
+  core_->loop->request_flush(send);
   return {};
 }
 
@@ -202,7 +309,10 @@ Task<Result<std::size_t>> Stream::read_some(std::span<std::byte> dst) {
   }
   if (core->inbound.empty() && !core->eof && core->error.code == 0) {
     Status s = co_await WaitMore(core, 0);
-    if (!s && core->inbound.empty()) co_return s.error();
+    if (!s && core->inbound.empty()) {
+      if (s.error() == errc::eof) co_return std::size_t{0};  // drained: end of input
+      co_return s.error();
+    }
   }
   if (!core->inbound.empty()) co_return core->inbound.copy_out(dst);
   if (core->error.code != 0) co_return core->error;
@@ -253,14 +363,16 @@ Task<Result<Slice>> Stream::read_frame(std::size_t n) { return read_frame_impl(c
 
 void Stream::queue(Slice slice) {
   if (slice.empty() || core_->write_error.code != 0) return;
-  core_->out.append(std::move(slice));
-  core_->loop->request_flush(*core_);
+  detail::SendState& send = core_->send_state();
+  send.out.append(std::move(slice));
+  core_->loop->request_flush(send);
 }
 
 void Stream::queue_copy(std::string_view text) {
   if (text.empty() || core_->write_error.code != 0) return;
-  core_->out.append_copy(text);
-  core_->loop->request_flush(*core_);
+  detail::SendState& send = core_->send_state();
+  send.out.append_copy(text);
+  core_->loop->request_flush(send);
 }
 
 Stream::WaitSent Stream::write(Slice slice) {
@@ -269,13 +381,13 @@ Stream::WaitSent Stream::write(Slice slice) {
 }
 
 Stream::WaitSent Stream::flush() noexcept {
-  core_->loop->request_flush(*core_);
+  if (core_->send != nullptr) core_->loop->request_flush(*core_->send);
   return WaitSent(core_, true);
 }
 
 Task<Status> Stream::write(std::span<const std::byte> bytes) {
   detail::StreamCore* core = core_;
-  if (!core->out.empty() || !core->send_idle()) {
+  if (!core->send_idle()) {
     Status flushed = co_await WaitSent(core, true);
     if (!flushed) co_return flushed;
   }
@@ -303,13 +415,41 @@ Task<Status> Stream::write_chain(OutputChain& chain) {
   co_return co_await flush();
 }
 
+namespace {
+
+// sendfile(2) takes no MSG_NOSIGNAL: on a socket the peer has reset it raises SIGPIPE, whose default action ends
+// the process. So the call runs with SIGPIPE blocked in this thread, and a SIGPIPE that it raised is taken back
+// before the mask is restored (one that was pending already is left alone). The caller sees EPIPE, as a value.
+ssize_t sendfile_without_sigpipe(int socket_fd, int file_fd, off_t* offset, std::size_t count) noexcept {
+  sigset_t pipe_only;
+  sigset_t old_mask;
+  sigset_t pending;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  ssize_t n = ::sendfile(socket_fd, file_fd, offset, count);
+  const int err = errno;
+  if (n < 0 && err == EPIPE && !was_pending) {
+    timespec no_wait{};
+    while (sigtimedwait(&pipe_only, nullptr, &no_wait) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  errno = err;
+  return n;
+}
+
+}  // namespace
+
 Task<Status> Stream::sendfile(int file_fd, off_t offset, std::size_t count) {
-  if (!core_->out.empty() || !core_->send_idle()) {
+  if (!core_->send_idle()) {
     Status flushed = co_await flush();
     if (!flushed) co_return flushed;
   }
   while (count > 0) {
-    ssize_t n = ::sendfile(fd(), file_fd, &offset, std::min<std::size_t>(count, 1u << 30));
+    ssize_t n = sendfile_without_sigpipe(fd(), file_fd, &offset, std::min<std::size_t>(count, 1u << 30));
     if (n > 0) {
       count -= static_cast<std::size_t>(n);
       continue;

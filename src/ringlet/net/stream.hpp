@@ -1,12 +1,13 @@
 // stream.hpp — a connected byte stream (TCP or Unix) on a loop. Core-local.
 //
 // Receiving: the stream keeps one multishot receive armed while someone is reading and less than
-// `receive_high_watermark` bytes wait unread (a reader waiting for a longer frame still gets the bytes it needs). Received bytes land in pooled buffers (on io_uring: the kernel's
-// provided-buffer ring) and queue in inbound(); receive() hands them out as Slices without copying, and the
-// framing reads (read_line, read_until, read_frame) return views into them. Past the watermark the receive is
-// cancelled, so a peer that sends faster than we consume is held back by TCP flow control, not by our memory.
-// Data already received is never lost: cancelling a wait (a task cancel, a timeout) leaves the bytes queued for
-// the next read.
+// `receive_high_watermark` bytes wait unread (a reader waiting for a longer frame still gets the bytes it needs).
+// Received bytes land in pooled buffers (on io_uring: the kernel's provided-buffer ring) and queue in inbound();
+// receive() hands them out as Slices without copying, and the framing reads (read_line, read_until, read_frame)
+// return views into them. Past the watermark the receive is cancelled, so a peer that sends faster than we consume
+// is held back by TCP flow control, not by our memory (on io_uring the queue can overshoot by one batch of
+// completions the kernel posted before the cancel landed: at most 32 buffers). Data already received is never
+// lost: cancelling a wait (a task cancel, a timeout) leaves the bytes queued for the next read.
 //
 // Writing: a stream gathers its output in a chain of Slices. write(Slice) and queue() append to it without copying;
 // the loop's flush phase (once per turn) starts one send of the whole chain — a single send, or one sendmsg of up
@@ -45,73 +46,108 @@ namespace ringlet {
 struct StreamOptions {
   std::size_t receive_high_watermark = 256 * 1024;  // stop receiving above this many unread bytes
   std::size_t send_high_watermark = 256 * 1024;     // write(Slice) waits while more than this is queued
+  // A wait for input or for output room that makes no progress for this long ends with errc::timed_out
+  // (zero: no limit). One timer per stream, allocated only when this is set. Change it with set_timeout().
+  Duration timeout = Duration::zero();
 };
 
 namespace detail {
 
-// The stream's state on the heap: it must outlive the Stream object when the kernel still holds its receive.
-class StreamCore final : public DeferredClose, public Flushable {
- public:
+class StreamCore;
+
+// The sending half of a stream. Allocated on the first write and given back to a per-thread free list once its
+// output has drained, so an idle connection carries none of it.
+struct SendState final : Flushable {
   static constexpr std::size_t kMaxIov = 64;  // pieces per sendmsg; more go in the next one
 
-  StreamCore(Loop& loop, int fd, const StreamOptions& options) noexcept;
-  void close_now() noexcept override;
-  void flush_now() noexcept override;  // phase 5: start sending the chain if no send is in flight
-
-  void arm_receive() noexcept;        // a reader waits for more: start the receive if it is not running
-  bool has_news(std::size_t baseline) const noexcept {
-    return inbound.bytes() > baseline || eof || error.code != 0;
-  }
-  void close() noexcept;              // from ~Stream / Stream::close
-  void after_consume() noexcept;      // a reader took data: maybe resume receiving
-
-  static void on_receive(Operation& op, int res, std::uint32_t flags) noexcept;
-  static void on_sent(Operation& op, int res, std::uint32_t flags) noexcept;
-  void apply_sent(int res) noexcept;
-  void wake_writer() noexcept;
-  bool send_idle() const noexcept { return send_op.state == Operation::State::idle; }
-  void maybe_finish_close() noexcept;
-  Status shutdown_now() noexcept;
-
-  struct ReceiveOp : Operation {
-    StreamCore* core;
-  };
   struct SendOp : Operation {
-    StreamCore* core;
+    SendState* owner;
   };
-  // Only a chain of several pieces needs a msghdr and iovecs; allocated on first use, so an idle connection
-  // carries none.
+  // Only a chain of several pieces needs a msghdr and iovecs; allocated on first use.
   struct Gather {
     msghdr msg;
     iovec iov[kMaxIov];
   };
+
+  void flush_now() noexcept override;  // loop phase 5: start one send of the chain if none is in flight
+  bool idle() const noexcept { return op.state == Operation::State::idle; }
+
+  StreamCore* core = nullptr;
+  SendOp op;
+  OutputChain out;
+  std::unique_ptr<Gather> gather;
+  std::coroutine_handle<> writer;  // waiting for room (writer_wants_empty false) or for everything sent (true)
+  bool writer_wants_empty = false;
+  bool writer_timed_out = false;
+  bool shutdown_after_flush = false;
+};
+
+// The stream's state on the heap: it must outlive the Stream object while the kernel still holds an operation.
+class StreamCore final : public DeferredClose {
+ public:
+  // From the frame pool: no allocator header, and no malloc per connection in steady state.
+  static void* operator new(std::size_t size) { return FramePool::allocate(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { FramePool::deallocate(p, size); }
+
+  StreamCore(Loop& loop, int fd, const StreamOptions& options) noexcept;
+  void close_now() noexcept override;
+
+  void arm_receive() noexcept;  // start the multishot receive if allowed and not running
+  bool has_news(std::size_t baseline) const noexcept {
+    return inbound.bytes() > baseline || eof || error.code != 0;
+  }
+  void close() noexcept;
+  void maybe_finish_close() noexcept;
+
+  // Sending.
+  SendState& send_state();     // the send half, acquired on demand
+  void settle_send() noexcept;  // hand the send half back if it has nothing left to do
+  bool send_idle() const noexcept { return send == nullptr || (send->out.empty() && send->idle()); }
+  std::size_t queued() const noexcept { return send ? send->out.bytes() : 0; }
+  void flush_now() noexcept;
+  void apply_sent(int res) noexcept;
+  void wake_writer() noexcept;
+  Status shutdown_now() noexcept;
+
+  // The progress timer shared by the reader's and the writer's waits.
+  void wait_started() noexcept;
+  void wait_ended() noexcept;
+  void set_timeout(Duration d) noexcept;
+
+  static void on_receive(Operation& op, int res, std::uint32_t flags) noexcept;
+  static void on_sent(Operation& op, int res, std::uint32_t flags) noexcept;
+
+  struct ReceiveOp : Operation {
+    StreamCore* core;
+  };
+  struct ProgressTimer : TimerNode {
+    StreamCore* core;
+    std::int64_t timeout_ns;
+  };
+  static void on_timeout(TimerNode* node);
 
   Loop* loop;
   IoHandle io;
   ReceiveOp recv_op;
   SliceQueue inbound;
   std::coroutine_handle<> reader;
-  std::size_t high_watermark;
-  Error error{};  // sticky receive error
+  SendState* send = nullptr;
+  std::unique_ptr<ProgressTimer> timer;  // allocated when a timeout is set
+  std::uint32_t high_watermark;
+  std::uint32_t send_high_watermark;
+  Error error{};        // sticky receive error
+  Error write_error{};  // sticky send error
   bool eof = false;
   bool closing = false;
-
-  SendOp send_op;
-  OutputChain out;
-  std::unique_ptr<Gather> gather;
-  std::coroutine_handle<> writer;  // waiting for room (wait_for_empty false) or for everything sent (true)
-  bool writer_wants_empty = false;
   bool close_deferred = false;
-  bool shutdown_after_flush = false;
-  std::size_t send_high_watermark;
-  Error write_error{};  // sticky send error
+  bool reader_timed_out = false;
 };
 
 }  // namespace detail
 
 class Stream {
  public:
-  static constexpr std::size_t kMaxIov = detail::StreamCore::kMaxIov;
+  static constexpr std::size_t kMaxIov = detail::SendState::kMaxIov;
 
   Stream() = default;
   // Takes ownership of a connected, non-blocking socket.
@@ -126,60 +162,78 @@ class Stream {
 
   // ---- receiving -----------------------------------------------------------------------------------------
 
-  // Waits until more than `baseline` bytes are queued, or EOF, or an error. Cancellation ends only the wait.
+  // Waits until more than `baseline` bytes are queued, or EOF, or an error. Cancellation ends only the wait;
+  // bytes that arrive later stay queued. Errors: errc::cancelled, errc::timed_out (the stream's timeout), and
+  // errc::eof when the task was asked to drain (a graceful stop: no more input wanted).
   class [[nodiscard]] WaitMore {
    public:
-    WaitMore(detail::StreamCore* core, std::size_t baseline) noexcept : core_(core), baseline_(baseline) {}
+    WaitMore(detail::StreamCore* core, std::size_t baseline) noexcept
+        : core_(core), baseline_(static_cast<std::uint32_t>(baseline)) {}
     bool await_ready() const noexcept { return core_->has_news(baseline_); }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) noexcept {
       CancelState* cs = cancel_state_of(h);
-      if (cs != nullptr && cs->requested()) {
-        cancelled_ = true;
+      if (cs != nullptr && (cs->requested() || cs->drain_requested())) {
+        outcome_ = cs->requested() ? errc::cancelled : errc::eof;
         return false;
       }
       core_->arm_receive();
       if (core_->has_news(baseline_)) return false;  // epoll drained data inline while arming
       RINGLET_ASSERT(!core_->reader);                  // one reader at a time
       core_->reader = h;
+      core_->wait_started();
       cancel_ = cs;
-      if (cs != nullptr) cs->install(&WaitMore::cancel_slot, this);
+      if (cs != nullptr) cs->install(&WaitMore::cancel_slot, this, WaitKind::input);
       return true;
     }
     Status await_resume() noexcept {
-      if (cancel_ != nullptr) cancel_->clear();
-      return cancelled_ ? Status{errc::cancelled} : Status{};
+      if (cancel_ != nullptr) {
+        cancel_->clear();
+        core_->wait_ended();
+      }
+      if (std::exchange(core_->reader_timed_out, false)) return errc::timed_out;
+      return outcome_;
     }
 
-   protected:
+    detail::StreamCore* core() const noexcept { return core_; }
+
+   private:
     static void cancel_slot(void* ctx) noexcept {
       auto* self = static_cast<WaitMore*>(ctx);
       std::coroutine_handle<> h = std::exchange(self->core_->reader, nullptr);
       if (!h) return;
-      self->cancelled_ = true;
+      self->outcome_ = self->cancel_->requested() ? errc::cancelled
+                       : self->cancel_->drain_requested() ? errc::eof
+                                                          : errc::cancelled;
       self->core_->loop->schedule(h);
     }
     detail::StreamCore* core_;
-    std::size_t baseline_;
     CancelState* cancel_ = nullptr;
-    bool cancelled_ = false;
+    std::uint32_t baseline_;  // the receive queue is bounded far below 4 GiB by its watermark
+    Status outcome_{};
   };
 
-  // The next received bytes, without copying: a Slice of a received buffer. An empty Slice means EOF.
-  class [[nodiscard]] Receive : public WaitMore {
+  // The next received bytes, without copying: a Slice of a received buffer. An empty Slice means end of input
+  // (the peer closed, or a graceful stop asked this task to drain). Errors: as WaitMore, and receive errors.
+  class [[nodiscard]] Receive {
    public:
-    explicit Receive(detail::StreamCore* core) noexcept : WaitMore(core, 0) {}
+    explicit Receive(detail::StreamCore* core) noexcept : wait_(core, 0) {}
+    bool await_ready() const noexcept { return wait_.await_ready(); }
+    template <class P>
+    bool await_suspend(std::coroutine_handle<P> h) noexcept {
+      return wait_.await_suspend(h);
+    }
     Result<Slice> await_resume() noexcept {
-      Status s = WaitMore::await_resume();
-      if (!core_->inbound.empty()) {
-        Slice slice = core_->inbound.pop_front();
-        core_->after_consume();
-        return slice;
-      }
-      if (!s) return s.error();
-      if (core_->error.code != 0) return core_->error;
+      Status s = wait_.await_resume();
+      detail::StreamCore* core = wait_.core();
+      if (!core->inbound.empty()) return core->inbound.pop_front();
+      if (!s) return s.error() == errc::eof ? Result<Slice>(Slice{}) : Result<Slice>(s.error());
+      if (core->error.code != 0) return core->error;
       return Slice{};
     }
+
+   private:
+    WaitMore wait_;
   };
   Receive receive() noexcept { return Receive(core_); }
   WaitMore wait_more() noexcept { return WaitMore(core_, core_->inbound.bytes()); }
@@ -201,7 +255,8 @@ class Stream {
   // ---- writing -----------------------------------------------------------------------------------------------
 
   // Waits until the output chain has room (wait_for_empty false: below send_high_watermark) or is fully sent
-  // (true). Returns the sticky send error if a send failed. Cancelling ends only the wait; queued output stays.
+  // (true). Returns the sticky send error if a send failed, errc::timed_out after the stream's timeout without
+  // progress. Cancelling ends only the wait; queued output stays queued.
   class [[nodiscard]] WaitSent {
    public:
     WaitSent(detail::StreamCore* core, bool wait_for_empty) noexcept : core_(core), empty_(wait_for_empty) {}
@@ -213,17 +268,27 @@ class Stream {
         cancelled_ = true;
         return false;
       }
-      core_->loop->request_flush(*core_);
-      RINGLET_ASSERT(!core_->writer);  // one writer at a time
-      core_->writer = h;
-      core_->writer_wants_empty = empty_;
+      detail::SendState& send = core_->send_state();
+      core_->loop->request_flush(send);
+      RINGLET_ASSERT(!send.writer);  // one writer at a time
+      send.writer = h;
+      send.writer_wants_empty = empty_;
+      core_->wait_started();
       cancel_ = cs;
       if (cs != nullptr) cs->install(&WaitSent::cancel_slot, this);
+      suspended_ = true;
       return true;
     }
     Status await_resume() noexcept {
       if (cancel_ != nullptr) cancel_->clear();
+      bool timed_out = false;
+      if (suspended_) {
+        core_->wait_ended();
+        if (core_->send != nullptr) timed_out = std::exchange(core_->send->writer_timed_out, false);
+        core_->settle_send();
+      }
       if (core_->write_error.code != 0) return core_->write_error;
+      if (timed_out) return errc::timed_out;
       if (cancelled_) return errc::cancelled;
       return {};
     }
@@ -231,19 +296,21 @@ class Stream {
    private:
     bool done() const noexcept {
       if (core_->write_error.code != 0) return true;
-      return empty_ ? core_->out.empty() && core_->send_idle() : core_->out.bytes() < core_->send_high_watermark;
+      return empty_ ? core_->send_idle() : core_->queued() < core_->send_high_watermark;
     }
     static void cancel_slot(void* ctx) noexcept {
       auto* self = static_cast<WaitSent*>(ctx);
-      std::coroutine_handle<> h = std::exchange(self->core_->writer, nullptr);
+      if (self->core_->send == nullptr) return;  // already woken, and the send half handed back
+      std::coroutine_handle<> h = std::exchange(self->core_->send->writer, nullptr);
       if (!h) return;
       self->cancelled_ = true;
       self->core_->loop->schedule(h);
     }
     detail::StreamCore* core_;
     bool empty_;
-    CancelState* cancel_ = nullptr;
+    bool suspended_ = false;
     bool cancelled_ = false;
+    CancelState* cancel_ = nullptr;
   };
 
   // Appends without copying and without waiting; the loop sends it this turn. Check errors with flush().
@@ -263,7 +330,7 @@ class Stream {
   // Sends `count` bytes of file `file_fd` from `offset` with sendfile(2): the bytes never enter user space.
   // Ordered after anything queued before.
   Task<Status> sendfile(int file_fd, off_t offset, std::size_t count);
-  std::size_t queued_bytes() const noexcept { return core_->out.bytes(); }
+  std::size_t queued_bytes() const noexcept { return core_->queued(); }
 
   // ---- control ----------------------------------------------------------------------------------------------
 
@@ -274,6 +341,8 @@ class Stream {
   Result<Address> local_address() const noexcept;
   Status set_nodelay(Toggle on) noexcept { return ringlet::set_nodelay(fd(), on); }
   Status set_keepalive(Toggle on) noexcept { return ringlet::set_keepalive(fd(), on); }
+  // Every later wait for input or output room ends with errc::timed_out after `d` without progress (zero: never).
+  void set_timeout(Duration d) noexcept { core_->set_timeout(d); }
 
  private:
   detail::StreamCore* core_ = nullptr;

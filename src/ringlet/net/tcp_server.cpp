@@ -1,16 +1,22 @@
 // tcp_server.cpp — accept loop, connection tracking and the graceful stop.
 #include "ringlet/net/tcp_server.hpp"
 
-#include <sys/socket.h>
 
 #include "ringlet/runtime/log.hpp"
 
 namespace ringlet {
 
 TcpServer::TcpServer(Loop& loop, ServerOptions options, Handler handler, void* user)
-    : loop_(&loop), options_(std::move(options)), handler_(handler), user_(user) {}
+    : loop_(&loop), options_(std::move(options)), handler_(handler), user_(user), connections_(loop.registry()) {
+  connections_.on_empty(&TcpServer::on_connections_empty, this);
+}
 
-TcpServer::~TcpServer() { RINGLET_ASSERT(stats_.open == 0); }
+TcpServer::~TcpServer() { RINGLET_ASSERT(connections_.size() == 0); }
+
+void TcpServer::on_connections_empty(void* ctx) noexcept {
+  auto* self = static_cast<TcpServer*>(ctx);
+  if (auto h = std::exchange(self->drain_waiter_, nullptr)) self->loop_->schedule(h);
+}
 
 Status TcpServer::listen() {
   auto l = Listener::bind(*loop_, options_.listen, options_.listen_options);
@@ -42,7 +48,12 @@ Task<void> TcpServer::run() {
   for (;;) {
     Result<Stream> s = co_await listener_.accept();
     if (!s) {
-      if (stopping_ || s.error() == errc::cancelled || s.error() == errc::closed) break;
+      if (stopping_ || s.error() == errc::closed) break;
+      if (s.error() == errc::cancelled) {
+        CancelState& self = co_await this_task_cancel_state();
+        if (self.requested() || self.drain_requested()) break;  // we were told to stop
+        continue;  // a wait that ended without a connection: wait again
+      }
       log_warn("{}: accept: {}", options_.name, s.error().message());
       if (s.error().code == EMFILE || s.error().code == ENFILE) {
         Status slept = co_await sleep_for(std::chrono::milliseconds(50));  // let connections close first
@@ -50,23 +61,22 @@ Task<void> TcpServer::run() {
       }
       continue;
     }
-    if (stats_.open >= options_.max_connections) {
+    if (connections_.size() >= options_.max_connections) {
       note_refused();
       continue;  // the Stream closes as it goes out of scope
     }
     ++stats_.accepted;
     // Replies go out as soon as they are written: no Nagle delay on request/response traffic.
     (void)s->set_nodelay(Toggle::on);
-    loop_->spawn(run_connection(this, std::move(*s)));
+    s->set_timeout(options_.idle_timeout);
+    loop_->spawn_in(connections_, handler_(std::move(*s), *this));
   }
   stop();
   (void)co_await with_timeout(Drained(this), options_.shutdown_timeout);
-  if (stats_.open != 0) {
-    log_warn("{}: shutdown timeout: closing {} connection(s) still open", options_.name, stats_.open);
-    for (Connection* c = connections_; c != nullptr; c = c->next) {
-      c->cancel->request();
-      ++stats_.forced;
-    }
+  if (connections_.size() != 0) {
+    log_warn("{}: shutdown timeout: closing {} connection(s) still open", options_.name, connections_.size());
+    stats_.forced += connections_.size();
+    connections_.cancel_all();
     (void)co_await Drained(this);
   }
   log_info("{}: stopped (accepted {}, refused {}, forced closed {})", options_.name, stats_.accepted, stats_.refused,
@@ -76,45 +86,9 @@ Task<void> TcpServer::run() {
 void TcpServer::stop() noexcept {
   if (stopping_) return;
   stopping_ = true;
-  log_info("{}: stopping: no new connections, {} open", options_.name, stats_.open);
+  log_info("{}: stopping: no new connections, {} open", options_.name, connections_.size());
   listener_.close();
-  for (Connection* c = connections_; c != nullptr; c = c->next) ::shutdown(c->stream->fd(), SHUT_RD);
-}
-
-void TcpServer::link(Connection& c) noexcept {
-  c.next = connections_;
-  if (connections_ != nullptr) connections_->prev = &c;
-  connections_ = &c;
-  ++stats_.open;
-}
-
-void TcpServer::unlink(Connection& c) noexcept {
-  if (c.prev != nullptr) {
-    c.prev->next = c.next;
-  } else {
-    connections_ = c.next;
-  }
-  if (c.next != nullptr) c.next->prev = c.prev;
-  --stats_.open;
-  ++stats_.closed;
-  if (stats_.open == 0) {
-    if (auto h = std::exchange(drain_waiter_, nullptr)) loop_->schedule(h);
-  }
-}
-
-Task<void> TcpServer::run_connection(TcpServer* self, Stream stream) {
-  Connection c;
-  c.cancel = &co_await this_task_cancel_state();
-  c.stream = &stream;
-  self->link(c);
-  if (self->stopping_) ::shutdown(stream.fd(), SHUT_RD);
-  try {
-    co_await self->handler_(stream, *self);
-  } catch (const std::exception& e) {
-    log_error("{}: connection handler failed: {}", self->options_.name, e.what());
-  }
-  stream.close();
-  self->unlink(c);
+  connections_.drain_all();
 }
 
 }  // namespace ringlet

@@ -1,11 +1,14 @@
 // tcp_server.hpp — what every ringlet server needs around its protocol: accept loop, connection limit, tracking,
 // logging and graceful stop. Core-local: one TcpServer per loop (run one per shard for multi-core).
 //
-// A server supplies a Handler: a coroutine that owns nothing but the Stream it is lent for the connection's life.
+// A server supplies a Handler: a coroutine that owns the connection's Stream. Each runs as a root task in the
+// server's task group, which is all the tracking a connection costs (the links live in the task's promise).
+// Accepted streams get TCP_NODELAY and the idle timeout as their stream timeout (a wait without progress ends with
+// errc::timed_out).
 // Graceful stop (stop(), e.g. on SIGTERM):
 //   1. the listener closes (new connections are refused by the kernel);
-//   2. every open connection's read side is shut down, so a handler waiting for the next request reads EOF and
-//      ends, while one in the middle of a request finishes it (its queued input is still delivered);
+//   2. every connection task is asked to drain: a handler waiting for its next request sees end of input and
+//      ends, one in the middle of a request finishes it (queued input is still delivered first);
 //   3. after shutdown_timeout, connections still open are cancelled; run() returns when the last one has closed.
 #pragma once
 
@@ -42,7 +45,7 @@ struct ServerStats {
 
 class TcpServer {
  public:
-  using Handler = Task<void> (*)(Stream& stream, TcpServer& server);
+  using Handler = Task<void> (*)(Stream stream, TcpServer& server);
 
   TcpServer(Loop& loop, ServerOptions options, Handler handler, void* user = nullptr);
   TcpServer(const TcpServer&) = delete;
@@ -59,23 +62,21 @@ class TcpServer {
   bool stopping() const noexcept { return stopping_; }
 
   const ServerOptions& options() const noexcept { return options_; }
-  const ServerStats& stats() const noexcept { return stats_; }
+  ServerStats stats() const noexcept {
+    ServerStats s = stats_;
+    s.open = connections_.size();
+    return s;
+  }
+  std::size_t open_connections() const noexcept { return connections_.size(); }
   void* user() const noexcept { return user_; }
   Loop& loop() const noexcept { return *loop_; }
 
  private:
-  struct Connection {
-    Connection* prev = nullptr;
-    Connection* next = nullptr;
-    CancelState* cancel = nullptr;
-    Stream* stream = nullptr;
-  };
-
   // Waits until no connection is open.
   class [[nodiscard]] Drained {
    public:
     explicit Drained(TcpServer* s) noexcept : s_(s) {}
-    bool await_ready() const noexcept { return s_->stats_.open == 0; }
+    bool await_ready() const noexcept { return s_->connections_.size() == 0; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) noexcept {
       CancelState* cs = cancel_state_of(h);
@@ -87,7 +88,7 @@ class TcpServer {
     }
     Status await_resume() noexcept {
       if (cancel_ != nullptr) cancel_->clear();
-      return s_->stats_.open == 0 ? Status{} : Status{errc::cancelled};
+      return s_->connections_.size() == 0 ? Status{} : Status{errc::cancelled};
     }
 
    private:
@@ -99,9 +100,7 @@ class TcpServer {
     CancelState* cancel_ = nullptr;
   };
 
-  static Task<void> run_connection(TcpServer* self, Stream stream);
-  void link(Connection& c) noexcept;
-  void unlink(Connection& c) noexcept;
+  static void on_connections_empty(void* ctx) noexcept;
   void note_refused() noexcept;
 
   Loop* loop_;
@@ -109,7 +108,7 @@ class TcpServer {
   Handler handler_;
   void* user_;
   Listener listener_;
-  Connection* connections_ = nullptr;
+  TaskRegistry connections_;
   std::coroutine_handle<> drain_waiter_;
   ServerStats stats_;
   bool stopping_ = false;

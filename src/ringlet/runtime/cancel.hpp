@@ -7,6 +7,10 @@
 //
 // request() is sticky: once a task is cancelled, every later await fails fast with errc::cancelled, so the task
 // unwinds. fire_slot() cancels only the current wait and is what with_timeout uses.
+//
+// request_drain() is the gentle form, used by a graceful stop: it ends only *input* waits (a stream waiting for
+// bytes, a listener waiting for a connection), which then report end of input; a task in the middle of work
+// (writing a reply) is left alone, and sees end of input the next time it waits for some.
 #pragma once
 
 #include <concepts>
@@ -14,11 +18,19 @@
 
 namespace ringlet {
 
+enum class WaitKind : bool { other = false, input = true };
+
 class CancelState {
  public:
   using SlotFn = void (*)(void* ctx) noexcept;
 
   bool requested() const noexcept { return requested_; }
+  bool drain_requested() const noexcept { return drain_requested_; }
+
+  void request_drain() noexcept {
+    drain_requested_ = true;
+    if (slot_kind_ == WaitKind::input) fire_slot();
+  }
 
   void request() noexcept {
     if (requested_) return;
@@ -33,16 +45,19 @@ class CancelState {
     fn(ctx_);
   }
 
-  void install(SlotFn fn, void* ctx) noexcept {
+  void install(SlotFn fn, void* ctx, WaitKind kind = WaitKind::other) noexcept {
     fn_ = fn;
     ctx_ = ctx;
+    slot_kind_ = kind;
   }
   void clear() noexcept { fn_ = nullptr; }
 
  private:
-  bool requested_ = false;
   SlotFn fn_ = nullptr;
   void* ctx_ = nullptr;
+  bool requested_ = false;
+  bool drain_requested_ = false;
+  WaitKind slot_kind_ = WaitKind::other;  // the flags last, so a promise can reuse the tail padding
 };
 
 // Implemented by promises whose tasks can be cancelled; awaitables use it to find the slot.

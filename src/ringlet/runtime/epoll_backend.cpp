@@ -102,6 +102,7 @@ class EpollBackend final : public Backend {
       }
       auto* io = token::pointer_of<IoHandle>(t);
       std::uint32_t ev = events_[i].events;
+      if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io->peer_closed = true;
       if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) delivered += run_waiters(*io, /*writers=*/false);
       if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) delivered += run_waiters(*io, /*writers=*/true);
     }
@@ -178,7 +179,8 @@ class EpollBackend final : public Backend {
       }
       case OpKind::recv_provided: {
         Buffer* b = BufferPool::local().acquire(provided_size_);
-        ssize_t n = ::recv(fd, b->data, b->capacity, MSG_DONTWAIT);
+        // At most provided_size_, like a ring buffer on io_uring, so "short read" means the same on both.
+        ssize_t n = ::recv(fd, b->data, provided_size_, MSG_DONTWAIT);
         if (n <= 0) {
           int r = n == 0 ? 0 : errno_result();
           buffer_unref(b);
@@ -211,15 +213,16 @@ class EpollBackend final : public Backend {
       io.epoll_registered = true;
     }
     Operation*& head = waits_for_write(op) ? io.writers : io.readers;
-    Operation*& tail = waits_for_write(op) ? io.writers_tail : io.readers_tail;
-    op.prev = tail;
     op.next = nullptr;
-    if (tail != nullptr) {
-      tail->next = &op;
-    } else {
+    if (head == nullptr) {
+      op.prev = nullptr;
       head = &op;
+    } else {
+      Operation* last = head;
+      while (last->next != nullptr) last = last->next;
+      last->next = &op;
+      op.prev = last;
     }
-    tail = &op;
     op.state = Operation::State::pending;
     ++pending_;
     return true;
@@ -228,17 +231,12 @@ class EpollBackend final : public Backend {
   void unlink(Operation& op) noexcept {
     IoHandle& io = *op.io;
     Operation*& head = waits_for_write(op) ? io.writers : io.readers;
-    Operation*& tail = waits_for_write(op) ? io.writers_tail : io.readers_tail;
     if (op.prev != nullptr) {
       op.prev->next = op.next;
     } else {
       head = op.next;
     }
-    if (op.next != nullptr) {
-      op.next->prev = op.prev;
-    } else {
-      tail = op.prev;
-    }
+    if (op.next != nullptr) op.next->prev = op.prev;
     op.prev = op.next = nullptr;
     op.state = Operation::State::idle;
     --pending_;
@@ -264,7 +262,13 @@ class EpollBackend final : public Backend {
         op.on_complete(op, r, 0);
         break;
       }
+      // A receive that did not fill its buffer emptied the socket: stop here rather than pay one more recv for
+      // the EAGAIN. Safe with edge triggering, because data arriving later raises a new edge.
+      // Not when the peer's FIN has been seen: that edge is spent, so we must read on to the EOF ourselves.
+      bool short_read = op.kind == OpKind::recv_provided && static_cast<std::uint32_t>(r) < provided_size_ &&
+                        !op.io->peer_closed;
       op.on_complete(op, r, Operation::kMore);
+      if (short_read) break;
     }
     return delivered;
   }

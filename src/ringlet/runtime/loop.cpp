@@ -3,6 +3,8 @@
 
 #include "ringlet/runtime/log.hpp"
 
+#include <cstdlib>
+
 namespace ringlet {
 namespace {
 thread_local Loop* t_current = nullptr;
@@ -10,13 +12,36 @@ thread_local Loop* t_current = nullptr;
 
 // ---- TaskRegistry ----------------------------------------------------------------------------------------------
 
+TaskRegistry::TaskRegistry(TaskRegistry& parent) noexcept : parent_(&parent) {
+  next_group_ = parent.first_group_;
+  parent.first_group_ = this;
+}
+
+TaskRegistry::~TaskRegistry() {
+  RINGLET_ASSERT(head_ == nullptr);
+  if (parent_ == nullptr) return;
+  for (TaskRegistry** g = &parent_->first_group_; *g != nullptr; g = &(*g)->next_group_) {
+    if (*g == this) {
+      *g = next_group_;
+      break;
+    }
+  }
+}
+
+void TaskRegistry::adjust_total(long delta) noexcept {
+  for (TaskRegistry* r = this; r != nullptr; r = r->parent_) {
+    r->total_ = static_cast<std::size_t>(static_cast<long>(r->total_) + delta);
+    if (r->total_ == 0 && r->on_empty_ != nullptr) r->on_empty_(r->on_empty_ctx_);
+  }
+}
+
 void TaskRegistry::add(detail::PromiseBase& p) noexcept {
   p.registry_ = this;
   p.prev_ = nullptr;
   p.next_ = head_;
   if (head_ != nullptr) head_->prev_ = &p;
   head_ = &p;
-  ++size_;
+  adjust_total(+1);
 }
 
 void TaskRegistry::remove(detail::PromiseBase& p) noexcept {
@@ -28,12 +53,18 @@ void TaskRegistry::remove(detail::PromiseBase& p) noexcept {
   if (p.next_ != nullptr) p.next_->prev_ = p.prev_;
   p.prev_ = p.next_ = nullptr;
   p.registry_ = nullptr;
-  --size_;
+  adjust_total(-1);
 }
 
 void TaskRegistry::cancel_all() noexcept {
-  // Cancelling only records and schedules (no task runs here), so the list does not change under us.
+  // Cancelling only records and schedules (no task runs here), so the lists do not change under us.
   for (detail::PromiseBase* p = head_; p != nullptr; p = p->next_) p->cancel_.request();
+  for (TaskRegistry* g = first_group_; g != nullptr; g = g->next_group_) g->cancel_all();
+}
+
+void TaskRegistry::drain_all() noexcept {
+  for (detail::PromiseBase* p = head_; p != nullptr; p = p->next_) p->cancel_.request_drain();
+  for (TaskRegistry* g = first_group_; g != nullptr; g = g->next_group_) g->drain_all();
 }
 
 void TaskRegistry::report_detached_failure(std::exception_ptr e) noexcept {
@@ -196,7 +227,13 @@ void Loop::cancel_flush(Flushable& f) noexcept {
   f.flush_queued_ = false;
 }
 
-void Loop::follow_up_submit() { backend_->flush(); }
+void Loop::follow_up_submit() {
+  static const bool disabled = [] {
+    const char* e = std::getenv("RINGLET_EXPERIMENT_NO_FOLLOWUP");
+    return e != nullptr && *e == '1';
+  }();
+  if (!disabled) backend_->flush();
+}
 
 void Loop::close_deferred() {
   if (deferred_.empty()) return;

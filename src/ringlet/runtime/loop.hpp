@@ -89,11 +89,17 @@ class Loop {
   // Spawns a detached root task; it starts on the next iteration and frees itself at its end.
   template <class T>
   void spawn(Task<T> task) {
+    spawn_in(registry_, std::move(task));
+  }
+  // The same, tracked by `group` (a TaskRegistry created with this loop's registry() as parent).
+  template <class T>
+  void spawn_in(TaskRegistry& group, Task<T> task) {
     auto h = task.release();
     h.promise().set_kind(detail::TaskKind::detached);
-    registry_.add(h.promise());
+    group.add(h.promise());
     schedule(h);
   }
+  TaskRegistry& registry() noexcept { return registry_; }
   // Spawns a root task whose result the returned handle yields.
   template <class T>
   JoinHandle<T> spawn_joinable(Task<T> task) {

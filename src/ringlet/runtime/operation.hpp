@@ -34,13 +34,14 @@ enum class OpKind : std::uint8_t {
 };
 
 // Per-descriptor state. Owned by the socket/file object; the epoll backend keeps its wait lists here.
+// Lists have no tail pointer: a descriptor rarely has more than one op waiting per direction, and every byte here
+// is paid per connection.
 struct IoHandle {
   int fd = -1;
   bool epoll_registered = false;
+  bool peer_closed = false;  // epoll: an edge carried EPOLLRDHUP/EPOLLHUP, so a short read is not the end
   struct Operation* readers = nullptr;  // epoll: ops waiting for readability (FIFO)
-  struct Operation* readers_tail = nullptr;
   struct Operation* writers = nullptr;  // epoll: ops waiting for writability (FIFO)
-  struct Operation* writers_tail = nullptr;
 };
 
 struct Operation {
@@ -53,22 +54,25 @@ struct Operation {
   State state = State::idle;
   bool multishot = false;
   bool connect_started = false;  // epoll: connect() returned EINPROGRESS, next step is SO_ERROR
+  int result = 0;                // inline completions
   IoHandle* io = nullptr;
   CompleteFn on_complete = nullptr;
-  int result = 0;  // inline completions
 
-  // Arguments (by kind).
-  void* buf = nullptr;
-  std::uint32_t len = 0;
-  int msg_flags = 0;
-  msghdr* msg = nullptr;
-  sockaddr* addr = nullptr;
-  socklen_t* addrlen = nullptr;
-  socklen_t addrlen_in = 0;
-  std::uint32_t poll_events = 0;
-
-  // recv_provided: the buffer holding this completion's bytes (one reference handed to on_complete).
-  Buffer* buffer = nullptr;
+  // Arguments, by kind. Kept in unions: a connection holds two operations for its whole life, so every byte here
+  // is paid per connection.
+  union {
+    void* buf = nullptr;  // recv, send, read
+    msghdr* msg;          // recvmsg, sendmsg
+    sockaddr* addr;       // accept, connect
+    Buffer* buffer;       // recv_provided: the buffer holding this completion's bytes (one reference handed over)
+  };
+  union {
+    std::uint32_t len = 0;     // recv, send, read
+    std::uint32_t poll_events; // poll (POLLIN/POLLOUT)
+    socklen_t addrlen_in;      // connect: address length; accept: capacity of addr
+  };
+  int msg_flags = 0;            // recv, send, recvmsg, sendmsg
+  socklen_t* addrlen = nullptr; // accept
 
   // epoll wait-list links.
   Operation* prev = nullptr;

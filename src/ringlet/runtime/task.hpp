@@ -36,7 +36,7 @@ enum class TaskKind : unsigned char { child, detached, joinable };
 class PromiseBase {
  public:
   static void* operator new(std::size_t size) { return FramePool::allocate(size); }
-  static void operator delete(void* p) noexcept { FramePool::deallocate(p); }
+  static void operator delete(void* p, std::size_t size) noexcept { FramePool::deallocate(p, size); }
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
   void unhandled_exception() noexcept { exception_ = std::current_exception(); }
@@ -58,17 +58,15 @@ class PromiseBase {
   }
 
   std::coroutine_handle<> continuation_;  // the awaiter (child) or the joiner (joinable root)
-  CancelState cancel_;
   std::exception_ptr exception_;
+  // kind_ and done_ sit in cancel_'s tail padding: a frame per connection, so its bytes count.
+  [[no_unique_address]] CancelState cancel_;
   TaskKind kind_ = TaskKind::child;
   bool done_ = false;
   // Root-task registration (intrusive list owned by the loop's TaskRegistry).
   TaskRegistry* registry_ = nullptr;
   PromiseBase* prev_ = nullptr;
   PromiseBase* next_ = nullptr;
-  // Called once when a root task finishes (used by when_any).
-  void (*on_done_)(void*) noexcept = nullptr;
-  void* on_done_ctx_ = nullptr;
 };
 
 struct FinalAwaiter {
@@ -108,15 +106,26 @@ class Promise<void> : public PromiseBase {
 
 }  // namespace detail
 
-// The loop's list of root tasks. Core-local.
+// A set of root tasks: the loop's own, or a group inside it (a server's connections). Core-local.
+// A group counts toward its parent (the loop's live_tasks() includes every group) and is reached by the parent's
+// cancel_all(). The tasks link through their promises, so tracking a task costs no memory of its own.
 class TaskRegistry {
  public:
   TaskRegistry() = default;
+  // A group inside `parent`; it must be empty when destroyed.
+  explicit TaskRegistry(TaskRegistry& parent) noexcept;
+  ~TaskRegistry();
   TaskRegistry(const TaskRegistry&) = delete;
   TaskRegistry& operator=(const TaskRegistry&) = delete;
 
-  std::size_t size() const noexcept { return size_; }
+  std::size_t size() const noexcept { return total_; }  // this registry's tasks and its groups'
   void cancel_all() noexcept;
+  void drain_all() noexcept;  // request_drain() on every task (see cancel.hpp)
+  // Called when the count drops to zero (a graceful stop waiting for its connections).
+  void on_empty(void (*fn)(void*) noexcept, void* ctx) noexcept {
+    on_empty_ = fn;
+    on_empty_ctx_ = ctx;
+  }
 
   void add(detail::PromiseBase& p) noexcept;
   void remove(detail::PromiseBase& p) noexcept;
@@ -124,8 +133,15 @@ class TaskRegistry {
   static void report_detached_failure(std::exception_ptr e) noexcept;
 
  private:
+  void adjust_total(long delta) noexcept;
+
   detail::PromiseBase* head_ = nullptr;
-  std::size_t size_ = 0;
+  std::size_t total_ = 0;
+  TaskRegistry* parent_ = nullptr;
+  TaskRegistry* first_group_ = nullptr;
+  TaskRegistry* next_group_ = nullptr;
+  void (*on_empty_)(void*) noexcept = nullptr;
+  void* on_empty_ctx_ = nullptr;
 };
 
 template <class T>
@@ -232,12 +248,6 @@ class [[nodiscard]] JoinHandle {
     h_ = nullptr;
   }
 
-  // For when_any: a callback run once when the task ends.
-  void on_done(void (*fn)(void*) noexcept, void* ctx) noexcept {
-    h_.promise().on_done_ = fn;
-    h_.promise().on_done_ctx_ = ctx;
-  }
-
   class Awaiter {
    public:
     explicit Awaiter(JoinHandle& j) noexcept : j_(j) {}
@@ -314,7 +324,6 @@ std::coroutine_handle<> FinalAwaiter::await_suspend(std::coroutine_handle<P> h) 
   PromiseBase& p = h.promise();
   p.done_ = true;
   if (p.registry_ != nullptr) p.registry_->remove(p);
-  if (p.on_done_ != nullptr) p.on_done_(p.on_done_ctx_);
   switch (p.kind_) {
     case TaskKind::child:
       return p.continuation_ ? p.continuation_ : std::noop_coroutine();

@@ -11,30 +11,20 @@
 
 namespace ringlet {
 
-namespace {
-
-// Applies the server's idle timeout to one wait, if it has one.
-template <class Awaitable>
-auto within_idle_timeout(Awaitable&& a, const TcpServer& server) {
-  Duration limit = server.options().idle_timeout;
-  return with_timeout(std::forward<Awaitable>(a), limit > Duration::zero() ? limit : std::chrono::hours(24 * 365));
-}
-
-}  // namespace
-
-Task<void> echo_connection(Stream& stream, TcpServer& server) {
+Task<void> echo_connection(Stream stream, TcpServer&) {
   for (;;) {
-    Result<Slice> data = co_await within_idle_timeout(stream.receive(), server);
+    Result<Slice> data = co_await stream.receive();
     if (!data) {
       if (data.error() == errc::timed_out) log_debug("echo: closing idle connection fd {}", stream.fd());
       co_return;
     }
-    if (data->empty()) break;  // the client closed its side: send back what is still queued, then close
-    // Queued for this turn's flush; suspends only while the client is not taking our output.
-    Status queued = co_await within_idle_timeout(stream.write(std::move(*data)), server);
-    if (!queued) co_return;
+    // An empty Slice is the end of input: send back what is still queued, then close.
+    bool end = data->empty();
+    // write() queues the Slice for this turn's flush and suspends only while the client is not taking our
+    // output; flush() waits until all of it has gone. (One await expression for both keeps the frame small.)
+    Status sent = co_await (end ? stream.flush() : stream.write(std::move(*data)));
+    if (!sent || end) co_return;
   }
-  (void)co_await within_idle_timeout(stream.flush(), server);
 }
 
 TcpServer make_echo_server(Loop& loop, EchoOptions options) {

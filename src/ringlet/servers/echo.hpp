@@ -14,7 +14,7 @@ struct EchoOptions {
 };
 
 // Echoes one connection until EOF, an error, the idle timeout or cancellation.
-Task<void> echo_connection(Stream& stream, TcpServer& server);
+Task<void> echo_connection(Stream stream, TcpServer& server);
 
 // A TcpServer running echo_connection.
 TcpServer make_echo_server(Loop& loop, EchoOptions options);

@@ -26,16 +26,20 @@ TEST_F(SliceRingTest, pops_in_push_order_across_wrap_around) {
   for (std::size_t i = 0; i < ring.size(); ++i) EXPECT_EQ(ring[i].view(), std::to_string(next_out + int(i)));
 }
 
-TEST_F(SliceRingTest, grows_by_doubling_and_keeps_its_capacity_when_drained) {
+TEST_F(SliceRingTest, holds_one_slice_inline_grows_by_doubling_and_gives_storage_back_when_drained) {
   SliceRing ring;
-  EXPECT_EQ(ring.capacity(), 0u);
+  EXPECT_EQ(ring.capacity(), 1u);
   ring.push_back(text("a"));
+  EXPECT_EQ(ring.capacity(), 1u) << "one slice needs no heap storage";
+  ring.push_back(text("b"));
   EXPECT_EQ(ring.capacity(), SliceRing::kInitialCapacity);
-  for (std::size_t i = 1; i <= SliceRing::kInitialCapacity; ++i) ring.push_back(text("b"));
+  for (std::size_t i = 2; i <= SliceRing::kInitialCapacity; ++i) ring.push_back(text("c"));
   EXPECT_EQ(ring.capacity(), 2 * SliceRing::kInitialCapacity);
+  EXPECT_EQ(ring.front().view(), "a");
+  EXPECT_EQ(ring.back().view(), "c");
   ring.clear();
-  EXPECT_EQ(ring.capacity(), 2 * SliceRing::kInitialCapacity);
   EXPECT_TRUE(ring.empty());
+  EXPECT_EQ(ring.capacity(), 1u) << "an idle ring holds no storage";
 }
 
 TEST_F(SliceRingTest, steady_push_and_pop_never_grow_the_ring) {

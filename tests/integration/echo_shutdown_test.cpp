@@ -1,0 +1,142 @@
+// echo_shutdown_test.cpp — how `ringlet echo` stops: SIGTERM and SIGINT drain open connections and exit 0, work in
+// progress finishes or is cut at --shutdown-timeout, and a second signal exits at once. Both backends.
+#include "echo_harness.hpp"
+
+#include <thread>
+
+namespace ringlet::testing::echo {
+namespace {
+
+class EchoShutdown : public EchoServerTest {
+ protected:
+  // Opens `n` connections and proves each is being served.
+  std::vector<Fd> open_idle_connections(int n) {
+    std::vector<Fd> fds;
+    for (int i = 0; i < n; ++i) {
+      Fd fd = connect_now(endpoint_);
+      std::string hello = "idle " + std::to_string(i);
+      EXPECT_TRUE(fd.valid());
+      EXPECT_EQ(roundtrip(fd, hello), hello);
+      fds.push_back(std::move(fd));
+    }
+    return fds;
+  }
+
+  // A connection whose handler cannot finish: the client sends until the server stops taking input and never
+  // reads, so the server's output to it cannot drain.
+  Fd open_stalled_connection() {
+    Fd fd = connect_now(endpoint_, /*receive_buffer=*/16 * 1024);
+    EXPECT_TRUE(fd.valid());
+    if (!fd.valid()) return fd;
+    std::string chunk = pattern(256 * 1024, 9);
+    for (auto until = Clock::now() + 5s; Clock::now() < until;) {
+      ssize_t r = ::send(fd.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL);
+      if (r > 0) continue;
+      EXPECT_TRUE(r < 0 && errno == EAGAIN) << std::strerror(errno);
+      pollfd p{fd.get(), POLLOUT, 0};
+      if (::poll(&p, 1, 300) == 0) return fd;  // no progress for 300 ms: stalled
+    }
+    ADD_FAILURE() << "the server kept taking input from a client that never reads";
+    return fd;
+  }
+
+  // With idle connections open, `signal` makes the server close them and exit 0, saying so.
+  void stops_gracefully_on(int signal) {
+    ASSERT_NO_FATAL_FAILURE(start({"--shutdown-timeout", "2"}));
+    std::vector<Fd> clients = open_idle_connections(3);
+    auto sent = Clock::now();
+    ASSERT_NO_FATAL_FAILURE(stop_and_expect_clean_exit(signal));
+    RecordProperty("exit_after_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                       Clock::now() - sent).count()));
+    for (std::size_t i = 0; i < clients.size(); ++i) {
+      EXPECT_TRUE(closed_by_server_within(clients[i].get(), 1s)) << "client " << i << " was not closed";
+    }
+    std::string err = server_.stderr_text();
+    EXPECT_NE(err.find("stopping"), std::string::npos) << err;
+    EXPECT_NE(err.find("stopped"), std::string::npos) << err;
+    EXPECT_NE(err.find("forced closed 0"), std::string::npos) << "idle connections need no force:\n" << err;
+  }
+};
+
+TEST_P(EchoShutdown, sigterm_closes_idle_connections_and_exits_zero) { stops_gracefully_on(SIGTERM); }
+
+TEST_P(EchoShutdown, sigint_closes_idle_connections_and_exits_zero) { stops_gracefully_on(SIGINT); }
+
+TEST_P(EchoShutdown, an_echo_in_progress_at_sigterm_comes_back_intact_before_the_exit) {
+  ASSERT_NO_FATAL_FAILURE(start({"--shutdown-timeout", "1"}));
+  Peer p;
+  p.fd = connect_now(endpoint_);
+  ASSERT_TRUE(p.fd.valid());
+  p.out = pattern(32 << 20, 31);
+  p.expect = p.out.size();
+  p.max_write = 64 * 1024;
+  // Run the echo until about a mebibyte has come back, then signal in the middle of it.
+  for (auto until = Clock::now() + 10s; p.in.size() < (1u << 20) && !p.done() && Clock::now() < until;) {
+    drive_one(p, 10ms);
+  }
+  ASSERT_GE(p.in.size(), 1u << 20) << "the echo did not get going";
+  ASSERT_FALSE(p.done()) << "the echo finished before the signal; nothing was in progress";
+  ASSERT_TRUE(server_.send_signal(SIGTERM));
+  auto signalled = Clock::now();
+
+  // Whatever the server had received before it stopped reading comes back intact; then it closes.
+  drive_one(p, 5s);
+  EXPECT_TRUE(p.eof || p.error != 0) << "the connection was not closed";
+  EXPECT_TRUE(p.error == 0 || p.error == ECONNRESET) << std::strerror(p.error);
+  ASSERT_LE(p.in.size(), p.out.size());
+  EXPECT_TRUE(p.out.compare(0, p.in.size(), p.in) == 0) << "the bytes that came back are not a prefix of those sent";
+  RecordProperty("echoed_bytes_after_signal", std::to_string(p.in.size()));
+  std::printf("echoed %zu of %zu bytes (sent %zu) before the connection closed\n", p.in.size(), p.out.size(),
+              p.sent);
+
+  auto status = server_.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(
+      1s + 2s - (Clock::now() - signalled)));
+  ASSERT_TRUE(status.has_value()) << "still running 3 s after SIGTERM with --shutdown-timeout 1";
+  EXPECT_TRUE(status->success()) << status->describe();
+  EXPECT_NE(server_.stderr_text().find("stopped"), std::string::npos);
+}
+
+TEST_P(EchoShutdown, a_connection_that_cannot_finish_is_closed_at_the_shutdown_timeout) {
+  ASSERT_NO_FATAL_FAILURE(start({"--shutdown-timeout", "1"}));
+  Fd stalled = open_stalled_connection();
+  ASSERT_TRUE(stalled.valid());
+  ASSERT_TRUE(server_.send_signal(SIGTERM));
+  auto signalled = Clock::now();
+  ASSERT_TRUE(server_.wait_for_stderr("stopping", 2'000ms).has_value());
+
+  // Stopping closes the listener: new connections are refused by the kernel.
+  EXPECT_FALSE(connect_now(endpoint_, 0, 1s).valid()) << "a new connection was accepted after SIGTERM";
+
+  auto status = server_.wait_for_exit(3'000ms);
+  auto lasted = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - signalled).count();
+  ASSERT_TRUE(status.has_value()) << "still running 3 s after SIGTERM with --shutdown-timeout 1";
+  EXPECT_TRUE(status->success()) << status->describe();
+  EXPECT_GE(lasted, 900) << "the connection was not given its shutdown timeout";
+  std::string err = server_.stderr_text();
+  EXPECT_NE(err.find("shutdown timeout: closing 1 connection(s)"), std::string::npos) << err;
+  EXPECT_NE(err.find("forced closed 1"), std::string::npos) << err;
+  EXPECT_TRUE(closed_by_server_within(stalled.get(), 2s));
+  RecordProperty("exit_after_ms", std::to_string(lasted));
+}
+
+TEST_P(EchoShutdown, a_second_sigterm_exits_at_once) {
+  ASSERT_NO_FATAL_FAILURE(start({"--shutdown-timeout", "30"}));
+  Fd stalled = open_stalled_connection();
+  ASSERT_TRUE(stalled.valid());
+  ASSERT_TRUE(server_.send_signal(SIGTERM));
+  ASSERT_TRUE(server_.wait_for_stderr("stopping", 2'000ms).has_value());
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(server_.running()) << "the stalled connection should hold the graceful stop open";
+
+  ASSERT_TRUE(server_.send_signal(SIGTERM));
+  auto status = server_.wait_for_exit(1'000ms);
+  ASSERT_TRUE(status.has_value()) << "still running 1 s after the second SIGTERM";
+  // Abandoning open connections is reported as a failure, but it is an exit, not a crash.
+  EXPECT_TRUE(status->exited && status->code != 0) << status->describe();
+  EXPECT_NE(server_.stderr_text().find("exiting now"), std::string::npos) << server_.stderr_text();
+}
+
+RINGLET_ECHO_BOTH_BACKENDS(EchoShutdown);
+
+}  // namespace
+}  // namespace ringlet::testing::echo
