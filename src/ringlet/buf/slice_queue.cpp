@@ -8,6 +8,12 @@
 
 namespace ringlet {
 
+namespace {
+thread_local std::uint64_t t_bytes_scanned = 0;
+}  // namespace
+
+std::uint64_t SliceQueue::bytes_scanned() noexcept { return t_bytes_scanned; }
+
 void SliceQueue::push(Slice s) {
   if (s.empty()) return;
   const std::size_t n = s.size();
@@ -129,13 +135,13 @@ SliceQueue::Search SliceQueue::search(std::string_view delim, std::size_t max_st
       const std::size_t len = end - off + d;
       const std::size_t hit = sv.substr(off, len).find(delim);
       if (hit != std::string_view::npos) {
-        bytes_scanned_ += hit + d;
+        t_bytes_scanned += hit + d;
         off += hit;
         pos += hit;
         result = Search::found;
         break;
       }
-      bytes_scanned_ += len;
+      t_bytes_scanned += len;
       pos += end + 1 - off;
       off = end + 1;
     }
@@ -166,7 +172,7 @@ SliceQueue::Match SliceQueue::match_across(std::size_t slice, std::size_t offset
     if (j == ring_.size()) return Match::unknown;
     const std::string_view sv = ring_[j].view();
     const std::size_t n = std::min(sv.size() - offset, delim.size() - matched);
-    bytes_scanned_ += n;
+    t_bytes_scanned += n;
     if (std::memcmp(sv.data() + offset, delim.data() + matched, n) != 0) return Match::no;
     matched += n;
   }

@@ -32,17 +32,25 @@ SendStatePool& send_pool() {
 
 }  // namespace
 
-StreamCore::StreamCore(Loop& l, int fd, const StreamOptions& options) noexcept
-    : loop(&l),
-      high_watermark(static_cast<std::uint32_t>(std::min<std::size_t>(options.receive_high_watermark, 1u << 31))),
+StreamCore::StreamCore(Loop&, int fd, const StreamOptions& options) noexcept
+    : high_watermark(static_cast<std::uint32_t>(std::min<std::size_t>(options.receive_high_watermark, 1u << 31))),
       send_high_watermark(static_cast<std::uint32_t>(std::min<std::size_t>(options.send_high_watermark, 1u << 31))) {
   io.fd = fd;
   recv_op.kind = OpKind::recv_provided;
   recv_op.multishot = true;
   recv_op.io = &io;
   recv_op.on_complete = &StreamCore::on_receive;
-  recv_op.core = this;
   set_timeout(options.timeout);
+}
+
+StreamCore* StreamCore::from_receive_op(Operation& op) noexcept {
+  // StreamCore is not standard-layout (it has a virtual base), so offsetof is only conditionally supported; GCC and
+  // clang support it, and the layout of a final class with no virtual inheritance is fixed.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+  constexpr std::size_t offset = offsetof(StreamCore, recv_op);
+#pragma GCC diagnostic pop
+  return reinterpret_cast<StreamCore*>(reinterpret_cast<char*>(&op) - offset);
 }
 
 void StreamCore::arm_receive() noexcept {
@@ -50,11 +58,11 @@ void StreamCore::arm_receive() noexcept {
   // No watermark check here: this runs only for a reader that needs more than is queued (a frame or line longer
   // than the watermark would otherwise wait forever). The watermark bounds bytes nobody asked for; on_receive
   // enforces it by stopping the receive once a woken reader has had its chance.
-  loop->backend().submit(recv_op);
+  loop_of_thread()->backend().submit(recv_op);
 }
 
 void StreamCore::on_receive(Operation& op, int res, std::uint32_t) noexcept {
-  StreamCore* self = static_cast<ReceiveOp&>(op).core;
+  StreamCore* self = from_receive_op(op);
   if (res > 0) {
     self->inbound.push(Slice(op.buffer, 0, static_cast<std::uint32_t>(res)));
     op.buffer = nullptr;
@@ -74,22 +82,22 @@ void StreamCore::on_receive(Operation& op, int res, std::uint32_t) noexcept {
     if (self->reader && op.state == Operation::State::idle) self->arm_receive();
     return;
   }
-  if (std::coroutine_handle<> h = std::exchange(self->reader, nullptr)) self->loop->schedule(h);
+  if (std::coroutine_handle<> h = std::exchange(self->reader, nullptr)) loop_of_thread()->schedule(h);
   // Back-pressure: too much unread data, stop receiving until the reader catches up.
   if (op.state == Operation::State::pending && self->inbound.bytes() >= self->high_watermark) {
-    self->loop->backend().cancel(op);
+    loop_of_thread()->backend().cancel(op);
   }
 }
 
 void StreamCore::close() noexcept {
   closing = true;
   inbound.clear();
-  if (timer && timer->armed()) loop->timers().stop(*timer);
-  if (recv_op.state != Operation::State::idle) loop->backend().cancel(recv_op);
+  if (timer && timer->armed()) loop_of_thread()->timers().stop(*timer);
+  if (recv_op.state != Operation::State::idle) loop_of_thread()->backend().cancel(recv_op);
   if (send != nullptr) {
-    loop->cancel_flush(*send);
+    loop_of_thread()->cancel_flush(*send);
     send->out.clear();  // unsent output is discarded; writers flush() first when they care
-    if (!send->idle()) loop->backend().cancel(send->op);
+    if (!send->idle()) loop_of_thread()->backend().cancel(send->op);
   }
   maybe_finish_close();  // now, or from the last final completion
 }
@@ -99,7 +107,7 @@ void StreamCore::maybe_finish_close() noexcept {
   if (send != nullptr && !send->idle()) return;
   if (close_deferred) return;
   close_deferred = true;
-  loop->defer_close(this);
+  loop_of_thread()->defer_close(this);
 }
 
 void StreamCore::close_now() noexcept {
@@ -110,7 +118,7 @@ void StreamCore::close_now() noexcept {
     send->shutdown_after_flush = false;
     settle_send();
   }
-  loop->backend().detach(io);
+  loop_of_thread()->backend().detach(io);
   ::close(io.fd);
   delete this;
 }
@@ -135,7 +143,7 @@ SendState& StreamCore::send_state() {
 
 void StreamCore::settle_send() noexcept {
   if (send == nullptr || !send->out.empty() || !send->idle() || send->writer || send->shutdown_after_flush) return;
-  loop->cancel_flush(*send);
+  loop_of_thread()->cancel_flush(*send);
   SendState* s = std::exchange(send, nullptr);
   s->core = nullptr;
   s->writer_timed_out = false;
@@ -176,7 +184,7 @@ void StreamCore::flush_now() noexcept {
       s.op.kind = OpKind::sendmsg;
       s.op.msg = &s.gather->msg;
     }
-    if (!loop->backend().submit(s.op)) return;  // in flight: on_sent continues
+    if (!loop_of_thread()->backend().submit(s.op)) return;  // in flight: on_sent continues
     apply_sent(s.op.result);                    // epoll sent it inline
   }
   if (s.shutdown_after_flush && s.out.empty() && s.idle()) (void)shutdown_now();
@@ -204,7 +212,7 @@ void StreamCore::wake_writer() noexcept {
   if (send == nullptr || !send->writer) return;
   bool ready = write_error.code != 0 ||
                (send->writer_wants_empty ? send->out.empty() && send->idle() : send->out.bytes() < send_high_watermark);
-  if (ready) loop->schedule(std::exchange(send->writer, nullptr));
+  if (ready) loop_of_thread()->schedule(std::exchange(send->writer, nullptr));
 }
 
 // ---- the progress timer --------------------------------------------------------------------------------------
@@ -212,7 +220,7 @@ void StreamCore::wake_writer() noexcept {
 void StreamCore::set_timeout(Duration d) noexcept {
   if (d.count() <= 0) {
     if (timer) {
-      if (timer->armed()) loop->timers().stop(*timer);
+      if (timer->armed()) loop_of_thread()->timers().stop(*timer);
       timer->timeout_ns = 0;
     }
     return;
@@ -228,26 +236,26 @@ void StreamCore::set_timeout(Duration d) noexcept {
 void StreamCore::wait_started() noexcept {
   if (!timer || timer->timeout_ns == 0) return;
   // Each new wait restarts the clock: the limit is on time without progress, not on the connection's age.
-  if (timer->armed()) loop->timers().stop(*timer);
-  loop->timers().start(*timer, loop->now_ns() + timer->timeout_ns);
+  if (timer->armed()) loop_of_thread()->timers().stop(*timer);
+  loop_of_thread()->timers().start(*timer, loop_of_thread()->now_ns() + timer->timeout_ns);
 }
 
 void StreamCore::wait_ended() noexcept {
   if (!timer || !timer->armed()) return;
   if (reader || (send != nullptr && send->writer)) return;  // the other side still waits
-  loop->timers().stop(*timer);
+  loop_of_thread()->timers().stop(*timer);
 }
 
 void StreamCore::on_timeout(TimerNode* node) {
   StreamCore* self = static_cast<ProgressTimer*>(node)->core;
   if (std::coroutine_handle<> h = std::exchange(self->reader, nullptr)) {
     self->reader_timed_out = true;
-    self->loop->schedule(h);
+    loop_of_thread()->schedule(h);
   }
   if (self->send != nullptr) {
     if (std::coroutine_handle<> h = std::exchange(self->send->writer, nullptr)) {
       self->send->writer_timed_out = true;
-      self->loop->schedule(h);
+      loop_of_thread()->schedule(h);
     }
   }
 }
@@ -273,7 +281,7 @@ Status Stream::shutdown_write() noexcept {
   if (core_->send_idle()) return core_->shutdown_now();
   detail::SendState& send = core_->send_state();
   send.shutdown_after_flush = true;  // flush_now() shuts down once the chain has drained
-  core_->loop->request_flush(send);
+  core_->loop_of_thread()->request_flush(send);
   return {};
 }
 
@@ -298,7 +306,7 @@ Task<Result<std::size_t>> Stream::read_some(std::span<std::byte> dst) {
   if (dst.empty()) co_return std::size_t{0};
   if (core->inbound.empty() && !core->eof && core->error.code == 0 && core->recv_op.state == Operation::State::idle) {
     // Nothing queued and no multishot receive running: receive straight into the caller's memory.
-    SizeAwaitable op(*core->loop);
+    SizeAwaitable op(*detail::StreamCore::loop_of_thread());
     op.kind = OpKind::recv;
     op.io = &core->io;
     op.buf = dst.data();
@@ -365,14 +373,14 @@ void Stream::queue(Slice slice) {
   if (slice.empty() || core_->write_error.code != 0) return;
   detail::SendState& send = core_->send_state();
   send.out.append(std::move(slice));
-  core_->loop->request_flush(send);
+  core_->loop_of_thread()->request_flush(send);
 }
 
 void Stream::queue_copy(std::string_view text) {
   if (text.empty() || core_->write_error.code != 0) return;
   detail::SendState& send = core_->send_state();
   send.out.append_copy(text);
-  core_->loop->request_flush(send);
+  core_->loop_of_thread()->request_flush(send);
 }
 
 Stream::WaitSent Stream::write(Slice slice) {
@@ -381,7 +389,7 @@ Stream::WaitSent Stream::write(Slice slice) {
 }
 
 Stream::WaitSent Stream::flush() noexcept {
-  if (core_->send != nullptr) core_->loop->request_flush(*core_->send);
+  if (core_->send != nullptr) core_->loop_of_thread()->request_flush(*core_->send);
   return WaitSent(core_, true);
 }
 
@@ -393,7 +401,7 @@ Task<Status> Stream::write(std::span<const std::byte> bytes) {
   }
   if (core->write_error.code != 0) co_return core->write_error;
   while (!bytes.empty()) {
-    SizeAwaitable op(*core->loop);
+    SizeAwaitable op(*detail::StreamCore::loop_of_thread());
     op.kind = OpKind::send;
     op.io = &core->io;
     op.buf = const_cast<std::byte*>(bytes.data());
@@ -458,7 +466,7 @@ Task<Status> Stream::sendfile(int file_fd, off_t offset, std::size_t count) {
     if (errno == EINTR) continue;
     if (errno != EAGAIN) co_return Error{errno};
     // The socket buffer is full: wait for room (a poll op on io_uring, the write wait list on epoll).
-    IoAwaitable wait(*core_->loop);
+    IoAwaitable wait(*detail::StreamCore::loop_of_thread());
     wait.kind = OpKind::poll;
     wait.io = &core_->io;
     wait.poll_events = POLLOUT;

@@ -117,18 +117,19 @@ class StreamCore final : public DeferredClose {
   static void on_receive(Operation& op, int res, std::uint32_t flags) noexcept;
   static void on_sent(Operation& op, int res, std::uint32_t flags) noexcept;
 
-  struct ReceiveOp : Operation {
-    StreamCore* core;
-  };
+  // The receive op is a plain member; its completion finds the core by the member's offset (one pointer less per
+  // connection).
+  static StreamCore* from_receive_op(Operation& op) noexcept;
   struct ProgressTimer : TimerNode {
     StreamCore* core;
     std::int64_t timeout_ns;
   };
   static void on_timeout(TimerNode* node);
 
-  Loop* loop;
+  // The loop is the thread's (one per thread), so it is not stored per connection.
+  static Loop* loop_of_thread() noexcept { return Loop::current(); }
   IoHandle io;
-  ReceiveOp recv_op;
+  Operation recv_op;
   SliceQueue inbound;
   std::coroutine_handle<> reader;
   SendState* send = nullptr;
@@ -158,7 +159,7 @@ class Stream {
 
   bool is_open() const noexcept { return core_ != nullptr; }
   int fd() const noexcept { return core_ ? core_->io.fd : -1; }
-  Loop& loop() const noexcept { return *core_->loop; }
+  Loop& loop() const noexcept { return *Loop::current(); }
 
   // ---- receiving -----------------------------------------------------------------------------------------
 
@@ -205,7 +206,7 @@ class Stream {
       self->outcome_ = self->cancel_->requested() ? errc::cancelled
                        : self->cancel_->drain_requested() ? errc::eof
                                                           : errc::cancelled;
-      self->core_->loop->schedule(h);
+      detail::StreamCore::loop_of_thread()->schedule(h);
     }
     detail::StreamCore* core_;
     CancelState* cancel_ = nullptr;
@@ -269,7 +270,7 @@ class Stream {
         return false;
       }
       detail::SendState& send = core_->send_state();
-      core_->loop->request_flush(send);
+      detail::StreamCore::loop_of_thread()->request_flush(send);
       RINGLET_ASSERT(!send.writer);  // one writer at a time
       send.writer = h;
       send.writer_wants_empty = empty_;
@@ -304,7 +305,7 @@ class Stream {
       std::coroutine_handle<> h = std::exchange(self->core_->send->writer, nullptr);
       if (!h) return;
       self->cancelled_ = true;
-      self->core_->loop->schedule(h);
+      detail::StreamCore::loop_of_thread()->schedule(h);
     }
     detail::StreamCore* core_;
     bool empty_;

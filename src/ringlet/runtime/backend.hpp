@@ -21,8 +21,8 @@ enum class BackendKind { auto_select, uring, epoll };
 struct BackendOptions {
   BackendKind kind = BackendKind::auto_select;
   unsigned ring_entries = 1024;               // io_uring submission queue size
-  std::uint32_t provided_buffer_size = 8192;  // bytes per kernel-provided receive buffer
-  std::uint32_t provided_buffer_count = 2048; // buffers in the ring (power of two)
+  std::uint32_t provided_buffer_size = 8192;   // bytes per kernel-provided receive buffer
+  std::uint32_t provided_buffer_count = 2048;  // buffers in the ring (power of two)
 };
 
 struct BackendStats {

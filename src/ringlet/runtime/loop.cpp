@@ -3,8 +3,6 @@
 
 #include "ringlet/runtime/log.hpp"
 
-#include <cstdlib>
-
 namespace ringlet {
 namespace {
 thread_local Loop* t_current = nullptr;
@@ -227,13 +225,7 @@ void Loop::cancel_flush(Flushable& f) noexcept {
   f.flush_queued_ = false;
 }
 
-void Loop::follow_up_submit() {
-  static const bool disabled = [] {
-    const char* e = std::getenv("RINGLET_EXPERIMENT_NO_FOLLOWUP");
-    return e != nullptr && *e == '1';
-  }();
-  if (!disabled) backend_->flush();
-}
+void Loop::follow_up_submit() { backend_->flush(); }
 
 void Loop::close_deferred() {
   if (deferred_.empty()) return;

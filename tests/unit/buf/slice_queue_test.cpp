@@ -267,6 +267,7 @@ TEST_F(SliceQueueTest, adjacent_receives_into_one_buffer_are_joined_so_frames_ne
 TEST_F(SliceQueueTest, a_resumed_line_search_examines_each_byte_once) {
   const std::string line(2000, 'x');
   SliceQueue q;
+  const std::uint64_t scanned_before = SliceQueue::bytes_scanned();
   for (char ch : line) {
     q.push(text(std::string_view(&ch, 1)));
     ASSERT_EQ(q.take_line(10000).status, Status::need_more);
@@ -275,7 +276,7 @@ TEST_F(SliceQueueTest, a_resumed_line_search_examines_each_byte_once) {
   FrameResult r = q.take_line(10000);
   ASSERT_EQ(r.status, Status::frame);
   EXPECT_EQ(r.frame.view(), line);
-  EXPECT_EQ(q.bytes_scanned(), line.size() + 1);  // a rescan from the start would be ~2 million
+  EXPECT_EQ(SliceQueue::bytes_scanned() - scanned_before, line.size() + 1);  // a rescan would be ~2 million
 }
 
 TEST_F(SliceQueueTest, a_resumed_multibyte_search_does_not_rescan_from_the_start) {
@@ -283,6 +284,7 @@ TEST_F(SliceQueueTest, a_resumed_multibyte_search_does_not_rescan_from_the_start
   const std::string_view delim = "\r\n\r\n";
   SliceQueue q;
   std::size_t pushed = 0;
+  const std::uint64_t scanned_before = SliceQueue::bytes_scanned();
   for (int i = 0; i < 500; ++i) {
     q.push(text("ab\r\n"));
     pushed += 4;
@@ -293,7 +295,7 @@ TEST_F(SliceQueueTest, a_resumed_multibyte_search_does_not_rescan_from_the_start
   ASSERT_EQ(q.take_until(delim, 100000).status, Status::frame);
   // Each start position is tried once and compares at most delim.size() bytes; rescanning from the start on every
   // call would examine about 500 * 2000 / 2 = 500,000 bytes.
-  EXPECT_LE(q.bytes_scanned(), delim.size() * pushed);
+  EXPECT_LE(SliceQueue::bytes_scanned() - scanned_before, delim.size() * pushed);
 }
 
 TEST_F(SliceQueueTest, switching_delimiters_restarts_the_search) {
