@@ -131,11 +131,6 @@ TEST_P(TaskTest, with_timeout_on_sleep_reports_timed_out) {
   EXPECT_EQ(s.error(), errc::timed_out);
 }
 
-Task<void> post_target(int* value) {
-  (void)co_await sleep_for(std::chrono::milliseconds(1));
-  *value += 1;
-}
-
 TEST_P(TaskTest, post_from_another_thread_runs_on_the_loop_thread) {
   std::atomic<int> ran{0};
   std::thread::id loop_thread = std::this_thread::get_id();
