@@ -70,15 +70,7 @@ std::size_t OutputChain::fill_iovecs(struct iovec* iov, std::size_t max_iov) con
 void OutputChain::advance(std::size_t n) noexcept {
   RINGLET_ASSERT(n <= bytes_);
   bytes_ -= n;
-  while (n > 0) {
-    Slice& f = ring_.front();
-    if (n < f.size()) {
-      f.remove_prefix(n);
-      return;
-    }
-    n -= f.size();
-    ring_.drop_front();
-  }
+  ring_.consume_front(n);
   if (ring_.empty()) tail_writable_ = false;
 }
 

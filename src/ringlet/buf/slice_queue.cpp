@@ -45,15 +45,7 @@ std::size_t SliceQueue::copy_out(std::span<std::byte> dst) {
 void SliceQueue::consume(std::size_t n) noexcept {
   RINGLET_ASSERT(n <= bytes_);
   bytes_ -= n;
-  while (n > 0) {
-    Slice& f = ring_.front();
-    if (n < f.size()) {
-      f.remove_prefix(n);
-      break;
-    }
-    n -= f.size();
-    ring_.drop_front();
-  }
+  ring_.consume_front(n);
   reset_scan();
 }
 

@@ -70,6 +70,19 @@ class SliceRing {
     return s;
   }
   void drop_front() noexcept { pop_front(); }
+  // Removes n bytes from the front: whole slices are dropped, the first remaining one is trimmed. The caller
+  // guarantees n does not exceed the bytes held.
+  void consume_front(std::size_t n) noexcept {
+    while (n > 0) {
+      Slice& f = front();
+      if (n < f.size()) {
+        f.remove_prefix(n);
+        return;
+      }
+      n -= f.size();
+      drop_front();
+    }
+  }
   void clear() noexcept {
     while (size_ > 0) drop_front();
     one_.reset();

@@ -32,9 +32,11 @@ SendStatePool& send_pool() {
 
 }  // namespace
 
-StreamCore::StreamCore(Loop&, int fd, const StreamOptions& options) noexcept
+StreamCore::StreamCore(Loop& loop, int fd, const StreamOptions& options) noexcept
     : high_watermark(static_cast<std::uint32_t>(std::min<std::size_t>(options.receive_high_watermark, 1u << 31))),
       send_high_watermark(static_cast<std::uint32_t>(std::min<std::size_t>(options.send_high_watermark, 1u << 31))) {
+  // The core reaches its loop through Loop::current(): a stream must be created on its loop's thread.
+  RINGLET_ASSERT(&loop == Loop::current());
   io.fd = fd;
   recv_op.kind = OpKind::recv_provided;
   recv_op.multishot = true;

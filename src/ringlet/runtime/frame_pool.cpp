@@ -37,7 +37,6 @@ struct Slab {
 
 struct ThreadPool {
   FreeBlock* free[kClasses] = {};
-  std::size_t cached[kClasses] = {};
   std::size_t live = 0;
   Slab* slabs = nullptr;
   std::byte* carve = nullptr;  // unused rest of the newest slab
@@ -49,9 +48,6 @@ struct ThreadPool {
       std::free(s);
     }
   }
-  // Frees nothing carved from slabs (they are shared by classes); kept for tests that want a fresh baseline.
-  void trim() noexcept {}
-
   void* take_fresh(std::size_t bytes) {
     if (carve_left < bytes) {
       // The remainder of the old slab is dropped on the floor: at most one block's worth per slab.
@@ -98,7 +94,6 @@ void* FramePool::allocate(std::size_t size) {
   if (c < kClasses) {
     if (FreeBlock* b = p.free[c]) {
       p.free[c] = b->next;
-      --p.cached[c];
       raw = b;
     } else {
       raw = p.take_fresh(block_size(c));
@@ -123,12 +118,10 @@ void FramePool::deallocate(void* ptr, std::size_t size) noexcept {
   auto* b = static_cast<FreeBlock*>(ptr);
   b->next = p.free[c];
   p.free[c] = b;
-  ++p.cached[c];
 }
 
 #endif
 
 std::size_t FramePool::live_frames() noexcept { return pool().live; }
-void FramePool::trim() noexcept { pool().trim(); }
 
 }  // namespace ringlet

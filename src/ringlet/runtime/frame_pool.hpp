@@ -23,9 +23,9 @@ class FramePool {
   static void* allocate(std::size_t size);
   static void deallocate(void* p, std::size_t size) noexcept;
 
-  // Statistics of the calling thread's pool (for tests and the clean-shutdown check).
+  // Statistics of the calling thread's pool (for tests and the clean-shutdown check). Slab memory is returned
+  // when the thread exits.
   static std::size_t live_frames() noexcept;
-  static void trim() noexcept;  // kept for symmetry; slab memory is returned when the thread exits
 };
 
 }  // namespace ringlet

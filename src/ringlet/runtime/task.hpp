@@ -326,8 +326,7 @@ std::coroutine_handle<> FinalAwaiter::await_suspend(std::coroutine_handle<P> h) 
   if (p.registry_ != nullptr) p.registry_->remove(p);
   switch (p.kind_) {
     case TaskKind::child:
-      return p.continuation_ ? p.continuation_ : std::noop_coroutine();
-    case TaskKind::joinable:
+    case TaskKind::joinable:  // the awaiter, or the joiner if one already waits
       return p.continuation_ ? p.continuation_ : std::noop_coroutine();
     case TaskKind::detached:
       if (p.exception_) TaskRegistry::report_detached_failure(p.exception_);
