@@ -10,7 +10,7 @@ PACKAGES=(
   # tests
   libgtest-dev libgmock-dev python3 curl
   # benchmarks and peers
-  libbenchmark-dev libuv1-dev util-linux procps python3-matplotlib
+  libbenchmark-dev libuv1-dev util-linux procps python3-matplotlib linux-perf
 )
 
 missing=()
