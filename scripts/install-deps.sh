@@ -9,6 +9,8 @@ PACKAGES=(
   liburing-dev libfmt-dev libcli11-dev
   # tests
   libgtest-dev libgmock-dev python3 curl
+  # reference peers and real clients for black-box tests
+  nginx-light memcached beanstalkd wrk ruby-beaneater python3-pymemcache libmemcached-tools
   # benchmarks and peers
   libbenchmark-dev libuv1-dev util-linux procps python3-matplotlib linux-perf
 )

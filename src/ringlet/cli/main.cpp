@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "ringlet 0.1.0");
   std::function<int()> run;
   ringlet::cli::add_echo_command(app, run);
+  ringlet::cli::add_http_command(app, run);
+  ringlet::cli::add_bench_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
