@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Every test: install what is missing, then build and run the whole suite in release and under ASan+UBSan, and
-# run each libFuzzer target for a bounded time. Exits non-zero on the first failing stage.
-#   RINGLET_TEST_STAGES="release asan fuzz"   (default: all) limits the stages.
+# Every test: install what is missing, then build and run the whole suite in release and under ASan+UBSan, the
+# cross-shard tests under ThreadSanitizer, and each libFuzzer target for a bounded time. Exits non-zero on the
+# first failing stage.
+#   RINGLET_TEST_STAGES="release asan tsan fuzz"   (default: all) limits the stages.
 #   RINGLET_FUZZ_SECONDS=20                   time per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 jobs=$(nproc)
-stages=${RINGLET_TEST_STAGES:-"release asan fuzz"}
+stages=${RINGLET_TEST_STAGES:-"release asan tsan fuzz"}
 fuzz_seconds=${RINGLET_FUZZ_SECONDS:-20}
 # Tests open up to 20,000 sockets; raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" || true
@@ -26,6 +27,14 @@ for stage in $stages; do
       cmake --preset asan-ubsan >/dev/null
       cmake --build --preset asan-ubsan -j"$jobs"
       ctest --preset asan-ubsan -j"$jobs"
+      ;;
+    tsan)
+      # Only what crosses threads: the shard runtime and the multi-shard servers.
+      echo "=== threadsanitizer build and cross-shard tests"
+      cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_TSAN=ON -DRINGLET_BUILD_BENCH=OFF >/dev/null
+      cmake --build build/tsan -j"$jobs" --target unit_runtime_shard_test unit_net_sharded_server_test
+      (cd build/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+        ctest -j"$jobs" --output-on-failure -R "ShardTest|ShardSetTest|ShardedServerTest")
       ;;
     fuzz)
       echo "=== fuzz targets (clang, libFuzzer, ${fuzz_seconds}s each)"

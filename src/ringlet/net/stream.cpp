@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ringlet/buf/buffer.hpp"
+#include "ringlet/runtime/counters.hpp"
 
 namespace ringlet {
 namespace detail {
@@ -43,6 +44,7 @@ StreamCore::StreamCore(Loop& loop, int fd, const StreamOptions& options) noexcep
   recv_op.io = &io;
   recv_op.on_complete = &StreamCore::on_receive;
   set_timeout(options.timeout);
+  thread_counters().streams_opened.add();
 }
 
 StreamCore* StreamCore::from_receive_op(Operation& op) noexcept {
@@ -66,6 +68,7 @@ void StreamCore::arm_receive() noexcept {
 void StreamCore::on_receive(Operation& op, int res, std::uint32_t) noexcept {
   StreamCore* self = from_receive_op(op);
   if (res > 0) {
+    thread_counters().bytes_in.add(static_cast<std::uint64_t>(res));
     self->inbound.push(Slice(op.buffer, 0, static_cast<std::uint32_t>(res)));
     op.buffer = nullptr;
   } else if (res == 0) {
@@ -122,6 +125,7 @@ void StreamCore::close_now() noexcept {
   }
   loop_of_thread()->backend().detach(io);
   ::close(io.fd);
+  thread_counters().streams_closed.add();
   delete this;
 }
 
@@ -165,6 +169,7 @@ void StreamCore::apply_sent(int res) noexcept {
     send->out.clear();
     return;
   }
+  thread_counters().bytes_out.add(static_cast<std::uint64_t>(res));
   send->out.advance(static_cast<std::size_t>(res));
 }
 
@@ -279,6 +284,18 @@ void Stream::close() noexcept {
   std::exchange(core_, nullptr)->close();
 }
 
+int Stream::release() noexcept {
+  detail::StreamCore* core = std::exchange(core_, nullptr);
+  RINGLET_ASSERT(core != nullptr && core->recv_op.state == Operation::State::idle && core->send == nullptr &&
+                 core->inbound.empty());
+  int fd = core->io.fd;
+  if (core->timer && core->timer->armed()) core->loop_of_thread()->timers().stop(*core->timer);
+  core->loop_of_thread()->backend().detach(core->io);
+  thread_counters().streams_closed.add();
+  delete core;
+  return fd;
+}
+
 Status Stream::shutdown_write() noexcept {
   if (core_->send_idle()) return core_->shutdown_now();
   detail::SendState& send = core_->send_state();
@@ -315,6 +332,7 @@ Task<Result<std::size_t>> Stream::read_some(std::span<std::byte> dst) {
     op.len = static_cast<std::uint32_t>(std::min<std::size_t>(dst.size(), 1u << 30));
     Result<std::size_t> r = co_await op;
     if (r && *r == 0) core->eof = true;
+    if (r) thread_counters().bytes_in.add(*r);
     co_return r;
   }
   if (core->inbound.empty() && !core->eof && core->error.code == 0) {
@@ -461,6 +479,7 @@ Task<Status> Stream::sendfile(int file_fd, off_t offset, std::size_t count) {
   while (count > 0) {
     ssize_t n = sendfile_without_sigpipe(fd(), file_fd, &offset, std::min<std::size_t>(count, 1u << 30));
     if (n > 0) {
+      thread_counters().bytes_out.add(static_cast<std::uint64_t>(n));
       count -= static_cast<std::size_t>(n);
       continue;
     }

@@ -159,6 +159,9 @@ class Stream {
 
   bool is_open() const noexcept { return core_ != nullptr; }
   int fd() const noexcept { return core_ ? core_->io.fd : -1; }
+  // Gives up the descriptor without closing it (to hand a fresh connection to another shard). Only for a stream
+  // that has not started any I/O yet.
+  int release() noexcept;
   Loop& loop() const noexcept { return *Loop::current(); }
 
   // ---- receiving -----------------------------------------------------------------------------------------

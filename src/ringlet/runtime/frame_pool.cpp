@@ -17,12 +17,12 @@ struct FreeBlock {
 };
 
 // Size class of a request, and the block size that class hands out; kClasses for "too big, use malloc".
-std::size_t class_of(std::size_t size) noexcept {
+[[maybe_unused]] std::size_t class_of(std::size_t size) noexcept {
   if (size <= FramePool::kSmallLimit) return size == 0 ? 0 : (size - 1) / FramePool::kSmallStep;
   if (size <= FramePool::kLargeLimit) return kSmallClasses + (size - FramePool::kSmallLimit - 1) / FramePool::kLargeStep;
   return kClasses;
 }
-std::size_t block_size(std::size_t c) noexcept {
+[[maybe_unused]] std::size_t block_size(std::size_t c) noexcept {
   if (c < kSmallClasses) return (c + 1) * FramePool::kSmallStep;
   return FramePool::kSmallLimit + (c - kSmallClasses + 1) * FramePool::kLargeStep;
 }

@@ -129,13 +129,18 @@ void Loop::post(std::function<void()> fn) {
     std::lock_guard lock(posted_mutex_);
     posted_.push_back(std::move(fn));
   }
-  // One wake-up per batch: only the first poster since the loop last drained pays for the eventfd write.
+  wake();
+}
+
+void Loop::wake() noexcept {
+  // One wake-up per batch: only the first caller since the loop last drained pays for the eventfd write. The
+  // exchange pairs with the one in take_posted(): whichever comes second sees the other's side (see there).
   if (!wake_signalled_.exchange(true, std::memory_order_acq_rel)) backend_->wake();
 }
 
 void Loop::stop() noexcept {
   stop_.store(true, std::memory_order_relaxed);
-  if (Loop::current() != this && !wake_signalled_.exchange(true, std::memory_order_acq_rel)) backend_->wake();
+  if (Loop::current() != this) wake();
 }
 
 void Loop::run_once(bool may_block) {
@@ -172,7 +177,8 @@ void Loop::expire_timers() {
 
 void Loop::submit_and_wait(bool may_block) {
   std::int64_t timeout = -1;
-  if (!may_block || !ready_.empty() || stop_requested() || !deferred_.empty() || flush_head_ != nullptr) {
+  if (!may_block || !ready_.empty() || stop_requested() || !deferred_.empty() || flush_head_ != nullptr ||
+      inbox_more_) {
     timeout = 0;
   } else if (timers_.size() != 0) {
     timeout = timers_.next_timeout_ns(clock_->now_ns());
@@ -182,8 +188,14 @@ void Loop::submit_and_wait(bool may_block) {
 }
 
 void Loop::take_posted() {
-  if (!backend_->take_wake() && !wake_signalled_.load(std::memory_order_acquire)) return;
-  wake_signalled_.store(false, std::memory_order_release);
+  bool woken = backend_->take_wake();
+  woken = wake_signalled_.load(std::memory_order_acquire) || woken;
+  if (!woken && !inbox_more_) return;
+  // Clearing the flag is a read-modify-write, like the producer's exchange in wake(): the two are totally ordered.
+  // If ours comes second we read the producer's true and see everything it published before waking us; if it
+  // comes second it reads our false and wakes us again. Either way no message is left unseen while we sleep.
+  wake_signalled_.exchange(false, std::memory_order_acq_rel);
+  if (inbox_ != nullptr) inbox_more_ = inbox_->drain();
   {
     std::lock_guard lock(posted_mutex_);
     posted_running_.swap(posted_);

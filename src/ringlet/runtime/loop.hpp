@@ -62,6 +62,18 @@ class Flushable {
   bool flush_queued_ = false;
 };
 
+// Work arriving from other threads besides post(): the shard message rings (shard.hpp). Drained in phase 3 each
+// time the loop is woken.
+class Inbox {
+ public:
+  // Runs what has arrived. Returns true when more is left (a drain is bounded, for fairness): the loop then
+  // drains again next turn without sleeping in the kernel.
+  virtual bool drain() noexcept = 0;
+
+ protected:
+  ~Inbox() = default;
+};
+
 class Loop {
  public:
   // Tasks run per iteration before the loop polls the kernel again. Large enough that a burst of completions is
@@ -123,6 +135,11 @@ class Loop {
 
   // Thread-safe: runs fn on this loop's thread during a later iteration.
   void post(std::function<void()> fn);
+  // Thread-safe: makes the loop run phase 3 (posted work, the inbox) soon; wakes it if it sleeps in the kernel.
+  // Only the first call since the loop last drained pays for a system call.
+  void wake() noexcept;
+  // Phase 3 also drains `inbox` (nullptr: none). Set on the loop's thread.
+  void set_inbox(Inbox* inbox) noexcept { inbox_ = inbox; }
   // Thread-safe: makes run() return after the current iteration.
   void stop() noexcept;
   bool stop_requested() const noexcept { return stop_.load(std::memory_order_relaxed); }
@@ -186,6 +203,8 @@ class Loop {
   std::vector<DeferredClose*> deferred_;
   std::vector<DeferredClose*> closing_;
   Flushable* flush_head_ = nullptr;
+  Inbox* inbox_ = nullptr;
+  bool inbox_more_ = false;
   LoopStats stats_;
 
   std::atomic<bool> stop_{false};
