@@ -20,12 +20,53 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
       ->capture_default_str();
 }
 
+void add_sharding_options(CLI::App& app, ShardingCli& options) {
+  app.add_option("--threads", options.threads,
+                 "Shards: threads, each pinned to one CPU with its own event loop, sharing nothing. 0 means one per "
+                 "CPU this process may run on")
+      ->check(CLI::Range(0u, 1024u))
+      ->capture_default_str();
+  app.add_option("--accept", options.accept,
+                 "How connections reach the shards: reuseport (every shard listens on the address, the kernel "
+                 "spreads connections by hash) or handoff (shard 0 accepts and hands each connection to the shard "
+                 "with the fewest open connections)")
+      ->check(CLI::IsMember({"reuseport", "handoff"}))
+      ->capture_default_str();
+  app.add_option("--stats-interval", options.stats_interval,
+                 "Log each shard's statistics (connections, bytes, messages, loop iterations, time waiting in the "
+                 "kernel) every this many seconds; 0 means only once, at exit")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  app.add_flag("--no-pin", options.no_pin, "Do not pin shard threads to CPUs");
+}
+
+int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, const ServerOptions& server,
+                  ShardServiceFactory factory) {
+  LogLevel level = LogLevel::info;
+  parse_log_level(common.log_level, level);
+  set_log_level(level);
+  ShardedServerOptions options;
+  parse_backend_kind(common.backend, options.shards.loop.backend.kind);
+  options.shards.shards = sharding.threads;
+  options.shards.pin = !sharding.no_pin;
+  parse_accept_mode(sharding.accept, options.accept);
+  options.stats_interval =
+      std::chrono::duration_cast<Duration>(std::chrono::duration<double>(sharding.stats_interval));
+  Status ran = run_sharded_server(options, server, std::move(factory));
+  if (!ran) {
+    log_error("{}: not started: {}", server.name, ran.error().message());
+    return 1;
+  }
+  return 0;
+}
+
 void add_server_options(CLI::App& app, ServerOptions& options, std::string& listen_text, double& idle_seconds,
                         double& shutdown_seconds) {
   app.add_option("--listen", listen_text, "Address to listen on: HOST:PORT, [IPv6]:PORT or unix:/path")
       ->capture_default_str();
   app.add_option("--max-conns", options.max_connections,
-                 "Most connections open at once; more are accepted and closed at once, with a log line")
+                 "Most connections open at once over all shards (each shard takes an equal share); more are accepted "
+                 "and closed at once, with a log line")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}))
       ->capture_default_str();
   app.add_option("--idle-timeout", idle_seconds,

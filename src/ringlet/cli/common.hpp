@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "ringlet/net/sharded_server.hpp"
 #include "ringlet/net/tcp_server.hpp"
 #include "ringlet/runtime/loop.hpp"
 
@@ -17,7 +18,16 @@ struct CommonOptions {
   std::string log_level = "info";
 };
 
+// --threads, --accept, --stats-interval, --no-pin: how a server spreads over cores.
+struct ShardingCli {
+  unsigned threads = 0;
+  std::string accept = "reuseport";
+  double stats_interval = 0;
+  bool no_pin = false;
+};
+
 void add_common_options(CLI::App& app, CommonOptions& options);
+void add_sharding_options(CLI::App& app, ShardingCli& options);
 // Adds --listen, --max-conns, --idle-timeout, --shutdown-timeout to a server subcommand.
 void add_server_options(CLI::App& app, ServerOptions& options, std::string& listen_text, double& idle_seconds,
                         double& shutdown_seconds);
@@ -27,6 +37,11 @@ bool finish_server_options(ServerOptions& options, const std::string& listen_tex
 
 // Applies the log level and creates the loop on this thread. Prints the reason and returns nullptr on failure.
 std::unique_ptr<Loop> create_loop(const CommonOptions& options);
+
+// Applies the log level and runs one service per shard (net/sharded_server.hpp) until SIGINT/SIGTERM and the
+// graceful stop. Returns the process exit code.
+int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, const ServerOptions& server,
+                  ShardServiceFactory factory);
 
 // Runs `server` until SIGINT or SIGTERM, then stops it gracefully; a second signal forces an immediate exit.
 // Returns the process exit code.

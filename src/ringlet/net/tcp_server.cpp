@@ -2,6 +2,7 @@
 #include "ringlet/net/tcp_server.hpp"
 
 
+#include "ringlet/runtime/counters.hpp"
 #include "ringlet/runtime/log.hpp"
 
 namespace ringlet {
@@ -43,9 +44,31 @@ void TcpServer::note_refused() noexcept {
   }
 }
 
+void TcpServer::serve(Stream stream) {
+  if (stopping_ || connections_.size() >= options_.max_connections) {
+    if (!stopping_) note_refused();
+    return;  // the Stream closes as it goes out of scope
+  }
+  ++stats_.accepted;
+  thread_counters().connections_accepted.add();
+  // Replies go out as soon as they are written: no Nagle delay on request/response traffic.
+  (void)stream.set_nodelay(Toggle::on);
+  stream.set_timeout(options_.idle_timeout);
+  loop_->spawn_in(connections_, handler_(std::move(stream), *this));
+}
+
+void TcpServer::adopt(int fd) { serve(Stream(*loop_, fd, options_.listen_options.stream)); }
+
+void TcpServer::force_close() noexcept {
+  if (connections_.size() == 0) return;
+  log_warn("{}: closing {} connection(s) now", options_.name, connections_.size());
+  stats_.forced += connections_.size();
+  connections_.cancel_all();
+}
+
 Task<void> TcpServer::run() {
-  RINGLET_ASSERT(listener_.is_open());
-  for (;;) {
+  if (!listener_.is_open()) co_await Stopped(this);
+  while (listener_.is_open()) {
     Result<Stream> s = co_await listener_.accept();
     if (!s) {
       if (stopping_ || s.error() == errc::closed) break;
@@ -61,15 +84,8 @@ Task<void> TcpServer::run() {
       }
       continue;
     }
-    if (connections_.size() >= options_.max_connections) {
-      note_refused();
-      continue;  // the Stream closes as it goes out of scope
-    }
-    ++stats_.accepted;
-    // Replies go out as soon as they are written: no Nagle delay on request/response traffic.
-    (void)s->set_nodelay(Toggle::on);
-    s->set_timeout(options_.idle_timeout);
-    loop_->spawn_in(connections_, handler_(std::move(*s), *this));
+    if (accept_hook_ != nullptr && accept_hook_(accept_hook_ctx_, *s)) continue;
+    serve(std::move(*s));
   }
   stop();
   (void)co_await with_timeout(Drained(this), options_.shutdown_timeout);
@@ -89,6 +105,7 @@ void TcpServer::stop() noexcept {
   log_info("{}: stopping: no new connections, {} open", options_.name, connections_.size());
   listener_.close();
   connections_.drain_all();
+  if (auto h = std::exchange(stop_waiter_, nullptr)) loop_->schedule(h);
 }
 
 }  // namespace ringlet

@@ -55,8 +55,21 @@ class TcpServer {
   // Binds and listens; logs the address. Call before run().
   Status listen();
   Address local_address() const { return listener_.local_address(); }
-  // Accepts until stop(), then drains (see the file comment). Returns when every connection has closed.
+  // Accepts until stop(), then drains (see the file comment). Returns when every connection has closed. A server
+  // that never listened (it only adopts connections another shard accepted) waits for stop() instead.
   Task<void> run();
+  // Serves a connection accepted elsewhere (handed over by another shard): counts it against the limit and runs
+  // the handler as if this server had accepted it. Closes it when stopping or over the limit.
+  void adopt(int fd);
+  // Called with each accepted connection before it is served here; returning true means the hook took it (e.g.
+  // handed it to another shard). Set before run().
+  using AcceptHook = bool (*)(void* ctx, Stream& stream);
+  void set_accept_hook(AcceptHook hook, void* ctx) noexcept {
+    accept_hook_ = hook;
+    accept_hook_ctx_ = ctx;
+  }
+  // Cancels every open connection now (the second signal of a graceful stop).
+  void force_close() noexcept;
   // Begins the graceful stop. Idempotent; callable from any task on this loop.
   void stop() noexcept;
   bool stopping() const noexcept { return stopping_; }
@@ -100,8 +113,21 @@ class TcpServer {
     CancelState* cancel_ = nullptr;
   };
 
+  // Waits until stop() is called (a server without a listener).
+  class [[nodiscard]] Stopped {
+   public:
+    explicit Stopped(TcpServer* s) noexcept : s_(s) {}
+    bool await_ready() const noexcept { return s_->stopping_; }
+    void await_suspend(std::coroutine_handle<> h) noexcept { s_->stop_waiter_ = h; }
+    void await_resume() const noexcept {}
+
+   private:
+    TcpServer* s_;
+  };
+
   static void on_connections_empty(void* ctx) noexcept;
   void note_refused() noexcept;
+  void serve(Stream stream);
 
   Loop* loop_;
   ServerOptions options_;
@@ -110,6 +136,9 @@ class TcpServer {
   Listener listener_;
   TaskRegistry connections_;
   std::coroutine_handle<> drain_waiter_;
+  std::coroutine_handle<> stop_waiter_;
+  AcceptHook accept_hook_ = nullptr;
+  void* accept_hook_ctx_ = nullptr;
   ServerStats stats_;
   bool stopping_ = false;
   std::int64_t refused_log_ns_ = 0;

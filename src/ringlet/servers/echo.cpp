@@ -28,7 +28,7 @@ Task<void> echo_connection(Stream stream, TcpServer&) {
 }
 
 TcpServer make_echo_server(Loop& loop, EchoOptions options) {
-  options.server.name = "echo";
+  if (options.server.name == ServerOptions{}.name) options.server.name = "echo";
   options.server.listen_options.stream.receive_high_watermark = options.receive_limit;
   options.server.listen_options.stream.send_high_watermark = options.receive_limit;
   return TcpServer(loop, std::move(options.server), &echo_connection);

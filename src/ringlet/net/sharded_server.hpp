@@ -1,0 +1,59 @@
+// sharded_server.hpp — one server on every shard (`--threads N`): the accept modes, the cross-shard graceful stop
+// and per-shard statistics. Runs on the calling thread plus one thread per further shard; call it once.
+//
+// Accepting, two modes:
+//   reuseport  every shard owns an SO_REUSEPORT listener on the same address and the kernel spreads connections
+//              by a hash of the 4-tuple. Cheapest (no cross-core step), but blind to load: a stalled shard keeps
+//              receiving its share.
+//   handoff    shard 0 accepts and hands each connection to the shard with the fewest open connections (its own
+//              included): the descriptor travels in a message and the target adopts it. One extra message per
+//              connection buys balance by load.
+// Shard 0 binds first (so port 0 resolves to one port that the others then share).
+//
+// Stopping: SIGINT/SIGTERM (when handle_signals) makes shard 0 send every shard "stop": each server closes its
+// listener, drains its connections up to its shutdown_timeout and returns; the process then exits 0. A second
+// signal force-closes every connection at once; a third exits immediately.
+//
+// Statistics: each shard's counters (connections, bytes, messages, loop iterations, time in the kernel) are logged
+// every stats_interval (zero: never) by shard 0, which gathers them with submit_to, and once per shard at the end.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "ringlet/net/tcp_server.hpp"
+#include "ringlet/runtime/shard.hpp"
+
+namespace ringlet {
+
+enum class AcceptMode { reuseport, handoff };
+
+bool parse_accept_mode(std::string_view text, AcceptMode& out) noexcept;
+std::string_view accept_mode_name(AcceptMode mode) noexcept;
+
+struct ShardedServerOptions {
+  ShardSetOptions shards;
+  AcceptMode accept = AcceptMode::reuseport;
+  Duration stats_interval = Duration::zero();
+  bool handle_signals = true;
+};
+
+// What runs on one shard: a TcpServer plus whatever per-shard state its protocol keeps (caches, stores).
+class ShardService {
+ public:
+  virtual ~ShardService() = default;
+  virtual TcpServer& tcp() = 0;
+};
+
+// Builds shard `shard`'s service on that shard's thread, with the server options it must use (the shared listen
+// address, SO_REUSEPORT as the mode needs).
+using ShardServiceFactory = std::function<std::unique_ptr<ShardService>(Shard& shard, const ServerOptions& options)>;
+
+// Runs until every shard's server has stopped. Fails when a loop cannot be created or shard 0 cannot listen.
+Status run_sharded_server(const ShardedServerOptions& options, const ServerOptions& server,
+                          ShardServiceFactory factory);
+
+// One log line for a shard's statistics.
+void log_shard_stats(const ShardStats& s, std::string_view prefix);
+
+}  // namespace ringlet
