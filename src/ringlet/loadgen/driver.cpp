@@ -1,6 +1,8 @@
 // driver.cpp — workers, connections, the open-loop ticker, and the threads that run the workers.
 #include "ringlet/loadgen/driver.hpp"
 
+#include "ringlet/runtime/shard.hpp"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -317,18 +319,11 @@ Task<WorkerResult> Worker::run() {
 
 double seconds_of(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
 
-// A worker thread: its own loop, one worker on it, the result handed back through `out`.
-void worker_thread(const BenchConfig* config, const Workload* workload, Address target, unsigned index,
-                   unsigned count, LiveCounters* live, WorkerResult* out, std::atomic<unsigned>* finished) {
-  LoopOptions options;
-  options.backend.kind = config->backend;
-  auto loop = Loop::create(options);
-  if (!loop) {
-    out->fatal = "cannot create an event loop: " + std::string(loop.error().message());
-  } else {
-    *out = (*loop)->block_on(run_worker(*config, *workload, target, index, count, live));
-    (void)(*loop)->run_until_idle();
-  }
+// One shard's part of the run: a worker on the shard's loop, its result handed back through `results`.
+Task<void> bench_shard(Shard& shard, const BenchConfig* config, const Workload* workload, Address target,
+                       LiveCounters* live, WorkerResult* results, std::atomic<unsigned>* finished) {
+  unsigned i = shard.id();
+  results[i] = co_await run_worker(*config, *workload, target, i, shard.count(), &live[i]);
   finished->fetch_add(1, std::memory_order_release);
 }
 
@@ -350,28 +345,36 @@ Result<BenchOutcome> run_bench(const BenchConfig& config, const Workload& worklo
   getrusage(RUSAGE_SELF, &usage_before);
   const auto t0 = std::chrono::steady_clock::now();
 
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  for (unsigned i = 0; i < n; ++i) {
-    threads.emplace_back(worker_thread, &config, &workload, target, i, n, &live[i], &results[i], &finished);
-  }
-  // The once-a-second report, from this thread, until every worker has returned.
-  for (unsigned second = 1; finished.load(std::memory_order_acquire) < n;) {
-    auto next = t0 + std::chrono::seconds(second);
-    while (finished.load(std::memory_order_acquire) < n && std::chrono::steady_clock::now() < next) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The workers run on shards (runtime/shard.hpp): one pinned thread and loop each, this thread being shard 0.
+  // The once-a-second report runs beside them on a plain thread that only reads their counters.
+  std::thread reporter([&] {
+    // Until every worker has returned.
+    for (unsigned second = 1; finished.load(std::memory_order_acquire) < n;) {
+      auto next = t0 + std::chrono::seconds(second);
+      while (finished.load(std::memory_order_acquire) < n && std::chrono::steady_clock::now() < next) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (finished.load(std::memory_order_acquire) == n) break;
+      LiveSample sample{static_cast<double>(second), 0, 0, 0};
+      for (unsigned i = 0; i < n; ++i) {
+        sample.ops += live[i].ops.load(std::memory_order_relaxed);
+        sample.errors += live[i].errors.load(std::memory_order_relaxed);
+        sample.open_connections += live[i].open_connections.load(std::memory_order_relaxed);
+      }
+      if (on_second) on_second(sample);
+      ++second;
     }
-    if (finished.load(std::memory_order_acquire) == n) break;
-    LiveSample sample{static_cast<double>(second), 0, 0, 0};
-    for (unsigned i = 0; i < n; ++i) {
-      sample.ops += live[i].ops.load(std::memory_order_relaxed);
-      sample.errors += live[i].errors.load(std::memory_order_relaxed);
-      sample.open_connections += live[i].open_connections.load(std::memory_order_relaxed);
-    }
-    if (on_second) on_second(sample);
-    ++second;
-  }
-  for (std::thread& t : threads) t.join();
+  });
+  ShardSetOptions shard_options;
+  shard_options.shards = n;
+  shard_options.loop.backend.kind = config.backend;
+  ShardSet shards(shard_options);
+  Status ran = shards.run([&](Shard& shard) {
+    return bench_shard(shard, &config, &workload, target, live.get(), results.data(), &finished);
+  });
+  if (!ran) finished.store(n, std::memory_order_release);
+  reporter.join();
+  if (!ran) return Error{ran.error()};
   const auto t1 = std::chrono::steady_clock::now();
   rusage usage_after{};
   getrusage(RUSAGE_SELF, &usage_after);
