@@ -60,6 +60,7 @@ bool start_service(Context* ctx, Shard& shard, bool listens) {
     options.listen_options.reuse_port = ReusePort::yes;
   }
   auto service = ctx->factory(shard, options);
+  if (!service) return false;  // the factory logged why
   if (listens && !service->tcp().listen()) return false;
   ctx->services[shard.id()] = std::move(service);
   return true;

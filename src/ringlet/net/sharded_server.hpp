@@ -46,7 +46,7 @@ class ShardService {
 };
 
 // Builds shard `shard`'s service on that shard's thread, with the server options it must use (the shared listen
-// address, SO_REUSEPORT as the mode needs).
+// address, SO_REUSEPORT as the mode needs). Returns nullptr when it cannot (after logging why).
 using ShardServiceFactory = std::function<std::unique_ptr<ShardService>(Shard& shard, const ServerOptions& options)>;
 
 // Runs until every shard's server has stopped. Fails when a loop cannot be created or shard 0 cannot listen.

@@ -1,0 +1,97 @@
+// http_server.hpp — `ringlet http`: an HTTP/1.1 static-file server with a routing API for C++ handlers.
+// Core-local: one HttpServer per loop, with its own file cache, Date cache and access-log buffer (run one per
+// shard for multi-core).
+//
+// Each connection is one task running a plain loop (docs/design/http.md):
+//   read a request head (a deadline for the whole head) → read or drain its body → route it (a handler) or serve
+//   a file → queue the response → next request.
+// Responses are queued to the stream's output chain, never flushed per request; the loop sends everything a
+// connection queued during one turn with one send, so 16 pipelined requests cost one receive and one send. The
+// output chain is bounded (output_limit): past it the task waits for the client to read (send_timeout), so a
+// pipelining client that never reads holds back its own requests, not our memory.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ringlet/http/date.hpp"
+#include "ringlet/http/file_cache.hpp"
+#include "ringlet/http/parser.hpp"
+#include "ringlet/http/router.hpp"
+#include "ringlet/net/tcp_server.hpp"
+
+namespace ringlet::http {
+
+struct HttpOptions {
+  ServerOptions server;  // listen address, connection limit, shutdown timeout
+  std::string root = ".";
+  bool serve_files = true;     // false: only routes (everything else is 404)
+  bool dir_listing = false;    // an HTML index for directories without index.html (else 403)
+  FileCacheOptions file_cache;  // includes follow_symlinks
+  ParserLimits parser;
+  Duration header_timeout = std::chrono::seconds(10);     // the whole request head, from its first byte (slowloris)
+  Duration keepalive_timeout = std::chrono::seconds(75);  // idle between requests
+  Duration send_timeout = std::chrono::seconds(60);       // a client not reading our output
+  Duration body_timeout = std::chrono::seconds(60);       // the whole request body
+  std::uint64_t max_body = 1024 * 1024;                   // request bodies above this: 413
+  std::size_t output_limit = 256 * 1024;                  // queued output per connection before we wait
+  std::string access_log;                                 // path; empty: no access log
+  bool bench_routes = false;                              // /plaintext and /json
+};
+
+struct HttpStats {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;  // responses with status >= 400
+};
+
+class HttpServer {
+ public:
+  // Opens the root and the access log; logs the settings. The server listens after listen().
+  static Result<std::unique_ptr<HttpServer>> create(Loop& loop, HttpOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  Router& router() noexcept { return router_; }
+  TcpServer& tcp() noexcept { return tcp_; }
+  Status listen() { return tcp_.listen(); }
+  Task<void> run() { return tcp_.run(); }
+  void stop() noexcept { tcp_.stop(); }
+
+  // ---- used by the connection tasks ----
+  const HttpOptions& options() const noexcept { return options_; }
+  Loop& loop() const noexcept { return *loop_; }
+  FileCache* files() noexcept { return files_.get(); }
+  std::string_view date() noexcept { return dates_.get(loop_->now_ns()); }
+  std::int64_t now_seconds() noexcept {
+    (void)date();
+    return dates_.seconds();
+  }
+  std::string& scratch() noexcept { return scratch_; }  // per-loop: used between two awaits, never across one
+  HttpStats& stats() noexcept { return stats_; }
+  bool access_log_enabled() const noexcept { return access_fd_ >= 0; }
+  void log_access(const Address& peer, const Request& request, std::uint16_t status, std::uint64_t body_bytes);
+
+ private:
+  HttpServer(Loop& loop, HttpOptions options, std::unique_ptr<FileCache> files, int access_fd);
+  void flush_access_log() noexcept;
+
+  Loop* loop_;
+  HttpOptions options_;
+  std::unique_ptr<FileCache> files_;
+  DateCache dates_;
+  Router router_;
+  std::string scratch_;
+  HttpStats stats_;
+  int access_fd_ = -1;
+  std::string access_buffer_;
+  std::int64_t access_flushed_ns_ = 0;
+  TcpServer tcp_;  // last: its connections use everything above
+};
+
+// The connection handler (TcpServer::Handler); server.user() is the HttpServer.
+Task<void> http_connection(Stream stream, TcpServer& server);
+
+}  // namespace ringlet::http
