@@ -21,6 +21,7 @@ for stage in $stages; do
       cmake --preset release >/dev/null
       cmake --build --preset release -j"$jobs"
       ctest --preset release -j"$jobs"
+      python3 -m unittest discover -s bench/compare_lib -t bench -q  # the benchmark harness's own tests
       ;;
     asan)
       echo "=== asan-ubsan build and tests"

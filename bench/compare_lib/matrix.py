@@ -1,0 +1,217 @@
+"""Matrix definitions (bench/matrices/*.json) and the plan of runs they expand to.
+
+A matrix is servers × clients × workloads, compared along one axis ("compare": "server" or
+"client") against a named baseline, with optional pass/fail checks. The file format:
+
+  {
+    "name": "echo", "title": "...", "about": "Markdown shown above the table",
+    "compare": "server",                # which axis the baseline names (default "server")
+    "baseline": "epoll-c",
+    "server_cpus": "1", "client_cpus": "0",
+    "servers": ["ringlet-uring",        # names from servers.SERVERS, or objects:
+                {"name": "ringlet-t2", "label": "ringlet-t2-handoff", "args": ["--accept", "handoff"],
+                 "cpus": "0,1", "baseline": "..."}],
+    "clients": ["echo_load"],           # names from drivers.DRIVERS
+    "workloads": [{"name": "echo_64b_50conn", "kind": "echo", "size": 64, "connections": 50, "depth": 1,
+                   "baseline": "...",   # optional: this workload's own baseline
+                   "extra_args": {"ringlet-bench": ["--flag", "value"]}}],
+    "checks": [{"label": "...", "subject": "ringlet-uring" | ["a", "b"], "workloads": ["echo_64b_50conn"],
+                "metric": "cpu_ratio" | "throughput_ratio" | "errors", "op": "<=" | ">=" | "==", "value": 0.9}],
+    "per_thread": false                 # report how CPU time and connections spread over the server's threads
+  }
+
+Ratio checks compare the ratio of medians to the cell's baseline; an errors check sums the errors of every
+covered cell. Workload parameters other than name/kind/description/baseline/extra_args go to the clients
+(drivers.py says which flag each becomes).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .drivers import DRIVERS, Driver, Workload
+from .env import Env
+from .servers import SERVERS, ServerUse
+
+MATRIX_DIR = Path(__file__).resolve().parent.parent / "matrices"
+METRICS = ("throughput_ratio", "cpu_ratio", "errors")
+OPS = ("<=", ">=", "==")
+
+
+class MatrixError(ValueError):
+    pass
+
+
+@dataclass
+class Check:
+    label: str
+    subject: str | list[str]  # a server (or client) label, or several
+    workloads: list[str] | None  # None: every workload
+    metric: str
+    op: str
+    value: float
+
+
+@dataclass
+class Matrix:
+    name: str
+    title: str
+    about: str
+    compare: str
+    baseline: str
+    server_cpus: str
+    client_cpus: str
+    servers: list[ServerUse]
+    clients: list[Driver]
+    workloads: list[Workload]
+    checks: list[Check] = field(default_factory=list)
+    per_thread: bool = False
+    source: Path | None = None
+
+    def baseline_for(self, workload: Workload, server: ServerUse | None) -> str:
+        """The server (or client) a cell's ratios are taken against: the server's own baseline, else the
+        workload's, else the matrix's."""
+        if self.compare == "server" and server is not None and server.baseline:
+            return server.baseline
+        return workload.baseline or self.baseline
+
+
+@dataclass
+class Cell:
+    """One (workload, server, client) combination; runs once per repetition."""
+    workload: Workload
+    server: ServerUse
+    client: Driver
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.workload.name, self.server.label, self.client.name)
+
+
+def available_matrices() -> list[str]:
+    return sorted(p.stem for p in MATRIX_DIR.glob("*.json"))
+
+
+def load(name_or_path: str) -> Matrix:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = MATRIX_DIR / f"{name_or_path}.json"
+    if not path.exists():
+        raise MatrixError(f"no matrix {name_or_path!r}: choose from {', '.join(available_matrices())} or give a path")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise MatrixError(f"{path}: {e}") from None
+    return parse(data, path)
+
+
+def _need(data: dict, key: str, where: str) -> Any:
+    if key not in data:
+        raise MatrixError(f"{where}: missing {key!r}")
+    return data[key]
+
+
+def parse(data: dict[str, Any], source: Path | None = None) -> Matrix:
+    where = str(source or data.get("name", "matrix"))
+    servers = []
+    for entry in _need(data, "servers", where):
+        entry = {"name": entry} if isinstance(entry, str) else dict(entry)
+        spec = SERVERS.get(entry["name"])
+        if spec is None:
+            raise MatrixError(f"{where}: unknown server {entry['name']!r}; known: {', '.join(SERVERS)}")
+        servers.append(ServerUse(spec, entry.get("label", entry["name"]), list(entry.get("args", [])),
+                                 entry.get("cpus"), entry.get("baseline")))
+    clients = []
+    for name in _need(data, "clients", where):
+        if name not in DRIVERS:
+            raise MatrixError(f"{where}: unknown client {name!r}; known: {', '.join(DRIVERS)}")
+        clients.append(DRIVERS[name])
+    workloads = []
+    for entry in _need(data, "workloads", where):
+        entry = dict(entry)
+        name, kind = _need(entry, "name", where), _need(entry, "kind", where)
+        if kind not in ("echo", "http", "memcache", "beanstalk"):
+            raise MatrixError(f"{where}: workload {name}: unknown kind {kind!r}")
+        extra = entry.pop("extra_args", {})
+        description = entry.pop("description", "")
+        own_baseline = entry.pop("baseline", None)
+        params = {k: v for k, v in entry.items() if k not in ("name", "kind")}
+        workloads.append(Workload(name, kind, params, description, extra, own_baseline))
+    compare = data.get("compare", "server")
+    if compare not in ("server", "client"):
+        raise MatrixError(f"{where}: compare must be 'server' or 'client'")
+    baseline = _need(data, "baseline", where)
+    axis = [s.label for s in servers] if compare == "server" else [c.name for c in clients]
+    for b in [baseline] + [w.baseline for w in workloads if w.baseline] + [s.baseline for s in servers if s.baseline]:
+        if b not in axis:
+            raise MatrixError(f"{where}: baseline {b!r} is not one of the {compare}s {axis}")
+    checks = []
+    for c in data.get("checks", []):
+        if c.get("metric") not in METRICS or c.get("op") not in OPS:
+            raise MatrixError(f"{where}: check {c}: metric must be one of {METRICS}, op one of {OPS}")
+        checks.append(Check(c.get("label", ""), _need(c, "subject", where), c.get("workloads"), c["metric"], c["op"],
+                            float(_need(c, "value", where))))
+    return Matrix(_need(data, "name", where), data.get("title", data["name"]), data.get("about", ""), compare,
+                  baseline, str(data.get("server_cpus", "1")), str(data.get("client_cpus", "0")), servers, clients,
+                  workloads, checks, bool(data.get("per_thread", False)), source)
+
+
+@dataclass
+class Plan:
+    cells: list[Cell]
+    skipped: list[tuple[str, str]]  # (what, why)
+    errors: list[str]               # missing system packages: the run cannot start
+
+
+def plan(matrix: Matrix, env: Env, only_servers: set[str] | None = None, only_clients: set[str] | None = None,
+         only_workloads: set[str] | None = None) -> Plan:
+    """Cells that can run here, what is skipped (not built yet) and what blocks the run (not installed)."""
+    cells: list[Cell] = []
+    skipped: list[tuple[str, str]] = []
+    errors: list[str] = []
+    server_reason: dict[str, str | None] = {}
+    for s in matrix.servers:
+        if only_servers and s.label not in only_servers:
+            continue
+        reason = s.spec.check(env)
+        server_reason[s.label] = reason
+        if reason:
+            (errors.append(f"server {s.label}: {reason}") if s.spec.required
+             else skipped.append((f"server {s.label}", reason)))
+    workloads = [w for w in matrix.workloads if not only_workloads or w.name in only_workloads]
+    for c in matrix.clients:
+        if only_clients and c.name not in only_clients:
+            continue
+        for kind in sorted({w.kind for w in workloads if w.kind in c.kinds}):
+            reason = c.check(env, kind)
+            if reason:
+                (errors.append(f"client {c.name}: {reason}") if c.required
+                 else skipped.append((f"client {c.name} ({kind})", reason)))
+                continue
+            for w in workloads:
+                if w.kind != kind:
+                    continue
+                for s in matrix.servers:
+                    if s.label in server_reason and server_reason[s.label] is None and w.kind in s.spec.kinds:
+                        cells.append(Cell(w, s, c))
+    # A comparison without its baseline is no comparison: say so instead of printing ratios of nothing.
+    for w in workloads:
+        wanted = {matrix.baseline_for(w, c.server) for c in cells if c.workload.name == w.name}
+        present = {(c.server.label if matrix.compare == "server" else c.client.name)
+                   for c in cells if c.workload.name == w.name}
+        for b in sorted(wanted - present):
+            skipped.append((f"ratios to {b} in {w.name}", f"{b} cannot run here"))
+    if not (only_servers or only_clients):
+        # A workload where only its baseline can run compares nothing: leave it out (unless asked for by name).
+        for w in workloads:
+            mine = [c for c in cells if c.workload.name == w.name]
+            subjects = {(c.server.label if matrix.compare == "server" else c.client.name) for c in mine}
+            bases = {matrix.baseline_for(w, c.server) for c in mine}
+            if mine and subjects <= bases:
+                cells = [c for c in cells if c.workload.name != w.name]
+                skipped.append((w.name, f"only its baseline ({', '.join(sorted(bases))}) can run, nothing to compare"))
+    order = {w.name: i for i, w in enumerate(matrix.workloads)}
+    cells.sort(key=lambda c: order[c.workload.name])
+    return Plan(cells, skipped, errors)

@@ -1,0 +1,275 @@
+"""One measured run: a fresh server, the client against it, the server's CPU over the client's window.
+
+run_cell() starts the server pinned to its CPUs on a free port, waits until it answers one
+request of its protocol, optionally warms it up (clients without a warm-up option), starts the
+client pinned to the client CPUs and samples the server's CPU time (process, threads, children)
+at the start and end of the client's measured window, then stops the server. Every process it
+starts is stopped before it returns, also when it raises.
+"""
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import shlex
+import signal
+import subprocess
+import tempfile
+import time
+from typing import Any
+
+from .drivers import ClientResult, ParseError
+from .env import Env, restore_priority
+from .matrix import Cell, Matrix
+from .procstat import Sample, TreeSampler, thread_deltas
+from .servers import RunningServer, ServerExited, free_port
+
+CLIENT_GRACE_S = 30.0  # how long past its planned end a client may take before it is killed
+
+
+class RunFailed(RuntimeError):
+    pass
+
+
+class Client:
+    """A load client process, pinned, in its own session; stdout read line by line, stderr kept."""
+
+    live: set["Client"] = set()
+
+    def __init__(self, argv: list[str], cpus: str):
+        self.argv = ["taskset", "-c", cpus, *argv]
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err,
+                                     start_new_session=True, preexec_fn=restore_priority)
+        self.started = time.monotonic()
+        Client.live.add(self)
+
+    def stderr(self, limit: int = 3000) -> str:
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace")[-limit:]
+
+    def kill(self) -> None:
+        Client.live.discard(self)
+        if self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # not reaped yet: the group id is still ours
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    @classmethod
+    def kill_all(cls) -> None:
+        for c in list(cls.live):
+            c.kill()
+
+
+def _run_client_to_end(client: Client, deadline: float, on_line, timers: list[tuple[float, Any]],
+                       on_eof=None) -> str:
+    """Reads the client's stdout until EOF, calling on_line(line) per line, each timer's action when its time
+    comes (timers sorted by time) and on_eof() at EOF. Returns the whole stdout. Kills the client at the
+    deadline."""
+    sel = selectors.DefaultSelector()
+    sel.register(client.proc.stdout, selectors.EVENT_READ)
+    out, pending = [], b""
+    timers = list(timers)
+    try:
+        while True:
+            now = time.monotonic()
+            while timers and timers[0][0] <= now:
+                timers.pop(0)[1]()
+            if now >= deadline:
+                raise RunFailed(f"client did not finish in time: {shlex.join(client.argv)}")
+            wait = deadline - now
+            if timers:
+                wait = min(wait, max(0.0, timers[0][0] - now))
+            if not sel.select(timeout=wait):
+                continue
+            chunk = os.read(client.proc.stdout.fileno(), 65536)
+            if not chunk:
+                if on_eof is not None:
+                    on_eof()
+                break
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                text = line.decode(errors="replace")
+                out.append(text)
+                on_line(text)
+        if pending:
+            out.append(pending.decode(errors="replace"))
+        if timers:
+            raise RunFailed(f"client ended before its measured window was over (exit status {client.proc.wait()}): "
+                            f"{shlex.join(client.argv)}\n  stdout: {' | '.join(out)[-2000:]}\n"
+                            f"  stderr: {client.stderr()}")
+        client.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        return "\n".join(out)
+    finally:
+        sel.close()
+
+
+def _run_quietly(argv: list[str], cpus: str, limit_s: float) -> str:
+    """Runs a client to its end (a warm-up or calibration run) and returns its stdout."""
+    client = Client(argv, cpus)
+    try:
+        return _run_client_to_end(client, time.monotonic() + limit_s, lambda line: None, [])
+    finally:
+        client.kill()
+
+
+def _calibrate(env: Env, cell: Cell, port: int, warmup: float, duration: float, cpus: str) -> int:
+    """Warm-up runs of a fixed-count client, doubling in size until one lasts at least max(warmup, 0.3 s) (at
+    most 8); returns the operations per connection for a measured run of about `duration` seconds."""
+    per_connection, rate = 50, 0.0
+    target = max(warmup, 0.3)
+    for attempt in range(8):
+        argv = cell.client.argv_for(env, cell.workload, port, per_connection, attempt == 0)
+        started = time.monotonic()
+        out = _run_quietly(argv, cpus, CLIENT_GRACE_S + 4 * target)
+        elapsed = time.monotonic() - started
+        rate = cell.client.parse(out).throughput
+        if elapsed >= target:
+            break
+        per_connection *= 2 if elapsed > target / 4 else 8
+    if not rate > 0:
+        raise RunFailed(f"{cell.client.name}: calibration measured no throughput")
+    return max(1, int(rate * duration / cell.workload.connections))
+
+
+def _start_server(env: Env, cell: Cell, cpus: str, attempts: int = 3) -> RunningServer:
+    """A fresh server that answers its protocol. The free port is picked before the server binds it, so another
+    process may take it in between: a server that exits before accepting is started again on another port."""
+    for attempt in range(attempts):
+        port = free_port()
+        run_dir = env.run_dir(cell.server.label)
+        server = RunningServer(cell.server.label, cell.server.argv(env, port, run_dir), cpus, port)
+        server.run_dir = run_dir
+        try:
+            server.wait_ready(cell.workload.kind)
+            return server
+        except ServerExited:
+            if attempt + 1 == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def run_cell(env: Env, matrix: Matrix, cell: Cell, duration: float, warmup: float,
+             server_cpus: str | None = None, client_cpus: str | None = None) -> dict[str, Any]:
+    """Runs one cell once; returns its record (see report.py for the fields)."""
+    server_cpus = cell.server.cpus or server_cpus or matrix.server_cpus
+    client_cpus = client_cpus or matrix.client_cpus
+    server = _start_server(env, cell, server_cpus)
+    port = server.port
+    run_dir = server.run_dir
+    client: Client | None = None
+    try:
+        sampler = TreeSampler(server.proc.pid)
+        mode = cell.client.warmup_mode
+        if mode == "separate" and warmup > 0:
+            _run_quietly(cell.client.argv(env, cell.workload, port, warmup, 0, run_dir), client_cpus,
+                         warmup + CLIENT_GRACE_S)
+        if mode == "calibrate":
+            per_connection = _calibrate(env, cell, port, warmup, duration, client_cpus)
+            client_argv = cell.client.argv_for(env, cell.workload, port, per_connection, False)
+        else:
+            client_argv = cell.client.argv(env, cell.workload, port, duration, warmup, run_dir)
+        samples: dict[str, tuple[float, Sample]] = {}
+
+        def take(which: str) -> None:
+            if which not in samples:
+                samples[which] = (time.monotonic(), sampler.sample())
+
+        def on_line(line: str) -> None:
+            if line == "window_start":
+                take("start")
+            elif line == "window_end":
+                take("end")
+
+        sampling = cell.client.sampling(env, cell.workload.kind)
+        client = Client(client_argv, client_cpus)
+        timers: list[tuple[float, Any]] = []
+        lead = warmup if mode == "inline" else 0.0
+        deadline = client.started + lead + duration + CLIENT_GRACE_S
+        on_eof = None
+        if sampling == "timed":
+            # Sample inside the measured window, a margin from both ends (process start-up, connection set-up and
+            # the client's own end-of-run snapshot are not exactly where the clock says).
+            margin = min(0.2, 0.05 * duration)
+            timers = [(client.started + lead + margin, lambda: take("start")),
+                      (client.started + lead + duration - margin, lambda: take("end"))]
+        elif sampling == "lifetime":
+            take("start")
+            on_eof = lambda: take("end")  # noqa: E731
+            deadline += 2 * duration  # a fixed-count run may last longer than its calibration said
+        stdout = _run_client_to_end(client, deadline, on_line, timers, on_eof)
+        server_alive = server.alive()
+        status = client.proc.returncode
+        try:
+            result: ClientResult = cell.client.parse(stdout)
+        except ParseError as e:
+            raise RunFailed(f"{cell.client.name} failed (exit status {status}): {e}\n"
+                            f"  command: {shlex.join(client.argv)}\n  stdout: {stdout[-2000:]}\n"
+                            f"  stderr: {client.stderr()}") from None
+        if not result.throughput > 0:
+            raise RunFailed(f"{cell.client.name} completed no operations in the measured window (errors "
+                            f"{result.errors}): the server or the client stalled\n  command: {shlex.join(client.argv)}\n"
+                            f"  stderr: {client.stderr()}")
+        if "start" not in samples or "end" not in samples:
+            raise RunFailed(f"{cell.client.name}: the CPU window was never closed ({sampling} sampling; no window markers?): "
+                            f"{shlex.join(client.argv)}")
+        if not server_alive:
+            raise server.failure("exited during the run")
+        (t0, s0), (t1, s1) = samples["start"], samples["end"]
+        wall = t1 - t0
+        cpu = s1.total - s0.total
+        cpu_rate = cpu / wall if wall > 0 else float("nan")
+        warnings = []
+        run_name = f"{cell.workload.name} {cell.server.label} ← {cell.client.name}"
+        if sampling == "markers" and result.seconds and abs(wall - result.seconds) > 0.01 * result.seconds + 0.005:
+            warnings.append(f"{run_name}: CPU samples {wall:.3f} s apart, client window {result.seconds:.3f} s "
+                            "(the harness was starved: rerun on a quieter machine)")
+        client_cpu = result.raw.get("client_cpu")
+        if isinstance(client_cpu, dict) and client_cpu.get("saturated"):
+            warnings.append(f"{run_name}: {cell.client.name} reported its own core saturated (it may set the pace)")
+        if status not in (0, None) and result.errors == 0:
+            warnings.append(f"{run_name}: client exit status {status}")
+        # A graceful stop makes a sharded ringlet server log each shard's final counters (connections accepted).
+        server.stop()
+        shards = shard_connections(server.output(limit=200_000))
+        return {
+            "shard_accepted": shards,
+            "workload": cell.workload.name, "server": cell.server.label, "client": cell.client.name,
+            "throughput": result.throughput, "errors": result.errors, "latency_us": result.latency_us,
+            "client_ops": result.ops, "client_seconds": result.seconds,
+            "server_cpu_s": cpu, "window_s": wall, "sampling": sampling,
+            "cpu_pct": 100.0 * cpu_rate,
+            "cpu_us_per_op": cpu_rate / result.throughput * 1e6 if result.throughput > 0 else float("nan"),
+            "threads": thread_deltas(s0, s1), "processes": len(sampler.pids),
+            "server_argv": server.argv, "client_argv": client.argv, "warnings": warnings,
+            "client_raw": result.raw,
+        }
+    finally:
+        if client is not None:
+            client.kill()
+        server.stop()
+
+
+# The line a sharded ringlet server logs per shard when it stops (src/ringlet/net/sharded_server.cpp,
+# log_shard_stats): "shard 1 (cpu 1): 0 open, 501 accepted, ...". The last line per shard wins.
+SHARD_LINE = re.compile(r"shard (\d+) \(cpu -?\d+\): \d+ open, (\d+) accepted")
+
+
+def shard_connections(log_text: str) -> dict[str, int]:
+    """{shard id: connections accepted over the whole run} from a ringlet server's log; empty for other servers."""
+    found: dict[str, int] = {}
+    for m in SHARD_LINE.finditer(log_text):
+        found[m.group(1)] = int(m.group(2))
+    return found
+
+
+def stop_everything() -> None:
+    """Emergency stop (Ctrl-C, an exception): every client and server this process started."""
+    Client.kill_all()
+    RunningServer.stop_all()
+
