@@ -247,6 +247,14 @@ Status run_sharded_server(const ShardedServerOptions& options, const ServerOptio
     pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   }
   std::signal(SIGPIPE, SIG_IGN);
+  ShardedServerOptions adjusted = options;
+  if (server.listen.is_unix() && options.accept == AcceptMode::reuseport && set.size() > 1) {
+    // A Unix path has one listener: binding it again would replace the first shard's socket, not share it.
+    log_info("{}: {} is a Unix socket: shard 0 accepts and hands connections over (--accept handoff)", server.name,
+             server.listen.to_string());
+    adjusted.accept = AcceptMode::handoff;
+  }
+  ctx.options = &adjusted;
   Status ran = set.run([&ctx](Shard& shard) { return shard_main(shard, &ctx); });
   if (!ran) return ran;
   if (ctx.failed) return errc::invalid_argument;

@@ -8,7 +8,8 @@
 //   handoff    shard 0 accepts and hands each connection to the shard with the fewest open connections (its own
 //              included): the descriptor travels in a message and the target adopts it. One extra message per
 //              connection buys balance by load.
-// Shard 0 binds first (so port 0 resolves to one port that the others then share).
+// Shard 0 binds first (so port 0 resolves to one port that the others then share). A Unix socket path cannot be
+// shared, so with one the mode is always handoff.
 //
 // Stopping: SIGINT/SIGTERM (when handle_signals) makes shard 0 send every shard "stop": each server closes its
 // listener, drains its connections up to its shutdown_timeout and returns; the process then exits 0. A second
