@@ -93,8 +93,8 @@ void add_http_command(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::Range(std::size_t{0}, std::size_t{64} * 1024))
       ->capture_default_str();
   cmd->add_option("--access-log", state->http.access_log,
-                  "Append a Common Log Format line per request to this file (buffered; flushed every second or "
-                  "when 64 KiB are pending). Default: off");
+                  "Append a Common Log Format line per request to this file (buffered per shard; written when 64 KiB "
+                  "are pending, on the first request a second after the last write, and at exit). Default: off");
   add_sharding_options(*cmd, state->sharding);
   add_common_options(*cmd, state->common);
   cmd->callback([state, &run] {
