@@ -1,11 +1,9 @@
 // common.cpp — shared command-line plumbing for the server subcommands.
 #include "common.hpp"
 
-#include <csignal>
 #include <cstdio>
 
 #include "ringlet/runtime/log.hpp"
-#include "ringlet/runtime/signals.hpp"
 
 namespace ringlet::cli {
 
@@ -95,55 +93,6 @@ bool finish_server_options(ServerOptions& options, const std::string& listen_tex
   options.idle_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(idle_seconds));
   options.shutdown_timeout = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(shutdown_seconds));
   return true;
-}
-
-std::unique_ptr<Loop> create_loop(const CommonOptions& options) {
-  LogLevel level = LogLevel::info;
-  parse_log_level(options.log_level, level);
-  set_log_level(level);
-  LoopOptions loop_options;
-  parse_backend_kind(options.backend, loop_options.backend.kind);
-  auto loop = Loop::create(loop_options);
-  if (!loop) {
-    log_error("cannot start the event loop with backend {}: {}", options.backend, loop.error().message());
-    return nullptr;
-  }
-  return std::move(*loop);
-}
-
-namespace {
-
-Task<void> stop_on_signal(SignalSet* signals, TcpServer* server) {
-  Result<int> first = co_await signals->wait();
-  if (!first) co_return;
-  log_info("received {}: stopping gracefully (send it again to exit at once)", strsignal(*first));
-  server->stop();
-  Result<int> second = co_await signals->wait();
-  if (!second) co_return;
-  log_warn("received {} again: exiting now", strsignal(*second));
-  std::fflush(nullptr);
-  std::_Exit(1);
-}
-
-Task<void> serve(SignalSet* signals, TcpServer* server) {
-  JoinHandle<void> watcher = Loop::current()->spawn_joinable(stop_on_signal(signals, server));
-  co_await server->run();
-  watcher.cancel();
-  co_await watcher;
-}
-
-}  // namespace
-
-int serve_until_signalled(Loop& loop, TcpServer& server) {
-  auto signals = SignalSet::create(loop, {SIGINT, SIGTERM});
-  if (!signals) {
-    log_error("cannot watch SIGINT/SIGTERM: {}", signals.error().message());
-    return 1;
-  }
-  if (!server.listen()) return 1;
-  std::signal(SIGPIPE, SIG_IGN);
-  loop.block_on(serve(&*signals, &server));
-  return 0;
 }
 
 }  // namespace ringlet::cli

@@ -1,15 +1,13 @@
-// common.hpp — what every `ringlet <server>` subcommand shares: backend and log options, creating the loop, and
-// turning SIGINT/SIGTERM into a graceful stop.
+// common.hpp — what every `ringlet <server>` subcommand shares: backend, log, server and sharding options, and
+// running the server on its shards until SIGINT/SIGTERM (net/sharded_server.hpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
 
-#include <memory>
 #include <string>
 
 #include "ringlet/net/sharded_server.hpp"
 #include "ringlet/net/tcp_server.hpp"
-#include "ringlet/runtime/loop.hpp"
 
 namespace ringlet::cli {
 
@@ -35,16 +33,9 @@ void add_server_options(CLI::App& app, ServerOptions& options, std::string& list
 bool finish_server_options(ServerOptions& options, const std::string& listen_text, double idle_seconds,
                            double shutdown_seconds);
 
-// Applies the log level and creates the loop on this thread. Prints the reason and returns nullptr on failure.
-std::unique_ptr<Loop> create_loop(const CommonOptions& options);
-
 // Applies the log level and runs one service per shard (net/sharded_server.hpp) until SIGINT/SIGTERM and the
 // graceful stop. Returns the process exit code.
 int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, const ServerOptions& server,
                   ShardServiceFactory factory);
-
-// Runs `server` until SIGINT or SIGTERM, then stops it gracefully; a second signal forces an immediate exit.
-// Returns the process exit code.
-int serve_until_signalled(Loop& loop, TcpServer& server);
 
 }  // namespace ringlet::cli
