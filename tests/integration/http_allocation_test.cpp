@@ -13,23 +13,8 @@
 #include "ringlet/net/stream.hpp"
 #include "ringlet/runtime/log.hpp"
 #include "ringlet/servers/http_server.hpp"
+#include "support/allocation_counter.hpp"
 #include "support/loop_fixture.hpp"
-
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-// GCC cannot see that the replaced operator new above returns malloc memory.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 namespace ringlet {
 namespace {
@@ -56,7 +41,7 @@ Task<Counts> client(Address server, std::string request, int per_write, std::str
   std::size_t before = 0;
   std::string_view tail = body;
   for (int round = 0; round < warmup + measured; ++round) {
-    if (round == warmup) before = g_allocations.load();
+    if (round == warmup) before = testing::operator_new_calls();
     Status sent = co_await c->write(message);
     if (!sent) co_return counts;
     int seen = 0;
@@ -74,7 +59,7 @@ Task<Counts> client(Address server, std::string request, int per_write, std::str
     }
     counts.responses += static_cast<std::size_t>(seen);
   }
-  counts.allocations = g_allocations.load() - before;
+  counts.allocations = testing::operator_new_calls() - before;
   counts.ok = true;
   co_return counts;
 }

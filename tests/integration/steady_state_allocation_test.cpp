@@ -12,23 +12,8 @@
 #include "ringlet/net/tcp_server.hpp"
 #include "ringlet/runtime/log.hpp"
 #include "ringlet/servers/echo.hpp"
+#include "support/allocation_counter.hpp"
 #include "support/loop_fixture.hpp"
-
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-// GCC cannot see that the replaced operator new above returns malloc memory.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 namespace ringlet {
 namespace {
@@ -50,7 +35,7 @@ Task<Counts> client(Address server, int warmup, int measured) {
   Slice message = Slice::copy_of(std::string_view("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
   std::size_t before = 0;
   for (int i = 0; i < warmup + measured; ++i) {
-    if (i == warmup) before = g_allocations.load();
+    if (i == warmup) before = testing::operator_new_calls();
     Status sent = co_await c->write(message);
     if (!sent) co_return counts;
     std::size_t got = 0;
@@ -61,7 +46,7 @@ Task<Counts> client(Address server, int warmup, int measured) {
     }
     ++counts.round_trips;
   }
-  counts.allocations = g_allocations.load() - before;
+  counts.allocations = testing::operator_new_calls() - before;
   counts.ok = true;
   co_return counts;
 }

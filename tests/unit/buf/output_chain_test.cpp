@@ -11,12 +11,10 @@
 #include <vector>
 
 #include "ringlet/buf/copy_counter.hpp"
+#include "support/allocation_counter.hpp"
 
 namespace ringlet {
 namespace {
-
-// Counts global operator new calls, to prove that steady-state output does not allocate.
-std::size_t operator_new_calls = 0;
 
 class OutputChainTest : public ::testing::Test {
  protected:
@@ -271,7 +269,7 @@ TEST_F(OutputChainTest, steady_appends_and_writes_allocate_nothing) {
     chain.append(body);
     chain.advance(chain.bytes());
   }
-  const std::size_t news_before = operator_new_calls;
+  const std::size_t news_before = testing::operator_new_calls();
   std::size_t filled = 0;
   for (int i = 0; i < 10000; ++i) {
     chain.append_copy(std::string_view("HTTP/1.1 200 OK\r\n\r\n"));
@@ -280,7 +278,7 @@ TEST_F(OutputChainTest, steady_appends_and_writes_allocate_nothing) {
     chain.advance(5);
     chain.advance(chain.bytes());
   }
-  EXPECT_EQ(operator_new_calls - news_before, 0u);
+  EXPECT_EQ(testing::operator_new_calls() - news_before, 0u);
   EXPECT_EQ(filled, 20000u);
 }
 
@@ -298,14 +296,3 @@ TEST_F(OutputChainTest, advancing_past_the_end_aborts) {
 }  // namespace
 }  // namespace ringlet
 
-void* operator new(std::size_t n) {
-  ++ringlet::operator_new_calls;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-// GCC cannot see that the replaced operator new above returns malloc memory.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop

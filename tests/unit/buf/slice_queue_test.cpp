@@ -8,12 +8,10 @@
 #include <vector>
 
 #include "ringlet/buf/copy_counter.hpp"
+#include "support/allocation_counter.hpp"
 
 namespace ringlet {
 namespace {
-
-// Counts global operator new calls, to prove that steady-state queueing does not allocate.
-std::size_t operator_new_calls = 0;
 
 class SliceQueueTest : public ::testing::Test {
  protected:
@@ -400,7 +398,7 @@ TEST_F(SliceQueueTest, a_steady_stream_of_receives_and_frames_allocates_nothing)
     q.push(text("ng\r\n"));
     q.take_line(100);
   }
-  const std::size_t news_before = operator_new_calls;
+  const std::size_t news_before = testing::operator_new_calls();
   const std::size_t cached_before = BufferPool::local().cached_bytes();
   bool all_frames = true;
   for (int i = 0; i < 10000; ++i) {
@@ -408,7 +406,7 @@ TEST_F(SliceQueueTest, a_steady_stream_of_receives_and_frames_allocates_nothing)
     q.push(text("ng\r\n"));  // straddles: exercises the pooled copy too
     all_frames &= q.take_line(100).frame.view() == "ping";
   }
-  EXPECT_EQ(operator_new_calls - news_before, 0u);
+  EXPECT_EQ(testing::operator_new_calls() - news_before, 0u);
   EXPECT_EQ(BufferPool::local().cached_bytes(), cached_before) << "buffers came from and went back to the cache";
   EXPECT_TRUE(all_frames);
 }
@@ -416,14 +414,3 @@ TEST_F(SliceQueueTest, a_steady_stream_of_receives_and_frames_allocates_nothing)
 }  // namespace
 }  // namespace ringlet
 
-void* operator new(std::size_t n) {
-  ++ringlet::operator_new_calls;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-// GCC cannot see that the replaced operator new above returns malloc memory.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
