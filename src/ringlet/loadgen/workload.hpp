@@ -103,6 +103,18 @@ struct Reply {
   static Reply wrong(const char* what) noexcept { return {Status::wrong, what, false}; }
 };
 
+inline const char* to_string(Reply::Status s) noexcept {
+  switch (s) {
+    case Reply::Status::complete:
+      return "complete";
+    case Reply::Status::need_more:
+      return "need_more";
+    case Reply::Status::wrong:
+      return "wrong";
+  }
+  return "?";
+}
+
 // Options every workload sees (the common command-line options, already validated).
 struct CommonConfig {
   unsigned connections = 50;  // in total, over all workers

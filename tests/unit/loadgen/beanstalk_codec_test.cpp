@@ -7,38 +7,14 @@
 #include <vector>
 
 #include "ringlet/buf/copy_counter.hpp"
+#include "support/output_text.hpp"
 
 namespace ringlet::loadgen::beanstalk {
 namespace {
 
 using Status = Reply::Status;
 
-const char* name(Status s) {
-  switch (s) {
-    case Status::complete:
-      return "complete";
-    case Status::need_more:
-      return "need_more";
-    case Status::wrong:
-      return "wrong";
-  }
-  return "?";
-}
-
-std::string drain(OutputChain& chain) {
-  std::string out;
-  iovec iov[64];
-  while (!chain.empty()) {
-    std::size_t n = chain.fill_iovecs(iov, 64);
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      out.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
-      total += iov[i].iov_len;
-    }
-    chain.advance(total);
-  }
-  return out;
-}
+using testing::drain_to_string;
 
 class BeanstalkCodecTest : public ::testing::Test {
  protected:
@@ -59,15 +35,15 @@ TEST_F(BeanstalkCodecTest, commands_are_exact) {
   w.use(sink, "t1");
   w.watch(sink, "t1");
   w.ignore(sink, "default");
-  EXPECT_EQ(drain(chain), "use t1\r\nwatch t1\r\nignore default\r\n");
+  EXPECT_EQ(drain_to_string(chain), "use t1\r\nwatch t1\r\nignore default\r\n");
   w.put(sink, PutArgs{7, 2, 60}, 0xabcdef, 40);
   std::string body = body_of(p, 0xabcdef, 40);
   EXPECT_EQ(body.substr(0, 24), "0000000000abcdef00000028");
-  EXPECT_EQ(drain(chain), "put 7 2 60 40\r\n" + body + "\r\n");
+  EXPECT_EQ(drain_to_string(chain), "put 7 2 60 40\r\n" + body + "\r\n");
   w.reserve(sink, 5);
   w.reserve(sink, -1);
   w.delete_job(sink, 18446744073709551615ull);
-  EXPECT_EQ(drain(chain), "reserve-with-timeout 5\r\nreserve\r\ndelete 18446744073709551615\r\n");
+  EXPECT_EQ(drain_to_string(chain), "reserve-with-timeout 5\r\nreserve\r\ndelete 18446744073709551615\r\n");
 }
 
 TEST_F(BeanstalkCodecTest, a_large_body_is_queued_as_a_view_of_the_pattern) {
@@ -77,7 +53,7 @@ TEST_F(BeanstalkCodecTest, a_large_body_is_queued_as_a_view_of_the_pattern) {
   RequestSink sink(chain);
   w.put(sink, PutArgs{}, 1, 10000);
   EXPECT_EQ(chain.pieces(), 3u);
-  EXPECT_EQ(drain(chain), "put 1024 0 60 10000\r\n" + body_of(p, 1, 10000) + "\r\n");
+  EXPECT_EQ(drain_to_string(chain), "put 1024 0 60 10000\r\n" + body_of(p, 1, 10000) + "\r\n");
 }
 
 struct Case {
@@ -156,11 +132,11 @@ void feed(const Case& c, const BodyPattern& p, const std::vector<std::size_t>& c
     r = parser.parse(q, c.expect);
     if (r.status == Status::wrong) break;
     if (begin < c.reply.size()) {
-      ASSERT_STREQ(name(r.status), "need_more") << "with " << begin << " of " << c.reply.size() << " bytes";
+      ASSERT_STREQ(to_string(r.status), "need_more") << "with " << begin << " of " << c.reply.size() << " bytes";
     }
     if (r.status == Status::complete) break;
   }
-  ASSERT_STREQ(name(r.status), name(c.want));
+  ASSERT_STREQ(to_string(r.status), to_string(c.want));
   if (begin < input.size()) q.push(Slice::copy_of(std::string_view(input).substr(begin)));
   if (r.status == Status::wrong) {
     EXPECT_EQ(std::string(r.what), c.what);
@@ -210,7 +186,7 @@ TEST_F(BeanstalkCodecTest, a_job_of_any_size_up_to_the_maximum_verifies) {
     OutputChain chain;
     RequestSink sink(chain);
     w.put(sink, PutArgs{}, 99, size);
-    std::string put = drain(chain);
+    std::string put = drain_to_string(chain);
     std::string body = put.substr(put.find("\r\n") + 2, size);
     ReplyParser parser(p);
     parser.reset();

@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 
 #include "ringlet/buf/copy_counter.hpp"
+#include "support/output_text.hpp"
 
 #include <string>
 #include <vector>
@@ -13,32 +14,7 @@ namespace {
 
 using Status = Reply::Status;
 
-const char* name(Status s) {
-  switch (s) {
-    case Status::complete:
-      return "complete";
-    case Status::need_more:
-      return "need_more";
-    case Status::wrong:
-      return "wrong";
-  }
-  return "?";
-}
-
-std::string drain(OutputChain& chain) {
-  std::string out;
-  iovec iov[64];
-  while (!chain.empty()) {
-    std::size_t n = chain.fill_iovecs(iov, 64);
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      out.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
-      total += iov[i].iov_len;
-    }
-    chain.advance(total);
-  }
-  return out;
-}
+using testing::drain_to_string;
 
 class MemcacheCodecTest : public ::testing::Test {
  protected:
@@ -70,13 +46,13 @@ TEST_F(MemcacheCodecTest, text_requests_are_exact) {
   RequestSink sink(chain);
   std::uint64_t keys[] = {7, 999, 7};
   w.get(sink, keys);
-  EXPECT_EQ(drain(chain), "get k00007 k00999 k00007\r\n");
+  EXPECT_EQ(drain_to_string(chain), "get k00007 k00999 k00007\r\n");
   w.set(sink, 42, 3000000000u, Quiet::no);
-  EXPECT_EQ(drain(chain), "set k00042 3000000000 0 20\r\n" + value_of(ks, values, 42, 3000000000u) + "\r\n");
+  EXPECT_EQ(drain_to_string(chain), "set k00042 3000000000 0 20\r\n" + value_of(ks, values, 42, 3000000000u) + "\r\n");
   w.set(sink, 42, 5, Quiet::yes);
-  EXPECT_EQ(drain(chain), "set k00042 5 0 20 noreply\r\n" + value_of(ks, values, 42, 5) + "\r\n");
+  EXPECT_EQ(drain_to_string(chain), "set k00042 5 0 20 noreply\r\n" + value_of(ks, values, 42, 5) + "\r\n");
   w.barrier(sink, 42);
-  EXPECT_EQ(drain(chain), "get k00042\r\n");
+  EXPECT_EQ(drain_to_string(chain), "get k00042\r\n");
 }
 
 TEST_F(MemcacheCodecTest, meta_requests_are_exact) {
@@ -87,18 +63,18 @@ TEST_F(MemcacheCodecTest, meta_requests_are_exact) {
   RequestSink sink(chain);
   std::uint64_t one[] = {5};
   w.get(sink, one);
-  EXPECT_EQ(drain(chain), "mg k05 f v\r\n");
+  EXPECT_EQ(drain_to_string(chain), "mg k05 f v\r\n");
   std::uint64_t two[] = {5, 99};
   w.get(sink, two);
-  EXPECT_EQ(drain(chain), "mg k05 k f v q\r\nmg k99 k f v q\r\nmn\r\n");
+  EXPECT_EQ(drain_to_string(chain), "mg k05 k f v q\r\nmg k99 k f v q\r\nmn\r\n");
   w.set(sink, 1, 77, Quiet::no);
   std::string v = value_of(ks, values, 1, 77);
   EXPECT_EQ(v.size(), 8u);
-  EXPECT_EQ(drain(chain), "ms k01 8 F77\r\n" + v + "\r\n");
+  EXPECT_EQ(drain_to_string(chain), "ms k01 8 F77\r\n" + v + "\r\n");
   w.set(sink, 1, 77, Quiet::yes);
-  EXPECT_EQ(drain(chain), "ms k01 8 F77 q\r\n" + v + "\r\n");
+  EXPECT_EQ(drain_to_string(chain), "ms k01 8 F77 q\r\n" + v + "\r\n");
   w.barrier(sink, 1);
-  EXPECT_EQ(drain(chain), "mn\r\n");
+  EXPECT_EQ(drain_to_string(chain), "mn\r\n");
 }
 
 TEST_F(MemcacheCodecTest, a_large_value_is_queued_as_a_view_of_the_pattern) {
@@ -109,7 +85,7 @@ TEST_F(MemcacheCodecTest, a_large_value_is_queued_as_a_view_of_the_pattern) {
   RequestSink sink(chain);
   w.set(sink, 3, 9, Quiet::no);
   EXPECT_EQ(chain.pieces(), 3u) << "header copy, pattern view, CRLF";
-  EXPECT_EQ(drain(chain), "set k3 9 0 5000\r\n" + value_of(ks, values, 3, 9) + "\r\n");
+  EXPECT_EQ(drain_to_string(chain), "set k3 9 0 5000\r\n" + value_of(ks, values, 3, 9) + "\r\n");
 }
 
 // ---- replies: one table, fed whole, at every cut, and byte by byte -----------------------------------------------
@@ -250,11 +226,11 @@ void feed(const Case& c, const KeySpace& ks, const ValuePattern& p, const std::v
     r = parser.parse(q, e);
     if (r.status == Status::wrong) break;
     if (begin < c.reply.size()) {
-      ASSERT_STREQ(name(r.status), "need_more") << "with " << begin << " of " << c.reply.size() << " bytes";
+      ASSERT_STREQ(to_string(r.status), "need_more") << "with " << begin << " of " << c.reply.size() << " bytes";
     }
     if (r.status == Status::complete) break;
   }
-  ASSERT_STREQ(name(r.status), name(c.want));
+  ASSERT_STREQ(to_string(r.status), to_string(c.want));
   if (begin < input.size()) q.push(Slice::copy_of(std::string_view(input).substr(begin)));
   if (r.status == Status::wrong) {
     EXPECT_EQ(std::string(r.what), c.what);
@@ -325,7 +301,7 @@ TEST_F(MemcacheCodecTest, replies_written_by_the_writer_verify) {
     OutputChain chain;
     RequestSink sink(chain);
     w.set(sink, 99999, 123, Quiet::no);
-    std::string req = drain(chain);
+    std::string req = drain_to_string(chain);
     std::string head = "set k099999 123 0 " + std::to_string(size) + "\r\n";
     ASSERT_EQ(req.substr(0, head.size()), head);
     std::string data = req.substr(head.size(), size);
