@@ -10,8 +10,8 @@
 
 #include <string>
 
-#include "ringlet/http/chunked.hpp"
-#include "ringlet/http/parser.hpp"
+#include "ringlet/proto/http/chunked.hpp"
+#include "ringlet/proto/http/parser.hpp"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 #include "ringlet/runtime/shard.hpp"
 
 using namespace ringlet;

@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
-#include "ringlet/http/chunked.hpp"
-#include "ringlet/http/parser.hpp"
-#include "ringlet/http/uri.hpp"
+#include "ringlet/proto/http/chunked.hpp"
+#include "ringlet/proto/http/parser.hpp"
+#include "ringlet/proto/http/uri.hpp"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "ringlet/http/response_parser.hpp"
+#include "ringlet/proto/http/response_parser.hpp"
 
 using namespace ringlet::http;
 

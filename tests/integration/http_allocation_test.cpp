@@ -11,7 +11,7 @@
 #include <string>
 
 #include "ringlet/net/stream.hpp"
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 #include "ringlet/servers/http_server.hpp"
 #include "support/allocation_counter.hpp"
 #include "support/loop_fixture.hpp"

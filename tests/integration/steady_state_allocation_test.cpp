@@ -10,7 +10,7 @@
 #include "ringlet/net/listener.hpp"
 #include "ringlet/net/stream.hpp"
 #include "ringlet/net/tcp_server.hpp"
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 #include "ringlet/servers/echo.hpp"
 #include "support/allocation_counter.hpp"
 #include "support/loop_fixture.hpp"

@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/base/fatal.hpp"
 
 namespace ringlet {
 

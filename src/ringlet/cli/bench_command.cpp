@@ -19,7 +19,7 @@
 #include "ringlet/loadgen/driver.hpp"
 #include "ringlet/loadgen/report.hpp"
 #include "ringlet/loadgen/workload.hpp"
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 namespace ringlet::cli {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 namespace ringlet::cli {
 

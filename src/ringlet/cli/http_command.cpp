@@ -3,7 +3,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 #include "ringlet/servers/http_server.hpp"
 
 namespace ringlet::cli {

@@ -1,7 +1,7 @@
 // conditional.cpp — entity-tag lists and the precondition order of RFC 9110 §13.2.2.
 #include "ringlet/http/conditional.hpp"
 
-#include "ringlet/http/date.hpp"
+#include "ringlet/proto/http/date.hpp"
 
 namespace ringlet::http {
 

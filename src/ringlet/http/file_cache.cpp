@@ -13,7 +13,7 @@
 
 #include "ringlet/buf/buffer.hpp"
 #include "ringlet/http/mime.hpp"
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 namespace ringlet::http {
 

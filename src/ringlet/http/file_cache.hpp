@@ -37,8 +37,8 @@
 
 #include "ringlet/buf/slice.hpp"
 #include "ringlet/http/conditional.hpp"
-#include "ringlet/http/date.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/proto/http/date.hpp"
+#include "ringlet/base/result.hpp"
 
 namespace ringlet::http {
 

@@ -29,11 +29,11 @@
 #include <cstdint>
 
 #include "ringlet/buf/slice.hpp"
-#include "ringlet/http/chunked.hpp"
-#include "ringlet/http/parser.hpp"
-#include "ringlet/http/request.hpp"
+#include "ringlet/proto/http/chunked.hpp"
+#include "ringlet/proto/http/parser.hpp"
+#include "ringlet/proto/http/request.hpp"
 #include "ringlet/net/stream.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 #include "ringlet/runtime/task.hpp"
 
 namespace ringlet::http {

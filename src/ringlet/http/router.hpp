@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "ringlet/buf/slice.hpp"
-#include "ringlet/http/request.hpp"
+#include "ringlet/proto/http/request.hpp"
 #include "ringlet/http/response.hpp"
 #include "ringlet/runtime/task.hpp"
 

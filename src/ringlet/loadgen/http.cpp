@@ -12,7 +12,7 @@
 #include <limits>
 
 #include "ringlet/buf/buffer.hpp"
-#include "ringlet/http/response_parser.hpp"
+#include "ringlet/proto/http/response_parser.hpp"
 #include "ringlet/loadgen/workload.hpp"
 
 namespace ringlet::loadgen {

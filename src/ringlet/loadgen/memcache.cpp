@@ -15,7 +15,7 @@
 #include "ringlet/loadgen/memcache_codec.hpp"
 #include "ringlet/loadgen/memcache_keys.hpp"
 #include "ringlet/loadgen/workload.hpp"
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 #include "ringlet/runtime/timeout.hpp"
 
 namespace ringlet::loadgen {

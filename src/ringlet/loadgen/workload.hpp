@@ -50,7 +50,7 @@
 #include "ringlet/buf/slice_queue.hpp"
 #include "ringlet/net/address.hpp"
 #include "ringlet/net/stream.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 #include "ringlet/runtime/task.hpp"
 
 namespace ringlet::loadgen {

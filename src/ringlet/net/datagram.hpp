@@ -26,7 +26,7 @@
 #include "ringlet/net/address.hpp"
 #include "ringlet/runtime/io_awaitable.hpp"
 #include "ringlet/runtime/loop.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 
 namespace ringlet {
 

@@ -13,7 +13,7 @@
 
 #include "ringlet/net/address.hpp"
 #include "ringlet/runtime/blocking_pool.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 #include "ringlet/runtime/task.hpp"
 
 namespace ringlet {

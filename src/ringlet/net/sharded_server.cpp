@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 #include "ringlet/runtime/signals.hpp"
 #include "ringlet/runtime/sync.hpp"
 

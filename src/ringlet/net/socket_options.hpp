@@ -3,7 +3,7 @@
 
 #include <chrono>
 
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 
 namespace ringlet {
 

@@ -37,7 +37,7 @@
 #include "ringlet/net/socket_options.hpp"
 #include "ringlet/runtime/io_awaitable.hpp"
 #include "ringlet/runtime/loop.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 #include "ringlet/runtime/task.hpp"
 #include "ringlet/runtime/timeout.hpp"
 

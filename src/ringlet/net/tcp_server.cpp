@@ -3,7 +3,7 @@
 
 
 #include "ringlet/runtime/counters.hpp"
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 namespace ringlet {
 

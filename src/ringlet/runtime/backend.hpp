@@ -12,7 +12,7 @@
 #include <string_view>
 
 #include "ringlet/runtime/operation.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 
 namespace ringlet {
 

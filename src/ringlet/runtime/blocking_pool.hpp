@@ -41,7 +41,7 @@
 
 #include "ringlet/runtime/cancel.hpp"
 #include "ringlet/runtime/loop.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 
 namespace ringlet {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <ctime>
 
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/base/fatal.hpp"
 
 namespace ringlet {
 

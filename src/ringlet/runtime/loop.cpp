@@ -1,7 +1,7 @@
 // loop.cpp — the iteration, phase by phase (docs/design/loop.md).
 #include "ringlet/runtime/loop.hpp"
 
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 namespace ringlet {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <thread>
 
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 namespace ringlet {
 

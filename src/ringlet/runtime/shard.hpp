@@ -40,7 +40,7 @@
 #include <vector>
 
 #include "ringlet/runtime/counters.hpp"
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/base/fatal.hpp"
 #include "ringlet/runtime/loop.hpp"
 #include "ringlet/runtime/spsc_ring.hpp"
 #include "ringlet/runtime/task.hpp"

@@ -15,7 +15,7 @@
 #include <optional>
 #include <utility>
 
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 #include "ringlet/runtime/shard.hpp"
 
 namespace ringlet {

@@ -25,7 +25,7 @@
 
 #include "ringlet/runtime/io_awaitable.hpp"
 #include "ringlet/runtime/loop.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 
 namespace ringlet {
 

@@ -21,7 +21,7 @@
 #include <new>
 #include <utility>
 
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/base/fatal.hpp"
 
 namespace ringlet {
 

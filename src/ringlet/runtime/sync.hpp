@@ -27,9 +27,9 @@
 #include <utility>
 
 #include "ringlet/runtime/cancel.hpp"
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/base/fatal.hpp"
 #include "ringlet/runtime/loop.hpp"
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 
 namespace ringlet {
 

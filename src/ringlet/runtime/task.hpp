@@ -18,7 +18,7 @@
 #include <utility>
 
 #include "ringlet/runtime/cancel.hpp"
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/base/fatal.hpp"
 #include "ringlet/runtime/frame_pool.hpp"
 
 namespace ringlet {

@@ -13,7 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/base/fatal.hpp"
 
 namespace ringlet {
 

@@ -24,7 +24,7 @@
 
 #include "ringlet/buf/buffer.hpp"
 #include "ringlet/runtime/backend.hpp"
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 namespace ringlet {
 namespace {

@@ -7,7 +7,7 @@
 // limit, and TCP flow control pushes back on the client: memory per connection stays bounded.
 #include "ringlet/servers/echo.hpp"
 
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 namespace ringlet {
 

@@ -19,7 +19,7 @@
 #include "ringlet/http/range.hpp"
 #include "ringlet/http/request_reader.hpp"
 #include "ringlet/http/response.hpp"
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 namespace ringlet::http {
 

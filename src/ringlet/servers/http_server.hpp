@@ -16,9 +16,9 @@
 #include <memory>
 #include <string>
 
-#include "ringlet/http/date.hpp"
+#include "ringlet/proto/http/date.hpp"
 #include "ringlet/http/file_cache.hpp"
-#include "ringlet/http/parser.hpp"
+#include "ringlet/proto/http/parser.hpp"
 #include "ringlet/http/router.hpp"
 #include "ringlet/net/tcp_server.hpp"
 

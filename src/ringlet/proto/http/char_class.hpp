@@ -1,5 +1,5 @@
 // char_class.hpp — byte classes of the HTTP grammar (RFC 9110 §5.6, RFC 9112, RFC 3986) as lookup tables.
-// Internal to src/ringlet/http/; constant data, thread-safe.
+// Internal to src/ringlet/proto/http/ and http/; constant data, thread-safe.
 #pragma once
 
 #include <array>

@@ -1,5 +1,5 @@
 // result.cpp — human-readable messages for Error codes.
-#include "ringlet/runtime/result.hpp"
+#include "ringlet/base/result.hpp"
 
 #include <cstring>
 

@@ -1,10 +1,10 @@
 // response_parser.cpp — HTTP/1.x response head parsing and body framing for clients.
-#include "ringlet/http/response_parser.hpp"
+#include "ringlet/proto/http/response_parser.hpp"
 
 #include <algorithm>
 #include <cstring>
 
-#include "ringlet/http/char_class.hpp"
+#include "ringlet/proto/http/char_class.hpp"
 
 namespace ringlet::http {
 namespace {

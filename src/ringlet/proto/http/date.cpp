@@ -1,5 +1,5 @@
 // date.cpp — civil-calendar arithmetic for HTTP dates, without the C library's locale- and TZ-dependent calls.
-#include "ringlet/http/date.hpp"
+#include "ringlet/proto/http/date.hpp"
 
 #include <ctime>
 

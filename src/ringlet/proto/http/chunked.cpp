@@ -1,10 +1,10 @@
 // chunked.cpp — the chunked-coding state machine: byte by byte on framing lines, one memchr-free jump over data.
-#include "ringlet/http/chunked.hpp"
+#include "ringlet/proto/http/chunked.hpp"
 
 #include <algorithm>
 #include <limits>
 
-#include "ringlet/http/char_class.hpp"
+#include "ringlet/proto/http/char_class.hpp"
 
 namespace ringlet::http {
 

@@ -1,4 +1,4 @@
-#include "ringlet/http/date.hpp"
+#include "ringlet/proto/http/date.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
 // request.cpp — Request's header walk and the small name helpers.
-#include "ringlet/http/request.hpp"
+#include "ringlet/proto/http/request.hpp"
 
 #include <cstring>
 
-#include "ringlet/http/char_class.hpp"
+#include "ringlet/proto/http/char_class.hpp"
 
 namespace ringlet::http {
 

@@ -1,12 +1,12 @@
 // parser.cpp — the request-head parser: one pass over each line, as it completes. See parser.hpp for the rules.
-#include "ringlet/http/parser.hpp"
+#include "ringlet/proto/http/parser.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <limits>
 
-#include "ringlet/http/char_class.hpp"
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/proto/http/char_class.hpp"
+#include "ringlet/base/fatal.hpp"
 
 namespace ringlet::http {
 

@@ -1,5 +1,5 @@
 // response_parser_test.cpp — the client-side response parser: table-driven over every truncation point.
-#include "ringlet/http/response_parser.hpp"
+#include "ringlet/proto/http/response_parser.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // log.cpp — formats "2026-11-21T21:30:00.123Z level message\n" and writes it with one write(2).
-#include "ringlet/runtime/log.hpp"
+#include "ringlet/base/log.hpp"
 
 #include <unistd.h>
 

@@ -1,5 +1,5 @@
 // fatal.cpp — prints the broken invariant with its location and aborts.
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/base/fatal.hpp"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,7 +1,7 @@
 // uri.cpp — percent-decoding of request paths.
-#include "ringlet/http/uri.hpp"
+#include "ringlet/proto/http/uri.hpp"
 
-#include "ringlet/http/char_class.hpp"
+#include "ringlet/proto/http/char_class.hpp"
 
 namespace ringlet::http {
 

@@ -22,7 +22,7 @@
 #include <span>
 #include <string_view>
 
-#include "ringlet/http/chunked.hpp"
+#include "ringlet/proto/http/chunked.hpp"
 
 namespace ringlet::http {
 

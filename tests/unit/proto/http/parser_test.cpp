@@ -2,7 +2,7 @@
 // at every truncation point (incomplete, never an error), grown one byte per call on one parser (the resume path),
 // and split in two calls at every position with the bytes moved between calls (same result as one call). Every
 // malformed head must give the same status however it is split, and never complete.
-#include "ringlet/http/parser.hpp"
+#include "ringlet/proto/http/parser.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "ringlet/http/uri.hpp"
+#include "ringlet/proto/http/uri.hpp"
 
 namespace ringlet::http {
 namespace {

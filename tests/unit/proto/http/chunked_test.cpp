@@ -1,7 +1,7 @@
 // chunked_test.cpp — the chunked decoder over tables of valid and malformed bodies, each fed whole, byte by byte,
 // and split in two at every position: the decoded data, the end position and the error status must not depend on
 // how the bytes arrived.
-#include "ringlet/http/chunked.hpp"
+#include "ringlet/proto/http/chunked.hpp"
 
 #include <gtest/gtest.h>
 

@@ -43,7 +43,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "ringlet/http/request.hpp"
+#include "ringlet/proto/http/request.hpp"
 
 namespace ringlet::http {
 

@@ -10,7 +10,7 @@
 #include <utility>
 #include <variant>
 
-#include "ringlet/runtime/fatal.hpp"
+#include "ringlet/base/fatal.hpp"
 
 namespace ringlet {
 
