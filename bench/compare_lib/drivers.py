@@ -15,6 +15,10 @@ How the server's CPU window is matched to the client's measured window:
   lifetime clients that run a fixed number of operations (the simple C clients): from the client's
            start to its end.
 wrk has no warm-up option, so a separate wrk run of --warmup seconds precedes the measured one.
+
+A driver measures one thing ("measure"): "cpu" drivers put load on the server (throughput, latency and the
+server's CPU per operation); the "idle_memory" driver (idle-conns) opens connections and holds them idle
+while the harness reads the server's resident memory. A matrix uses drivers of its own measure only.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import json
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +127,7 @@ class Driver:
     description = ""
     required = False         # a system package: missing is an error, not a skip
     warmup_mode = "inline"   # "inline": a warm-up option; "separate": run it for --warmup s first; "calibrate"
+    measure = "cpu"          # "cpu" or "idle_memory" (see the top of this file)
     build_targets: tuple[str, ...] = ()
 
     def check(self, env: Env, kind: str) -> str | None:
@@ -349,8 +355,32 @@ class SimpleClient(Driver):
         return ClientResult(float(m.group(1)), 0, {}, raw={"output": stdout.strip()[-500:]})
 
 
+class IdleConnections(Driver):
+    """compare_lib/idle_client.py: opens the workload's connections to an echo server, echoes one byte on each (in
+    batches of `batch`, default 100) and holds them idle until killed; prints {"connections", "seconds"} and
+    "holding" when all are open. The runner reads the server's VmRSS before it starts and while it holds."""
+    name = "idle-conns"
+    kinds = frozenset({"echo"})
+    description = "compare_lib/idle_client.py (holds N idle connections, one byte echoed on each)"
+    measure = "idle_memory"
+    SCRIPT = Path(__file__).resolve().parent / "idle_client.py"
+
+    def argv(self, env, w, port, duration, warmup, run_dir):
+        return [sys.executable, str(self.SCRIPT), "--port", str(port), "--connections", str(w.connections),
+                "--batch", str(w.params.get("batch", 100)), *w.extra_args.get(self.name, [])]
+
+    def parse(self, stdout):
+        obj = last_json_object(stdout)
+        try:
+            connections, seconds = int(obj["connections"]), float(obj["seconds"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ParseError(f"idle client JSON lacks {e}") from None
+        return ClientResult(connections / seconds if seconds > 0 else 0.0, 0, {}, ops=connections,
+                            seconds=seconds, raw=obj)
+
+
 DRIVERS: dict[str, Driver] = {d.name: d for d in (
-    EchoLoad(), RingletBench(), Wrk(),
+    EchoLoad(), RingletBench(), Wrk(), IdleConnections(),
     SimpleClient("simple-memcache", "memcache", "bench/peers/simple_memcache_client", "simple_memcache_client",
                  "--ops", 1, {"keys": "--keys", "value_size": "--value-size", "get_ratio": "--get-ratio",
                               "preload": "--preload"}),

@@ -1,10 +1,14 @@
 """Matrix definitions (bench/matrices/*.json) and the plan of runs they expand to.
 
 A matrix is servers × clients × workloads, compared along one axis ("compare": "server" or
-"client") against a named baseline, with optional pass/fail checks. The file format:
+"client") against a named baseline, with optional pass/fail checks. What a run measures is the
+matrix's "measure": "cpu" (the default: the client's throughput and latency, the server's CPU per
+operation over the client's measured window) or "idle_memory" (the server's resident memory per
+connection while a client holds the workload's connections idle). The file format:
 
   {
     "name": "echo", "title": "...", "about": "Markdown shown above the table",
+    "measure": "cpu",                   # or "idle_memory"; its clients must measure the same
     "compare": "server",                # which axis the baseline names (default "server")
     "baseline": "epoll-c",
     "server_cpus": "1", "client_cpus": "0",
@@ -17,12 +21,14 @@ A matrix is servers × clients × workloads, compared along one axis ("compare":
                    "extra_args": {"ringlet-bench": ["--flag", "value"]}}],
     "checks": [{"label": "...", "subject": "ringlet-uring" | ["a", "b"], "workloads": ["echo_64b_50conn"],
                 "metric": "cpu_ratio" | "throughput_ratio" | "errors", "op": "<=" | ">=" | "==", "value": 0.9}],
+                                        # idle_memory: "memory_ratio", or "bytes_per_connection" (absolute)
     "per_thread": false                 # report how CPU time and connections spread over the server's threads
   }
 
-Ratio checks compare the ratio of medians to the cell's baseline; an errors check sums the errors of every
-covered cell. Workload parameters other than name/kind/description/baseline/extra_args go to the clients
-(drivers.py says which flag each becomes).
+Ratio checks compare the ratio of medians to the cell's baseline; an absolute check (bytes_per_connection)
+compares the median itself; an errors check sums the errors of every covered cell. Workload parameters other
+than name/kind/description/baseline/extra_args go to the clients (drivers.py says which flag each becomes);
+idle_memory workloads also take "settle" (seconds before each memory reading, default 0.5) and "batch".
 """
 from __future__ import annotations
 
@@ -36,7 +42,13 @@ from .env import Env
 from .servers import SERVERS, ServerUse
 
 MATRIX_DIR = Path(__file__).resolve().parent.parent / "matrices"
-METRICS = ("throughput_ratio", "cpu_ratio", "errors")
+# Check metric -> (record field, unit): "×" marks a ratio of medians to the baseline, any other unit an absolute
+# median; "errors" sums the errors column.
+METRICS = {"throughput_ratio": ("throughput", "×"), "cpu_ratio": ("cpu_us_per_op", "×"), "errors": ("errors", ""),
+           "memory_ratio": ("bytes_per_conn", "×"), "bytes_per_connection": ("bytes_per_conn", "B")}
+# What each measure records, and so which checks can apply to it.
+MEASURES = {"cpu": ("throughput_ratio", "cpu_ratio", "errors"),
+            "idle_memory": ("memory_ratio", "bytes_per_connection")}
 OPS = ("<=", ">=", "==")
 
 
@@ -69,6 +81,7 @@ class Matrix:
     checks: list[Check] = field(default_factory=list)
     per_thread: bool = False
     source: Path | None = None
+    measure: str = "cpu"
 
     def baseline_for(self, workload: Workload, server: ServerUse | None) -> str:
         """The server (or client) a cell's ratios are taken against: the server's own baseline, else the
@@ -147,15 +160,32 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Matrix:
     for b in [baseline] + [w.baseline for w in workloads if w.baseline] + [s.baseline for s in servers if s.baseline]:
         if b not in axis:
             raise MatrixError(f"{where}: baseline {b!r} is not one of the {compare}s {axis}")
+    measure = data.get("measure", "cpu")
+    if measure not in MEASURES:
+        raise MatrixError(f"{where}: measure must be one of {', '.join(MEASURES)}")
+    for c in clients:
+        if c.measure != measure:
+            raise MatrixError(f"{where}: client {c.name} measures {c.measure}, the matrix {measure}")
     checks = []
     for c in data.get("checks", []):
-        if c.get("metric") not in METRICS or c.get("op") not in OPS:
-            raise MatrixError(f"{where}: check {c}: metric must be one of {METRICS}, op one of {OPS}")
+        if c.get("metric") not in MEASURES[measure] or c.get("op") not in OPS:
+            raise MatrixError(f"{where}: check {c}: metric must be one of {MEASURES[measure]} (measure {measure}), "
+                              f"op one of {OPS}")
         checks.append(Check(c.get("label", ""), _need(c, "subject", where), c.get("workloads"), c["metric"], c["op"],
                             float(_need(c, "value", where))))
     return Matrix(_need(data, "name", where), data.get("title", data["name"]), data.get("about", ""), compare,
                   baseline, str(data.get("server_cpus", "1")), str(data.get("client_cpus", "0")), servers, clients,
-                  workloads, checks, bool(data.get("per_thread", False)), source)
+                  workloads, checks, bool(data.get("per_thread", False)), source, measure)
+
+
+def cap_connections(matrix: Matrix, limit: int, why: str) -> None:
+    """At most `limit` connections in every workload (a smoke run). A workload keeps its name; one whose description
+    was written for the full count says it was cut."""
+    for w in matrix.workloads:
+        if w.connections > limit:
+            w.params["connections"] = limit
+            if w.description:
+                w.description += f" — {why}: {limit} connections"
 
 
 @dataclass

@@ -1,10 +1,13 @@
-"""CPU time of a server process, its threads and its child processes, read from /proc.
+"""CPU time and resident memory of a server process, its threads and its child processes, read from /proc.
 
 utime + stime in /proc/PID/stat cover every thread of a process, alive or exited; each
 /proc/PID/task/TID/stat covers one thread. Both count in clock ticks (1/SC_CLK_TCK s, 10 ms on
 Debian), so a sample is exact to one tick: under 1% of a 3 s window at full load.
 
-A server's CPU is the sum over the process and its descendants (nginx's master forks its
+Resident memory is VmRSS from /proc/PID/status (KiB): the pages the process has touched and still
+holds, its share of shared pages included; kernel socket buffers are not in it.
+
+A server's CPU (and memory) is the sum over the process and its descendants (nginx's master forks its
 worker), found once after the server accepts; servers here fork nothing later.
 """
 from __future__ import annotations
@@ -51,6 +54,24 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
+def status_kib(status_text: str, name: str) -> int | None:
+    """A "Name:   1234 kB" field of /proc/PID/status text in KiB, or None when absent (a kernel thread, a zombie)."""
+    for line in status_text.splitlines():
+        if line.startswith(name + ":"):
+            parts = line.split()
+            return int(parts[1]) if len(parts) > 1 else None
+    return None
+
+
+def rss_kib(pid: int) -> int | None:
+    """VmRSS of a process in KiB; None when it is gone or has no memory left (exiting)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return status_kib(f.read(), "VmRSS")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def descendants(pid: int) -> list[int]:
     """pid and every process below it, found by scanning the parent field of /proc/*/stat."""
     children: dict[int, list[int]] = {}
@@ -76,7 +97,7 @@ class Sample:
 
 
 class TreeSampler:
-    """Samples the CPU time of a fixed set of processes (a server and its descendants)."""
+    """Samples the CPU time or resident memory of a fixed set of processes (a server and its descendants)."""
 
     def __init__(self, root_pid: int):
         self.root_pid = root_pid
@@ -93,6 +114,10 @@ class TreeSampler:
             for tid, value in thread_cpu(pid).items():
                 threads[(pid, tid)] = value
         return Sample(total, threads)
+
+    def rss_kib(self) -> int:
+        """VmRSS summed over the processes still alive, in KiB."""
+        return sum(kib for kib in (rss_kib(pid) for pid in self.pids) if kib is not None)
 
 
 def thread_deltas(start: Sample, end: Sample) -> list[dict]:

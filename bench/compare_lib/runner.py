@@ -1,15 +1,21 @@
-"""One measured run: a fresh server, the client against it, the server's CPU over the client's window.
+"""One measured run: a fresh server, the client against it, and what the matrix measures on the server.
 
 run_cell() starts the server pinned to its CPUs on a free port, waits until it answers one
-request of its protocol, optionally warms it up (clients without a warm-up option), starts the
-client pinned to the client CPUs and samples the server's CPU time (process, threads, children)
-at the start and end of the client's measured window, then stops the server. Every process it
-starts is stopped before it returns, also when it raises.
+request of its protocol, and then, by the matrix's measure:
+  cpu          optionally warms it up (clients without a warm-up option), starts the client pinned
+               to the client CPUs and samples the server's CPU time (process, threads, children) at
+               the start and end of the client's measured window;
+  idle_memory  waits `settle` seconds and reads the server's VmRSS, starts the client pinned to the
+               client CPUs, which opens the workload's connections, echoes one byte on each and
+               holds them; `settle` seconds after it says "holding", reads VmRSS again. Bytes per
+               connection = (after − before) / connections.
+Then it stops the server. Every process it starts is stopped before it returns, also when it raises.
 """
 from __future__ import annotations
 
 import os
 import re
+import resource
 import selectors
 import shlex
 import signal
@@ -18,7 +24,7 @@ import tempfile
 import time
 from typing import Any
 
-from .drivers import ClientResult, ParseError
+from .drivers import ClientResult, ParseError, Workload
 from .env import Env, restore_priority
 from .matrix import Cell, Matrix
 from .procstat import Sample, TreeSampler, thread_deltas
@@ -159,6 +165,13 @@ def run_cell(env: Env, matrix: Matrix, cell: Cell, duration: float, warmup: floa
     """Runs one cell once; returns its record (see report.py for the fields)."""
     server_cpus = cell.server.cpus or server_cpus or matrix.server_cpus
     client_cpus = client_cpus or matrix.client_cpus
+    if matrix.measure == "idle_memory":
+        return run_idle_memory_cell(env, cell, server_cpus, client_cpus)
+    return _run_cpu_cell(env, cell, duration, warmup, server_cpus, client_cpus)
+
+
+def _run_cpu_cell(env: Env, cell: Cell, duration: float, warmup: float, server_cpus: str,
+                  client_cpus: str) -> dict[str, Any]:
     server = _start_server(env, cell, server_cpus)
     port = server.port
     run_dir = server.run_dir
@@ -253,6 +266,110 @@ def run_cell(env: Env, matrix: Matrix, cell: Cell, duration: float, warmup: floa
         if client is not None:
             client.kill()
         server.stop()
+
+
+def raise_fd_limit(needed: int) -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit, so the servers and clients started from here (which inherit it) can
+    hold `needed` descriptors. Raises RunFailed when the hard limit is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise RunFailed(f"{needed} file descriptors needed, the hard limit is {hard}: raise it (ulimit -Hn, "
+                        "or LimitNOFILE= for a service) or use fewer connections")
+    target = hard if hard != resource.RLIM_INFINITY else needed
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _wait_for_line(client: Client, wanted: str, deadline: float) -> list[str]:
+    """The client's stdout lines up to and including `wanted`; RunFailed when it ends first or the deadline
+    passes. The client keeps running."""
+    sel = selectors.DefaultSelector()
+    sel.register(client.proc.stdout, selectors.EVENT_READ)
+    lines, pending = [], b""
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RunFailed(f"client did not say {wanted!r} in time: {shlex.join(client.argv)}")
+            if not sel.select(timeout=left):
+                continue
+            chunk = os.read(client.proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise RunFailed(f"client ended (exit status {client.proc.wait()}) before saying {wanted!r}: "
+                                f"{shlex.join(client.argv)}\n  stdout: {' | '.join(lines)[-2000:]}\n"
+                                f"  stderr: {client.stderr()}")
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                lines.append(line.decode(errors="replace"))
+                if lines[-1] == wanted:
+                    return lines
+    finally:
+        sel.close()
+
+
+# How long a client may take to open one idle connection and echo its byte, on a loaded machine.
+IDLE_SETUP_S_PER_CONNECTION = 0.002
+
+
+def run_idle_memory_cell(env: Env, cell: Cell, server_cpus: str, client_cpus: str) -> dict[str, Any]:
+    """Runs one idle-memory cell once: the server's VmRSS before and while the client holds its connections."""
+    w = cell.workload
+    settle = float(w.params.get("settle", 0.5))
+    raise_fd_limit(w.connections + 256)  # before the server starts: it inherits the limit
+    server = _start_server(env, cell, server_cpus)
+    client: Client | None = None
+    try:
+        sampler = TreeSampler(server.proc.pid)
+        # Let the server finish start-up work (pre-faulting, the probe's connection closing) before "before".
+        time.sleep(settle)
+        before = sampler.rss_kib()
+        client = Client(cell.client.argv(env, w, server.port, 0.0, 0.0, server.run_dir), client_cpus)
+        lines = _wait_for_line(client, "holding", time.monotonic() + CLIENT_GRACE_S +
+                               IDLE_SETUP_S_PER_CONNECTION * w.connections)
+        result = cell.client.parse("\n".join(lines))
+        time.sleep(settle)
+        if not server.alive():
+            raise server.failure("exited while holding idle connections")
+        if client.proc.poll() is not None:
+            raise RunFailed(f"{cell.client.name} exited (status {client.proc.returncode}) while holding its "
+                            f"connections: {shlex.join(client.argv)}\n  stderr: {client.stderr()}")
+        after = sampler.rss_kib()
+        connections = int(result.ops or 0)
+        if connections != w.connections:
+            raise RunFailed(f"{cell.client.name} holds {connections} connections, {w.connections} were asked for")
+        client.kill()
+        server.stop()
+        return {
+            "measure": "idle_memory",
+            "workload": w.name, "server": cell.server.label, "client": cell.client.name,
+            "connections": connections, "rss_before_kib": before, "rss_after_kib": after,
+            "bytes_per_conn": (after - before) * 1024 / connections, "setup_s": result.seconds, "settle_s": settle,
+            "errors": 0, "processes": len(sampler.pids), "server_argv": server.argv, "client_argv": client.argv,
+            "warnings": [], "client_raw": result.raw,
+        }
+    finally:
+        if client is not None:
+            client.kill()
+        server.stop()
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One run's figures for the progress log."""
+    if record.get("measure") == "idle_memory":
+        return (f"VmRSS {record['rss_before_kib']:,} → {record['rss_after_kib']:,} KiB with "
+                f"{record['connections']:,} idle connections: {record['bytes_per_conn']:,.0f} B/conn")
+    p99 = record["latency_us"].get("p99")
+    return (f"{record['throughput']:,.0f} ops/s, server {record['cpu_us_per_op']:.3f} µs/op at "
+            f"{record['cpu_pct']:.0f}% CPU" + (f", p99 {p99:,.0f} µs" if p99 is not None else "") +
+            f", errors {record['errors']}" + "".join(f" [{x}]" for x in record["warnings"]))
+
+
+def planned_seconds(matrix: Matrix, workload: Workload, duration: float, warmup: float) -> float:
+    """About how long one run of a cell of this workload takes (for --dry-run's estimate)."""
+    if matrix.measure == "idle_memory":
+        return 2 * float(workload.params.get("settle", 0.5)) + 1.0 + 0.0002 * workload.connections
+    return warmup + duration + 1.0
 
 
 # The line a sharded ringlet server logs per shard when it stops (src/ringlet/net/sharded_server.cpp,

@@ -1,4 +1,5 @@
-"""Unit tests of bench/compare's pure parts: client output parsers, statistics and ratios, checks, the doc splice.
+"""Unit tests of bench/compare's pure parts: client output parsers, statistics and ratios, checks, the doc splice,
+and the idle-memory measure (its client's output, /proc status parsing, matrix rules, its table and checks).
 
   python3 -m unittest discover -s bench/compare_lib -t bench
 """
@@ -178,6 +179,129 @@ class SpliceTest(unittest.TestCase):
     def test_is_idempotent(self):
         once = splice("# B\n", "x", "X", "t")
         self.assertEqual(splice(once, "x", "X", "t"), once)
+
+
+def idle_matrix(**overrides):
+    data = {
+        "name": "idle", "title": "Idle", "measure": "idle_memory", "compare": "server", "baseline": "libuv",
+        "servers": ["ringlet-uring", "epoll-c", "libuv"], "clients": ["idle-conns"],
+        "workloads": [{"name": "idle_10k", "kind": "echo", "connections": 10000, "batch": 100,
+                       "description": "10,000 idle connections"}],
+        "checks": [{"label": "512", "subject": "ringlet-uring", "metric": "bytes_per_connection", "op": "<=",
+                    "value": 512}],
+    }
+    data.update(overrides)
+    return matrix_mod.parse(data)
+
+
+def memory_record(server, rep, before_kib, after_kib, connections=10000):
+    return {"measure": "idle_memory", "workload": "idle_10k", "server": server, "client": "idle-conns", "rep": rep,
+            "connections": connections, "rss_before_kib": before_kib, "rss_after_kib": after_kib,
+            "bytes_per_conn": (after_kib - before_kib) * 1024 / connections, "settle_s": 0.5, "errors": 0,
+            "warnings": []}
+
+
+class IdleMemoryTest(unittest.TestCase):
+    def test_vmrss_is_read_from_proc_status_text(self):
+        from compare_lib.procstat import status_kib
+        text = "Name:\tepoll_echo\nVmPeak:\t    2600 kB\nVmRSS:\t    1260 kB\nThreads:\t1\n"
+        self.assertEqual(status_kib(text, "VmRSS"), 1260)
+        self.assertIsNone(status_kib("Name:\tkthreadd\nThreads:\t1\n", "VmRSS"))
+
+    def test_this_process_has_a_resident_size(self):
+        import os
+        from compare_lib.procstat import TreeSampler, rss_kib
+        self.assertGreater(rss_kib(os.getpid()), 0)
+        self.assertGreater(TreeSampler(os.getpid()).rss_kib(), 0)
+
+    def test_idle_client_output_gives_its_connection_count(self):
+        r = DRIVERS["idle-conns"].parse('{"connections": 10000, "seconds": 2.5}\nholding')
+        self.assertEqual(r.ops, 10000)
+        self.assertEqual(r.seconds, 2.5)
+        self.assertEqual(r.errors, 0)
+        with self.assertRaises(ParseError):
+            DRIVERS["idle-conns"].parse('{"seconds": 2.5}\nholding')
+
+    def test_idle_client_argv_carries_connections_and_batch(self):
+        from pathlib import Path
+        from compare_lib.env import Env
+        w = idle_matrix().workloads[0]
+        argv = DRIVERS["idle-conns"].argv(Env.__new__(Env), w, 4242, 0.0, 0.0, Path("/tmp"))
+        self.assertTrue(argv[1].endswith("compare_lib/idle_client.py"))
+        self.assertEqual(argv[2:], ["--port", "4242", "--connections", "10000", "--batch", "100"])
+
+    def test_a_matrix_uses_clients_of_its_own_measure(self):
+        self.assertEqual(idle_matrix().measure, "idle_memory")
+        self.assertEqual(make_matrix().measure, "cpu")
+        with self.assertRaises(matrix_mod.MatrixError):
+            idle_matrix(clients=["echo_load"])
+        with self.assertRaises(matrix_mod.MatrixError):
+            make_matrix(clients=["idle-conns"])
+        with self.assertRaises(matrix_mod.MatrixError):
+            idle_matrix(measure="latency")
+
+    def test_checks_must_fit_the_measure(self):
+        with self.assertRaises(matrix_mod.MatrixError):
+            idle_matrix(checks=[{"subject": "ringlet-uring", "metric": "cpu_ratio", "op": "<=", "value": 1}])
+        with self.assertRaises(matrix_mod.MatrixError):
+            make_matrix(checks=[{"subject": "ringlet-uring", "metric": "bytes_per_connection", "op": "<=",
+                                 "value": 512}])
+
+    def test_bytes_per_connection_ratio_is_against_the_baseline(self):
+        m = idle_matrix()
+        results = Results(m, [memory_record("ringlet-uring", 0, 20000, 25000),
+                              memory_record("libuv", 0, 1600, 4100)])
+        r = results.ratio(("idle_10k", "ringlet-uring", "idle-conns"), "bytes_per_conn")
+        self.assertAlmostEqual(r.of_medians, 5000 / 2500)
+
+    def test_absolute_check_compares_the_median_bytes(self):
+        m = idle_matrix()
+        under = [memory_record("ringlet-uring", rep, 20000, 20000 + kib) for rep, kib in enumerate((4000, 5000, 9000))]
+        [(where, text, target, verdict)] = evaluate_check(Results(m, under), m.checks[0])
+        self.assertEqual((target, verdict), ("<= 512 B", "PASS"))  # median 5000 KiB / 10000 = 512 B
+        self.assertTrue(text.startswith("512 (410–922) B"), text)
+        over = [memory_record("ringlet-uring", 0, 20000, 26000)]
+        self.assertEqual(evaluate_check(Results(m, over), m.checks[0])[0][3], "FAIL")
+
+    def test_memory_section_shows_rss_and_bytes_per_connection(self):
+        m = idle_matrix()
+        results = Results(m, [memory_record("ringlet-uring", 0, 20780, 25656), memory_record("epoll-c", 0, 1160, 1280),
+                              memory_record("libuv", 0, 1780, 4452)])
+        meta = {"date": "d", "commit": "c", "kernel": "k", "cpu": "cpu", "cpus": 2, "server_cpus": "1",
+                "client_cpus": "0", "reps": 1, "duration": 5.0, "warmup": 1.0,
+                "command": "bench/compare --matrix idle", "tools": {}, "skipped": []}
+        text = render_section(results, meta, None)
+        self.assertIn("| idle_10k (10,000 idle connections) | ringlet-uring | 10,000 | 20,780 | 25,656 | 499 | 1.82× |", text)
+        self.assertIn("| idle_10k (10,000 idle connections) | libuv | 10,000 | 1,780 | 4,452 | 274 | 1 (baseline) |", text)
+        self.assertIn("each reading waits 0.5 s", text)
+        self.assertIn("| 512 | idle_10k | 499 B | <= 512 B | **PASS** |", text)
+        self.assertNotIn("ops/s", text)
+
+    def test_progress_line_names_the_measure(self):
+        from compare_lib.runner import describe
+        self.assertIn("499 B/conn", describe(memory_record("ringlet-uring", 0, 20780, 25656)))
+        cpu = record("epoll-c", 0, 100000, 5.0)
+        self.assertIn("100,000 ops/s, server 5.000 µs/op", describe(cpu))
+
+    def test_smoke_caps_connections_and_says_so_in_the_description(self):
+        m = idle_matrix()
+        matrix_mod.cap_connections(m, 20, "smoke run")
+        w = m.workloads[0]
+        self.assertEqual(w.connections, 20)
+        self.assertEqual(w.summary(), "10,000 idle connections — smoke run: 20 connections")
+        echo = make_matrix()
+        matrix_mod.cap_connections(echo, 20, "smoke run")
+        self.assertEqual(echo.workloads[0].summary(), "64 B × 20 conn × depth 1")
+
+    def test_fd_limit_beyond_the_hard_limit_is_refused(self):
+        import resource
+        from compare_lib.runner import RunFailed, raise_fd_limit
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            self.skipTest("no hard limit on descriptors here")
+        with self.assertRaises(RunFailed):
+            raise_fd_limit(hard + 1)
+        raise_fd_limit(min(soft, hard))  # already enough: nothing to do, nothing raised
 
 
 class MatrixFilesTest(unittest.TestCase):
