@@ -4,7 +4,8 @@ A matrix is servers × clients × workloads, compared along one axis ("compare":
 "client") against a named baseline, with optional pass/fail checks. What a run measures is the
 matrix's "measure": "cpu" (the default: the client's throughput and latency, the server's CPU per
 operation over the client's measured window) or "idle_memory" (the server's resident memory per
-connection while a client holds the workload's connections idle). The file format:
+connection while a client holds the workload's connections idle); "program" matrices run
+benchmark programs that compare both sides themselves (their format: programs.py). The file format:
 
   {
     "name": "echo", "title": "...", "about": "Markdown shown above the table",
@@ -39,6 +40,7 @@ from typing import Any
 
 from .drivers import DRIVERS, Driver, Workload
 from .env import Env
+from .programs import Program, ProgramError, parse_programs
 from .servers import SERVERS, ServerUse
 
 MATRIX_DIR = Path(__file__).resolve().parent.parent / "matrices"
@@ -48,7 +50,8 @@ METRICS = {"throughput_ratio": ("throughput", "×"), "cpu_ratio": ("cpu_us_per_o
            "memory_ratio": ("bytes_per_conn", "×"), "bytes_per_connection": ("bytes_per_conn", "B")}
 # What each measure records, and so which checks can apply to it.
 MEASURES = {"cpu": ("throughput_ratio", "cpu_ratio", "errors"),
-            "idle_memory": ("memory_ratio", "bytes_per_connection")}
+            "idle_memory": ("memory_ratio", "bytes_per_connection"),
+            "program": ()}
 OPS = ("<=", ">=", "==")
 
 
@@ -82,6 +85,7 @@ class Matrix:
     per_thread: bool = False
     source: Path | None = None
     measure: str = "cpu"
+    programs: list[Program] = field(default_factory=list)  # a "program" matrix has these and nothing else
 
     def baseline_for(self, workload: Workload, server: ServerUse | None) -> str:
         """The server (or client) a cell's ratios are taken against: the server's own baseline, else the
@@ -128,6 +132,14 @@ def _need(data: dict, key: str, where: str) -> Any:
 
 def parse(data: dict[str, Any], source: Path | None = None) -> Matrix:
     where = str(source or data.get("name", "matrix"))
+    if data.get("measure") == "program":
+        try:
+            programs = parse_programs(data.get("programs"), where)
+        except ProgramError as e:
+            raise MatrixError(str(e)) from None
+        return Matrix(_need(data, "name", where), data.get("title", data["name"]), data.get("about", ""), "server",
+                      "", str(data.get("server_cpus", "1")), str(data.get("client_cpus", "0")), [], [], [],
+                      source=source, measure="program", programs=programs)
     servers = []
     for entry in _need(data, "servers", where):
         entry = {"name": entry} if isinstance(entry, str) else dict(entry)

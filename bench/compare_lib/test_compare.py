@@ -1,5 +1,6 @@
 """Unit tests of bench/compare's pure parts: client output parsers, statistics and ratios, checks, the doc splice,
-and the idle-memory measure (its client's output, /proc status parsing, matrix rules, its table and checks).
+the idle-memory measure (its client's output, /proc status parsing, matrix rules, its table and checks) and program
+matrices (their command lines and section).
 
   python3 -m unittest discover -s bench/compare_lib -t bench
 """
@@ -304,12 +305,77 @@ class IdleMemoryTest(unittest.TestCase):
         raise_fd_limit(min(soft, hard))  # already enough: nothing to do, nothing raised
 
 
+def program_matrix(**overrides):
+    data = {"name": "timers", "title": "Timers", "about": "About.", "measure": "program", "server_cpus": "1",
+            "programs": [{"name": "timers_1m", "target": "timers_bench", "binary": "bench/timers/timers_bench",
+                          "args": ["--sizes", "1000000"], "smoke_args": ["--sizes", "10000"]},
+                         {"name": "timers_10m", "target": "timers_bench", "binary": "bench/timers/timers_bench",
+                          "args": ["--sizes", "10000000"], "reps": 3, "cpus": "0,1"}]}
+    data.update(overrides)
+    return matrix_mod.parse(data)
+
+
+class ProgramMatrixTest(unittest.TestCase):
+    def env(self):
+        from pathlib import Path
+        from compare_lib.env import Env
+        env = Env.__new__(Env)
+        env.repo, env.build_dir = Path("/repo"), Path("/repo/build/release")
+        return env
+
+    def test_a_program_matrix_has_programs_and_nothing_else(self):
+        m = program_matrix()
+        self.assertEqual(m.measure, "program")
+        self.assertEqual([p.name for p in m.programs], ["timers_1m", "timers_10m"])
+        self.assertEqual((m.servers, m.clients, m.workloads, m.checks), ([], [], [], []))
+        with self.assertRaises(matrix_mod.MatrixError):
+            program_matrix(programs=[])
+        with self.assertRaises(matrix_mod.MatrixError):
+            program_matrix(programs=[{"name": "x", "binary": "bench/x"}])
+        with self.assertRaises(matrix_mod.MatrixError):
+            program_matrix(programs=[{"name": "x", "target": "x", "binary": "bench/x", "reps": 0}])
+
+    def test_argv_is_pinned_and_takes_the_command_lines_reps_unless_the_program_fixes_its_own(self):
+        from compare_lib.programs import program_argv, shown_command
+        one_m, ten_m = program_matrix().programs
+        env = self.env()
+        argv = program_argv(env, one_m, 5, "1", smoke=False)
+        self.assertEqual(argv, ["taskset", "-c", "1", "/repo/build/release/bench/timers/timers_bench", "--reps", "5",
+                                "--sizes", "1000000"])
+        self.assertEqual(shown_command(env, argv), "build/release/bench/timers/timers_bench --reps 5 --sizes 1000000")
+        self.assertEqual(program_argv(env, ten_m, 5, "1", smoke=False)[:7],
+                         ["taskset", "-c", "0,1", "/repo/build/release/bench/timers/timers_bench", "--reps", "3",
+                          "--sizes"])
+
+    def test_smoke_runs_once_with_the_tiny_arguments(self):
+        from compare_lib.programs import program_argv
+        one_m, ten_m = program_matrix().programs
+        self.assertEqual(program_argv(self.env(), one_m, 5, "1", smoke=True)[4:], ["--reps", "1", "--sizes", "10000"])
+        # Without smoke_args a smoke run keeps the full arguments, but still one repetition.
+        self.assertEqual(program_argv(self.env(), ten_m, 5, "1", smoke=True)[4:],
+                         ["--reps", "1", "--sizes", "10000000"])
+
+    def test_section_shows_each_command_and_its_output_verbatim(self):
+        from compare_lib.programs import render_section
+        meta = {"date": "d", "commit": "c", "kernel": "k", "cpu": "cpu", "cpus": 2,
+                "command": "bench/compare --matrix timers --reps 5", "skipped": [("timers_10m", "not built")]}
+        records = [{"program": "timers_1m", "argv": ["taskset", "-c", "1", "/x/timers_bench"],
+                    "command": "build/release/bench/timers/timers_bench --reps 5 --sizes 1000000",
+                    "stdout": "workload impl median\ntimers_arm_cancel_1m ringlet 29.63\n"}]
+        text = render_section("About.", records, meta)
+        self.assertTrue(text.startswith("About.\n"))
+        self.assertIn("`bench/compare --matrix timers --reps 5`", text)
+        self.assertIn("`build/release/bench/timers/timers_bench --reps 5 --sizes 1000000` (CPU 1):\n\n```\n"
+                      "workload impl median\ntimers_arm_cancel_1m ringlet 29.63\n```", text)
+        self.assertIn("Not run: timers_10m — not built.", text)
+
+
 class MatrixFilesTest(unittest.TestCase):
     def test_every_matrix_file_parses(self):
         for name in matrix_mod.available_matrices():
             with self.subTest(name=name):
                 m = matrix_mod.load(name)
-                self.assertTrue(m.workloads)
+                self.assertTrue(m.programs if m.measure == "program" else m.workloads)
 
 
 if __name__ == "__main__":
