@@ -269,15 +269,14 @@ def _run_cpu_cell(env: Env, cell: Cell, duration: float, warmup: float, server_c
 
 
 def raise_fd_limit(needed: int) -> None:
-    """Soft RLIMIT_NOFILE up to the hard limit, so the servers and clients started from here (which inherit it) can
-    hold `needed` descriptors. Raises RunFailed when the hard limit is lower."""
+    """When the soft RLIMIT_NOFILE is below `needed`, raises it to the hard limit, so the servers and clients started
+    from here (which inherit it) can hold that many descriptors. Raises RunFailed when the hard limit is lower."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise RunFailed(f"{needed} file descriptors needed, the hard limit is {hard}: raise it (ulimit -Hn, "
                         "or LimitNOFILE= for a service) or use fewer connections")
-    target = hard if hard != resource.RLIM_INFINITY else needed
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else needed, hard))
 
 
 def _wait_for_line(client: Client, wanted: str, deadline: float) -> list[str]:
