@@ -2,8 +2,16 @@
 # Every test: install what is missing, then build and run the whole suite in release and under ASan+UBSan, the
 # cross-shard tests under ThreadSanitizer, and each libFuzzer target for a bounded time. Exits non-zero on the
 # first failing stage.
-#   RINGLET_TEST_STAGES="release asan tsan fuzz"   (default: all) limits the stages.
+#   RINGLET_TEST_STAGES="release asan tsan fuzz"   (default) limits or extends the stages; the extra stage
+#                                             `repeat` runs the release integration tests RINGLET_REPEAT times each
+#                                             (ctest --repeat until-fail:N) to catch tests that pass by luck.
+#   RINGLET_REPEAT=5                          repetitions in the repeat stage.
+#   RINGLET_TEST_HOG=1                        keeps both cores busy with a CPU hog (one spinning process per core,
+#                                             at normal priority) while the stages run: every verdict must hold on
+#                                             a loaded machine too.
 #   RINGLET_FUZZ_SECONDS=20                   time per fuzz target.
+# Proving a change deterministic before resolving an issue:
+#   RINGLET_TEST_HOG=1 RINGLET_TEST_STAGES="release repeat" scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -11,6 +19,18 @@ bash scripts/install-deps.sh
 jobs=$(nproc)
 stages=${RINGLET_TEST_STAGES:-"release asan tsan fuzz"}
 fuzz_seconds=${RINGLET_FUZZ_SECONDS:-20}
+repeat=${RINGLET_REPEAT:-5}
+
+hogs=()
+stop_hogs() { ((${#hogs[@]})) && kill "${hogs[@]}" 2>/dev/null; wait 2>/dev/null || true; }
+trap stop_hogs EXIT
+if [[ "${RINGLET_TEST_HOG:-0}" == 1 ]]; then
+  for ((i = 0; i < $(nproc); ++i)); do
+    (while :; do :; done) &
+    hogs+=($!)
+  done
+  echo "=== CPU hog running on $(nproc) cores (pids ${hogs[*]})"
+fi
 # Tests open up to 20,000 sockets; raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" || true
 
@@ -22,6 +42,13 @@ for stage in $stages; do
       cmake --build --preset release -j"$jobs"
       ctest --preset release -j"$jobs"
       python3 -m unittest discover -s bench/compare_lib -t bench -q  # the benchmark harness's own tests
+      ;;
+    repeat)
+      # Every integration test RINGLET_REPEAT times in a row (the release build must exist: run after `release`).
+      echo "=== release integration tests, each repeated until it fails (up to ${repeat} times)"
+      cmake --preset release >/dev/null
+      cmake --build --preset release -j"$jobs"
+      ctest --preset release -j"$jobs" -L integration --repeat until-fail:"$repeat"
       ;;
     asan)
       echo "=== asan-ubsan build and tests"

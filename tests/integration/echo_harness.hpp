@@ -396,7 +396,7 @@ class EchoServerTest : public ::testing::TestWithParam<std::string> {
     if (server_.running()) {
       server_.send_signal(SIGTERM);
       auto status = server_.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(shutdown_timeout_) +
-                                          5'000ms);
+                                          30'000ms);
       EXPECT_TRUE(status.has_value()) << "the server did not exit after SIGTERM";
       if (status) {
         EXPECT_TRUE(status->success()) << "server " << status->describe();
@@ -434,12 +434,13 @@ class EchoServerTest : public ::testing::TestWithParam<std::string> {
     endpoint_ = *e;
   }
 
-  // SIGTERM (or `signal`), then requires exit 0 within the shutdown timeout plus 2 s, with clean stderr.
+  // SIGTERM (or `signal`), then requires exit 0 with clean stderr. The 30 s past the shutdown timeout only catch a
+  // hang: closing 10,000 connections under ASan on a busy machine takes seconds.
   void stop_and_expect_clean_exit(int signal = SIGTERM) {
     ASSERT_TRUE(server_.send_signal(signal));
     auto status =
-        server_.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(shutdown_timeout_ + 2s));
-    ASSERT_TRUE(status.has_value()) << "the server was still running 2 s after its shutdown timeout";
+        server_.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(shutdown_timeout_ + 30s));
+    ASSERT_TRUE(status.has_value()) << "the server was still running 30 s after its shutdown timeout";
     EXPECT_TRUE(status->success()) << "server " << status->describe();
   }
 

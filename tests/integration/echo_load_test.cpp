@@ -76,14 +76,14 @@ TEST_P(EchoLoad, a_client_that_sends_64_mib_without_reading_holds_server_memory_
   EXPECT_LT(rss_stalled - rss_before, 32 * 1024) << "the server buffers what the client does not read";
 
   // Meanwhile another client is served normally.
-  Peer other = echo_once(endpoint_, pattern(64 * 1024, 65), /*half_close=*/true, 3s);
+  Peer other = echo_once(endpoint_, pattern(64 * 1024, 65), /*half_close=*/true, 30s);
   EXPECT_TRUE(other.eof);
   EXPECT_TRUE(other.in == other.out) << "while one client stalls: " << first_difference(other.out, other.in);
 
   // Phase 2: the client reads again and every byte comes back in order, while it sends the rest.
   std::size_t received = 0;
   std::vector<char> in(256 * 1024);
-  auto deadline = test_started + 15s;
+  auto deadline = test_started + 120s;  // only a hang takes this long
   while (received < stream.total() && Clock::now() < deadline) {
     pollfd p{fd.get(), static_cast<short>(POLLIN | (sent < stream.total() ? POLLOUT : 0)), 0};
     if (::poll(&p, 1, 100) <= 0) continue;
@@ -101,9 +101,9 @@ TEST_P(EchoLoad, a_client_that_sends_64_mib_without_reading_holds_server_memory_
       received += static_cast<std::size_t>(r);
     }
   }
-  EXPECT_EQ(received, stream.total()) << "not every byte came back within 15 s";
+  EXPECT_EQ(received, stream.total()) << "not every byte came back within 120 s";
   ASSERT_EQ(::shutdown(fd.get(), SHUT_WR), 0);
-  EXPECT_TRUE(closed_by_server_within(fd.get(), 2s)) << "no EOF after the half-close";
+  EXPECT_TRUE(closed_by_server_within(fd.get(), 20s)) << "no EOF after the half-close";
   std::printf("64 MiB echoed in %lld ms; server VmRSS at the end %ld KiB\n",
               static_cast<long long>(
                   std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - test_started).count()),
@@ -135,7 +135,7 @@ TEST_P(EchoLoad, serves_10000_concurrent_connections_at_a_few_kib_each) {
       p.out = "hello from connection " + std::to_string(i) + "\n";
       p.expect = p.out.size();
     }
-    ASSERT_TRUE(drive(std::span<Peer>(peers).subspan(first, kBatch), 20s)) << "batch at " << first;
+    ASSERT_TRUE(drive(std::span<Peer>(peers).subspan(first, kBatch), 60s)) << "batch at " << first;
     for (std::size_t i = first; i < first + kBatch; ++i) {
       ASSERT_EQ(peers[i].error, 0) << "connection " << i << ": " << std::strerror(peers[i].error);
       ASSERT_FALSE(peers[i].eof) << "connection " << i << " was closed by the server without an echo";
@@ -154,7 +154,7 @@ TEST_P(EchoLoad, serves_10000_concurrent_connections_at_a_few_kib_each) {
     p.in.clear();
     p.expect = p.out.size();
   }
-  ASSERT_TRUE(drive(peers, 30s));
+  ASSERT_TRUE(drive(peers, 120s));
   std::size_t ok = 0;
   for (const Peer& p : peers) ok += p.error == 0 && !p.eof && p.in == p.out;
   EXPECT_EQ(ok, kConnections);

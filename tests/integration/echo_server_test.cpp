@@ -165,8 +165,8 @@ TEST_P(EchoServer, closes_connections_over_the_limit_at_once_and_recovers_when_o
 
   Fd sixth = connect_now(endpoint_);
   ASSERT_TRUE(sixth.valid()) << "the kernel completes the handshake; the server closes it afterwards";
-  EXPECT_TRUE(closed_by_server_within(sixth.get(), 2s)) << "the 6th connection was not closed";
-  std::optional<std::string> warning = server_.wait_for_stderr("connection limit 5 reached", 2'000ms);
+  EXPECT_TRUE(closed_by_server_within(sixth.get(), 20s)) << "the 6th connection was not closed";
+  std::optional<std::string> warning = server_.wait_for_stderr("connection limit 5 reached", 20'000ms);
   EXPECT_TRUE(warning.has_value()) << "no warning about the limit";
   if (warning) {
     EXPECT_NE(warning->find("warn"), std::string::npos) << *warning;
@@ -180,10 +180,10 @@ TEST_P(EchoServer, closes_connections_over_the_limit_at_once_and_recovers_when_o
   // connection refused in that moment is retried.
   admitted.front().reset();
   bool served = false;
-  for (auto until = Clock::now() + 3s; !served && Clock::now() < until;) {
+  for (auto until = Clock::now() + 30s; !served && Clock::now() < until;) {
     Fd fd = connect_now(endpoint_);
     ASSERT_TRUE(fd.valid());
-    if (roundtrip(fd, "new one", 1s) == "new one") {
+    if (roundtrip(fd, "new one", 10s) == "new one") {
       served = true;
       admitted.front() = std::move(fd);
     } else {
@@ -194,12 +194,16 @@ TEST_P(EchoServer, closes_connections_over_the_limit_at_once_and_recovers_when_o
 
   Fd again = connect_now(endpoint_);
   ASSERT_TRUE(again.valid());
-  EXPECT_TRUE(closed_by_server_within(again.get(), 2s)) << "the limit no longer holds";
+  EXPECT_TRUE(closed_by_server_within(again.get(), 20s)) << "the limit no longer holds";
   expect_running();
 }
 
+// Only the server's own clock decides: the idle connection cannot be closed before the timeout (its timer starts
+// at accept, after our connect returned), and the active one sends every 50 ms against a 1 s timeout, a gap that
+// only a process stalled for most of a second could stretch. The upper bounds only catch a hang.
 TEST_P(EchoServer, closes_an_idle_connection_after_the_idle_timeout_but_not_an_active_one) {
-  ASSERT_NO_FATAL_FAILURE(start({"--idle-timeout", "0.3"}));
+  constexpr auto kIdleTimeout = 1000ms;
+  ASSERT_NO_FATAL_FAILURE(start({"--idle-timeout", "1"}));
   Fd idle = connect_now(endpoint_);
   ASSERT_TRUE(idle.valid());
   auto opened = Clock::now();
@@ -208,18 +212,23 @@ TEST_P(EchoServer, closes_an_idle_connection_after_the_idle_timeout_but_not_an_a
 
   std::optional<Clock::duration> idle_lasted;
   int ticks = 0;
-  for (auto until = opened + 2500ms; Clock::now() < until; ++ticks) {
+  Clock::duration longest_gap{};
+  auto last_tick = Clock::now();
+  // Three idle timeouts of activity, and on until the idle connection is seen closed (20 s: a hang).
+  for (; Clock::now() < opened + 3 * kIdleTimeout || (!idle_lasted && Clock::now() < opened + 20s); ++ticks) {
+    auto now = Clock::now();
+    longest_gap = std::max(longest_gap, now - last_tick);
+    last_tick = now;
     std::string tick = "tick " + std::to_string(ticks);
-    ASSERT_EQ(roundtrip(active, tick, 1s), tick) << "the active connection stopped echoing after " << ticks
-                                                 << " ticks";
+    ASSERT_EQ(roundtrip(active, tick, 20s), tick)
+        << "the active connection stopped echoing after " << ticks << " ticks; the longest pause between ticks was "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(longest_gap).count() << " ms";
     if (!idle_lasted && closed_by_server_within(idle.get(), 0ms)) idle_lasted = Clock::now() - opened;
-    std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(50ms);
   }
-  EXPECT_GE(ticks, 15);
-  ASSERT_TRUE(idle_lasted.has_value()) << "the idle connection was still open after 2.5 s";
+  ASSERT_TRUE(idle_lasted.has_value()) << "the idle connection was still open after 20 s";
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*idle_lasted).count();
-  EXPECT_GE(ms, 250) << "closed before the idle timeout";
-  EXPECT_LE(ms, 2000) << "closed long after the idle timeout";
+  EXPECT_GE(ms, kIdleTimeout.count() - 5) << "closed before the idle timeout";
   RecordProperty("idle_closed_after_ms", std::to_string(ms));
 }
 

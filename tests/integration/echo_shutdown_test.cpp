@@ -49,7 +49,7 @@ class EchoShutdown : public EchoServerTest {
     RecordProperty("exit_after_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                        Clock::now() - sent).count()));
     for (std::size_t i = 0; i < clients.size(); ++i) {
-      EXPECT_TRUE(closed_by_server_within(clients[i].get(), 1s)) << "client " << i << " was not closed";
+      EXPECT_TRUE(closed_by_server_within(clients[i].get(), 10s)) << "client " << i << " was not closed";
     }
     std::string err = server_.stderr_text();
     EXPECT_NE(err.find("stopping"), std::string::npos) << err;
@@ -80,7 +80,7 @@ TEST_P(EchoShutdown, an_echo_in_progress_at_sigterm_comes_back_intact_before_the
   auto signalled = Clock::now();
 
   // Whatever the server had received before it stopped reading comes back intact; then it closes.
-  drive_one(p, 5s);
+  drive_one(p, 20s);
   EXPECT_TRUE(p.eof || p.error != 0) << "the connection was not closed";
   EXPECT_TRUE(p.error == 0 || p.error == ECONNRESET) << std::strerror(p.error);
   ASSERT_LE(p.in.size(), p.out.size());
@@ -89,9 +89,10 @@ TEST_P(EchoShutdown, an_echo_in_progress_at_sigterm_comes_back_intact_before_the
   std::printf("echoed %zu of %zu bytes (sent %zu) before the connection closed\n", p.in.size(), p.out.size(),
               p.sent);
 
+  // The bounds past the shutdown timeout only catch a hang (a loaded machine may take seconds to close).
   auto status = server_.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(
-      1s + 2s - (Clock::now() - signalled)));
-  ASSERT_TRUE(status.has_value()) << "still running 3 s after SIGTERM with --shutdown-timeout 1";
+      1s + 30s - (Clock::now() - signalled)));
+  ASSERT_TRUE(status.has_value()) << "still running 31 s after SIGTERM with --shutdown-timeout 1";
   EXPECT_TRUE(status->success()) << status->describe();
   EXPECT_NE(server_.stderr_text().find("stopped"), std::string::npos);
 }
@@ -102,35 +103,36 @@ TEST_P(EchoShutdown, a_connection_that_cannot_finish_is_closed_at_the_shutdown_t
   ASSERT_TRUE(stalled.valid());
   ASSERT_TRUE(server_.send_signal(SIGTERM));
   auto signalled = Clock::now();
-  ASSERT_TRUE(server_.wait_for_stderr("stopping", 2'000ms).has_value());
+  ASSERT_TRUE(server_.wait_for_stderr("stopping", 20'000ms).has_value());
 
   // Stopping closes the listener: new connections are refused by the kernel.
   EXPECT_FALSE(connect_now(endpoint_, 0, 1s).valid()) << "a new connection was accepted after SIGTERM";
 
-  auto status = server_.wait_for_exit(3'000ms);
+  auto status = server_.wait_for_exit(31'000ms);  // the timeout, and 30 s that only a hang exceeds
   auto lasted = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - signalled).count();
-  ASSERT_TRUE(status.has_value()) << "still running 3 s after SIGTERM with --shutdown-timeout 1";
+  ASSERT_TRUE(status.has_value()) << "still running 31 s after SIGTERM with --shutdown-timeout 1";
   EXPECT_TRUE(status->success()) << status->describe();
   EXPECT_GE(lasted, 900) << "the connection was not given its shutdown timeout";
   std::string err = server_.stderr_text();
   EXPECT_NE(err.find("shutdown timeout: closing 1 connection(s)"), std::string::npos) << err;
   EXPECT_NE(err.find("forced closed 1"), std::string::npos) << err;
-  EXPECT_TRUE(closed_by_server_within(stalled.get(), 2s));
+  EXPECT_TRUE(closed_by_server_within(stalled.get(), 10s));
   RecordProperty("exit_after_ms", std::to_string(lasted));
 }
 
 TEST_P(EchoShutdown, a_second_sigterm_closes_the_remaining_connections_at_once) {
-  ASSERT_NO_FATAL_FAILURE(start({"--shutdown-timeout", "30"}));
+  // A shutdown timeout far longer than any wait below, so only the second signal can end the stop.
+  ASSERT_NO_FATAL_FAILURE(start({"--shutdown-timeout", "600"}));
   Fd stalled = open_stalled_connection();
   ASSERT_TRUE(stalled.valid());
   ASSERT_TRUE(server_.send_signal(SIGTERM));
-  ASSERT_TRUE(server_.wait_for_stderr("stopping", 2'000ms).has_value());
+  ASSERT_TRUE(server_.wait_for_stderr("stopping", 20'000ms).has_value());
   std::this_thread::sleep_for(300ms);
   ASSERT_TRUE(server_.running()) << "the stalled connection should hold the graceful stop open";
 
   ASSERT_TRUE(server_.send_signal(SIGTERM));
-  auto status = server_.wait_for_exit(2'000ms);
-  ASSERT_TRUE(status.has_value()) << "still running 2 s after the second SIGTERM";
+  auto status = server_.wait_for_exit(30'000ms);
+  ASSERT_TRUE(status.has_value()) << "still running 30 s after the second SIGTERM";
   // The stop is forced (every shard cancels its connections), then completes normally.
   EXPECT_TRUE(status->success()) << status->describe();
   EXPECT_NE(server_.stderr_text().find("closing every connection now"), std::string::npos) << server_.stderr_text();

@@ -25,6 +25,7 @@
 #include "ringlet/net/listener.hpp"
 #include "ringlet/net/socket_options.hpp"
 #include "ringlet/net/stream.hpp"
+#include "ringlet/runtime/backend.hpp"
 #include "ringlet/runtime/timeout.hpp"
 #include "support/loop_fixture.hpp"
 
@@ -383,8 +384,8 @@ TEST_P(StreamScenarios, a_write_to_a_client_that_never_reads_blocks_without_bloc
   auto seen = run(bounded(write_to_a_peer_that_never_reads(&p.server, 64u << 20), 10s));
   ASSERT_TRUE(seen.ok());
   EXPECT_EQ(seen->outcome, errc::timed_out.message()) << "the write completed although nobody read";
-  // The loop kept running other tasks while the write waited (about 300 ticks; any progress proves it).
-  EXPECT_GT(seen->ticks_meanwhile, 10);
+  // The loop kept running other tasks while the write waited (about 300 ticks on an idle machine; a few prove it).
+  EXPECT_GT(seen->ticks_meanwhile, 2);
 }
 
 // A peer thread that sends endlessly and never reads, with a small receive buffer so that whatever we send it
@@ -442,14 +443,17 @@ Task<void> echo_until_stopped(Stream* s, std::atomic<bool>* stop) {
 
 // How far past the watermark the receive queue may grow. epoll stops receiving inside the completion that crosses
 // the watermark, so it overshoots by at most that one buffer (8 KiB asked, 16 KiB allocated: pooled buffers round
-// up to their class). io_uring cannot take back completions the kernel already posted: by the time our cancel
-// lands, a multishot receive may have handed over one batch, and the kernel ends a batch after at most
-// MULTISHOT_MAX_RETRY (32, io_uring/net.c) receives of one provided buffer (8 KiB) each. Neither bound depends on
-// how much the peer sends.
+// up to their class). io_uring cannot take back what the kernel already received: until our cancel of the multishot
+// receive is processed, the kernel keeps filling provided buffers from the socket, one batch of up to
+// MULTISHOT_MAX_RETRY (32, io_uring/net.c) 8 KiB buffers per task-work run, and a loop that is descheduled meanwhile
+// (a busy machine) lets several batches through. The only bound that holds whatever the scheduler does is the
+// provided-buffer ring itself (BackendOptions: 2048 x 8 KiB); bounding a stalled connection's share of it is the
+// fairness issue's work (#15), which will tighten this. Neither bound depends on how much the peer sends.
 std::size_t receive_queue_bound(BackendKind kind, std::size_t watermark) {
   constexpr std::size_t kEpollBuffer = 16 * 1024;
-  constexpr std::size_t kUringBatch = 32 * 8 * 1024;
-  return watermark + (kind == BackendKind::uring ? kUringBatch : kEpollBuffer);
+  const BackendOptions defaults;
+  const std::size_t uring_ring = std::size_t{defaults.provided_buffer_count} * defaults.provided_buffer_size;
+  return watermark + (kind == BackendKind::uring ? uring_ring : kEpollBuffer);
 }
 
 TEST_P(StreamScenarios, an_echo_server_facing_a_client_that_never_reads_holds_bounded_memory_and_stalls_the_client) {
@@ -535,8 +539,9 @@ struct Collected {
 };
 
 // Reads to EOF with a 1 ms deadline on every read, rotating through receive(), read_some() and read_frame(), and
-// keeps whatever each read returns. A read that times out must leave its bytes for the next one.
-Task<Collected> read_with_tiny_timeouts(Stream* s) {
+// keeps whatever each read returns. A read that times out must leave its bytes for the next one. Every timeout is
+// published in `timeouts_seen`, which the sender waits on.
+Task<Collected> read_with_tiny_timeouts(Stream* s, std::atomic<int>* timeouts_seen) {
   Collected c;
   std::string buf(3000, '\0');
   for (int i = 0;; ++i) {
@@ -579,13 +584,17 @@ Task<Collected> read_with_tiny_timeouts(Stream* s) {
       }
     }
     ++c.reads;
+    timeouts_seen->store(c.timeouts, std::memory_order_release);
     if (eof || !c.error.empty()) break;
   }
   co_return c;
 }
 
-// Sends `total` pattern bytes in chunks of varying size with irregular pauses, then closes.
-void send_pattern_irregularly(int fd, std::size_t total) {
+// Sends `total` pattern bytes in chunks of varying size with irregular pauses, then closes. Every 64 chunks it
+// stops until the reader has timed out once more: with nothing arriving a 1 ms deadline must fire, so reads are
+// cancelled on every machine, however fast the sender's sleeps or the reader's turns are; the irregular pauses
+// make some of them race arriving data.
+void send_pattern_irregularly(int fd, std::size_t total, const std::atomic<int>* timeouts_seen) {
   std::vector<std::byte> chunk(70000);
   std::uint64_t pos = 0;
   std::uint64_t step = 0;
@@ -601,16 +610,23 @@ void send_pattern_irregularly(int fd, std::size_t total) {
     pos += n;
     ++step;
     if (step % 3 == 0) sleep_ns(static_cast<std::int64_t>((step * 104729) % 2'500'000));  // 0 - 2.5 ms
+    if (step % 64 == 0) {
+      int before = timeouts_seen->load(std::memory_order_acquire);
+      for (int waited = 0; timeouts_seen->load(std::memory_order_acquire) == before && waited < 30'000; ++waited) {
+        sleep_ns(1'000'000);  // the 30 s bound only catches a reader that stopped reading
+      }
+    }
   }
   ::shutdown(fd, SHUT_WR);
 }
 
 TEST_P(StreamScenarios, reads_cancelled_by_tiny_timeouts_while_data_streams_in_lose_and_repeat_nothing) {
   constexpr std::size_t kTotal = 8u << 20;
+  std::atomic<int> timeouts_seen{0};
   PeerThread peer;
-  Stream s = make_stream_with_peer_thread(peer, [](int fd) { send_pattern_irregularly(fd, kTotal); });
+  Stream s = make_stream_with_peer_thread(peer, [&](int fd) { send_pattern_irregularly(fd, kTotal, &timeouts_seen); });
   ASSERT_TRUE(s.is_open());
-  auto c = run(bounded(read_with_tiny_timeouts(&s), 60s));
+  auto c = run(bounded(read_with_tiny_timeouts(&s, &timeouts_seen), 120s));
   ASSERT_TRUE(c.ok()) << "timed out";
   peer.join();
   EXPECT_EQ(c->error, "");
