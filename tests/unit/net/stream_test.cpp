@@ -627,9 +627,9 @@ TEST_P(StreamTest, connect_to_a_listener_with_a_full_accept_queue_times_out_at_i
   EXPECT_EQ(seen->outcome, errc::timed_out.message());
   EXPECT_GE(seen->connected_before, 1u);
   EXPECT_LE(seen->connected_before, 2u) << "the kernel kept queueing connections past backlog 0";
-  // Never early; the upper bound only catches a deadline that did not fire (the SYN retry is 1 s away).
+  // Never early. That the deadline fired at all is the timed_out outcome: without it the connect would wait for the
+  // kernel's SYN retries (seconds), and bounded() would fail. How late it fired depends on the machine's load.
   EXPECT_GE(seen->elapsed_ms, 149);
-  EXPECT_LT(seen->elapsed_ms, 900);
 }
 
 // ---- addresses -----------------------------------------------------------------------------------------------------
