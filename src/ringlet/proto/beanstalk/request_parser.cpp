@@ -71,8 +71,9 @@ bool parse_command_line(std::string_view line, const RequestLimits& limits, Requ
   out = Request{};
   error = ParseError::bad_format;
   // beanstalkd rejects a NUL before it looks at the name; we treat a stray CR the same way (see the header).
-  if (std::memchr(line.data(), '\0', line.size()) != nullptr ||
-      std::memchr(line.data(), '\r', line.size()) != nullptr) {
+  // (An empty line's data() may be null, which memchr must not see even with a zero length.)
+  if (!line.empty() && (std::memchr(line.data(), '\0', line.size()) != nullptr ||
+                        std::memchr(line.data(), '\r', line.size()) != nullptr)) {
     return false;
   }
   const CommandSpec* spec = find_command(line);

@@ -134,7 +134,7 @@ std::vector<Case> cases() {
       {"long_line_with_bare_cr_and_lf", std::string(230, 'a') + "\r" + "b\n" + "c\r\nstats\r\n",
        "BAD_FORMAT\nstats\n"},
       // Names.
-      {"empty_line", "\r\n", "UNKNOWN_COMMAND\n"},
+      {"empty_line_fuzz_regression_1", "\r\n", "UNKNOWN_COMMAND\n"},
       {"unknown", "foo\r\n", "UNKNOWN_COMMAND\n"},
       {"names_are_case_sensitive", "PUT 0 0 1 1\r\n", "UNKNOWN_COMMAND\n"},
       {"word_without_its_space", "delete\r\nuse\r\nput\r\npeek\r\nkick\r\ntouch\r\n",
