@@ -56,13 +56,19 @@ CommandLine& CommandLine::number(std::uint64_t v) noexcept {
 
 CommandLine& CommandLine::end() noexcept { return add("\r\n"); }
 
-CommandLine CommandLine::bare(Command c) noexcept { return std::move(CommandLine(c).end()); }
+CommandLine CommandLine::bare(Command c) noexcept {
+  RINGLET_ASSERT(command_spec(c).arity == 0);
+  return std::move(CommandLine(c).end());
+}
 
 CommandLine CommandLine::with_tube(Command c, std::string_view tube) noexcept {
+  RINGLET_ASSERT(command_spec(c).arity == 1 && command_spec(c).args[0] == Arg::tube);
   return std::move(CommandLine(c).add(" ").add(tube).end());
 }
 
 CommandLine CommandLine::with_number(Command c, std::uint64_t n) noexcept {
+  const CommandSpec& spec = command_spec(c);
+  RINGLET_ASSERT(spec.arity == 1 && spec.args[0] != Arg::tube && spec.args[0] != Arg::tube_word);
   return std::move(CommandLine(c).number(n).end());
 }
 

@@ -12,8 +12,8 @@
 // Replies. A reply is one line, "<WORD>[ <args>]\r\n" (words: reply.hpp), and for RESERVED, FOUND and OK a body
 // of <bytes> + "\r\n" after it. ReplyParser::parse takes the line from a SliceQueue (a view of the receive buffer,
 // gathered only when it straddles two) and reports it as soon as it is complete, like the server side reports a
-// put: the caller takes the body itself (take_put_body's sibling take_reply_body, or piece by piece as it arrives,
-// as the load generator does to verify a large body without gathering it).
+// put: the caller takes the body itself (with take_reply_body, or piece by piece as it arrives, as the load
+// generator does to verify a large body without gathering it).
 //
 // Decisions (a client is lenient where it can be, strict where a wrong number would mislead it):
 // - Reply lines may be up to kMaxReplyLine bytes before the CRLF (beanstalkd's longest is "USING <200 bytes>").
@@ -86,7 +86,9 @@ struct ReplyLine {
   bool ok() const noexcept { return status == ReplyStatus::ok; }
   bool is(ReplyKind k) const noexcept { return status != ReplyStatus::unknown && kind == k; }
   // A well-formed RESERVED, FOUND or OK: bytes + 2 more bytes follow the line.
-  bool has_body() const noexcept { return ok() && (reply_spec(kind).args == ReplyArgs::id_bytes || kind == ReplyKind::ok); }
+  bool has_body() const noexcept {
+    return ok() && (reply_spec(kind).args == ReplyArgs::id_bytes || reply_spec(kind).args == ReplyArgs::bytes);
+  }
 };
 
 // The whole grammar of one reply line (without its CRLF).

@@ -125,6 +125,14 @@ inline constexpr CommandSpec kCommands[kCommandCount] = {
     {Command::quit, Match::prefix, Tail::ignored, 0, {}},
 };
 
+// The table row of a command.
+constexpr const CommandSpec& command_spec(Command c) noexcept {
+  for (const CommandSpec& spec : kCommands) {
+    if (spec.command == c) return spec;
+  }
+  return kCommands[0];  // unreachable: the static_assert below proves every command has a row
+}
+
 // The entry a command line (without its CRLF) is, or nullptr: UNKNOWN_COMMAND.
 constexpr const CommandSpec* find_command(std::string_view line) noexcept {
   for (const CommandSpec& spec : kCommands) {

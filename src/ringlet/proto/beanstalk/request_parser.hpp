@@ -21,7 +21,8 @@
 // expected_crlf when the 2 bytes after the body are not "\r\n" (all bytes + 2 are consumed either way, as
 // beanstalkd does; the job is dropped, the connection goes on).
 //
-// Decisions (beanstalkd 1.12's prot.c is the reference; where it is quirky we say what we do):
+// Decisions (beanstalkd 1.13's prot.c is the reference, and the cases below were also sent to Debian's beanstalkd
+// 1.12; where it is quirky we say what we do):
 // - Line end: "\r\n" only. A bare "\n" is an ordinary byte of the line (as in beanstalkd). A "\r" or a NUL inside
 //   the line is BAD_FORMAT (beanstalkd answers BAD_FORMAT to NUL; a stray "\r" makes it stop seeing line ends
 //   until 224 bytes have arrived — we do not copy that stall).
@@ -41,7 +42,8 @@
 //   reserve-with-timeout ("reserve-with-timeout 5x" waits 5 s) and kick ("kick 3 jobs" kicks 3). kick differs from
 //   beanstalkd (strtoul) in rejecting a sign, a tab and values over 2^32 - 1 (beanstalkd wraps "kick -1" to
 //   4294967295 and "kick 4294967296" to 0).
-// - reserve-with-timeout: the timeout must be <= 2^31 - 1 (beanstalkd stores it in an int), else BAD_FORMAT.
+// - reserve-with-timeout: the timeout must be <= 2^31 - 1, else BAD_FORMAT (beanstalkd 1.13 does so; 1.12 accepted
+//   it and overflowed its int).
 // - put: ttr is reported as sent (0 too; the server raises it to 1 s as beanstalkd does). bytes over
 //   RequestLimits::max_job_size is JOB_TOO_BIG, checked before trailing bytes (so "put 0 0 1 99999999 x" is
 //   JOB_TOO_BIG, like beanstalkd), and the parser then swallows the next bytes + 2 bytes — incrementally, as they

@@ -158,7 +158,13 @@ std::string reply_transcript(const std::vector<std::string>& pieces) {
       if (in_body) {
         ReplyBody b = take_reply_body(q, body);
         if (b.status == ReplyBody::Status::need_more) break;
-        out += b.status == ReplyBody::Status::complete ? "[" + std::string(b.body.view()) + "]\n" : "no CRLF\n";
+        if (b.status == ReplyBody::Status::complete) {
+          out += '[';  // appended piece by piece: GCC 12 warns falsely (-Wrestrict) on `"[" + std::string(...)`
+          out += b.body.view();
+          out += "]\n";
+        } else {
+          out += "no CRLF\n";
+        }
         in_body = false;
         continue;
       }
