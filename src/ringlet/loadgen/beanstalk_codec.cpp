@@ -162,6 +162,7 @@ Reply ReplyParser::parse(SliceQueue& in, Expect e) {
     if (s == wire::ReplyParseStatus::need_more) return Reply::need_more();
     if (s == wire::ReplyParseStatus::too_long) return Reply::wrong("reply line too long");
     Reply r = on_line(lines_.reply(), e);
+    lines_.drop_line();  // the numbers are copied out; do not pin the receive buffer while a body or reply waits
     if (phase_ == Phase::line) return r;
   }
   if (phase_ == Phase::header || phase_ == Phase::body) {

@@ -103,6 +103,11 @@ class ReplyParser {
   // kMaxReplyLine bytes; nothing consumed (the connection is beyond repair).
   ReplyParseStatus parse(SliceQueue& in);
   const ReplyLine& reply() const noexcept { return reply_; }
+  // Lets go of the current line (its receive buffer) once reply()'s views are no longer needed.
+  void drop_line() noexcept {
+    line_.reset();
+    reply_.tube = {};
+  }
 
  private:
   Slice line_;

@@ -115,8 +115,14 @@ class RequestParser {
   // Takes the next command from `in` (see the top of this file). need_more consumes only bytes being swallowed.
   ParseResult parse(SliceQueue& in);
 
-  // The last complete command. Its views stay valid until the next parse() or reset().
+  // The last complete command. Its views stay valid until the next parse(), drop_line() or reset().
   const Request& request() const noexcept { return req_; }
+  // Lets go of the current line (its receive buffer) once request()'s views are no longer needed: a connection
+  // that waits long after a command (a reserve) should not pin a receive buffer meanwhile.
+  void drop_line() noexcept {
+    line_.reset();
+    req_.tube = {};
+  }
   // True while the parser still swallows a rejected put's body or the rest of an over-long line: the peer
   // closing now is not "between commands".
   bool swallowing() const noexcept { return phase_ != Phase::line; }

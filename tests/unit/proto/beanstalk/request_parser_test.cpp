@@ -284,6 +284,18 @@ TEST_F(BeanstalkRequestParserTest, a_rejected_body_is_swallowed_as_it_arrives_wi
   EXPECT_FALSE(p.swallowing());
 }
 
+TEST_F(BeanstalkRequestParserTest, drop_line_lets_go_of_the_receive_buffer) {
+  SliceQueue q;
+  q.push(Slice::copy_of("watch t\r\n"));
+  RequestParser p;
+  ASSERT_TRUE(p.parse(q).complete());
+  EXPECT_EQ(BufferPool::local().outstanding(), 1u) << "the line's buffer, held for request()'s views";
+  p.drop_line();
+  EXPECT_EQ(BufferPool::local().outstanding(), 0u);
+  EXPECT_EQ(p.request().command, Command::watch);
+  EXPECT_TRUE(p.request().tube.empty());
+}
+
 TEST_F(BeanstalkRequestParserTest, every_command_name_is_in_the_table_once) {
   for (std::size_t i = 0; i < kCommandCount; ++i) {
     const auto c = static_cast<Command>(i);
