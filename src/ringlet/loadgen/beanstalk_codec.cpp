@@ -1,8 +1,7 @@
-// beanstalk_codec.cpp — beanstalkd commands and replies (see beanstalk_codec.hpp).
+// beanstalk_codec.cpp — the bench's beanstalkd commands, job bodies and reply checks (see beanstalk_codec.hpp).
 #include "ringlet/loadgen/beanstalk_codec.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 
 #include "ringlet/buf/buffer.hpp"
@@ -36,47 +35,25 @@ bool parse_hex(std::string_view text, std::uint64_t& out) noexcept {
   return true;
 }
 
-template <class T>
-bool parse_uint(std::string_view text, T& out) noexcept {
-  if (text.empty()) return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc{} && end == text.data() + text.size();
-}
+namespace wire = ::ringlet::beanstalk;
 
-// Replies that are never right in our cycle, each with the description the run reports.
-struct KnownLine {
-  std::string_view prefix;
-  const char* what;
-};
-constexpr KnownLine kErrorLines[] = {
-    {"OUT_OF_MEMORY", "server replied OUT_OF_MEMORY"},
-    {"INTERNAL_ERROR", "server replied INTERNAL_ERROR"},
-    {"BAD_FORMAT", "server replied BAD_FORMAT"},
-    {"UNKNOWN_COMMAND", "server replied UNKNOWN_COMMAND"},
-    {"EXPECTED_CRLF", "server replied EXPECTED_CRLF"},
-    {"JOB_TOO_BIG", "server replied JOB_TOO_BIG"},
-    {"DRAINING", "server replied DRAINING"},
-    {"BURIED", "put buried (server out of memory)"},
-    {"TIMED_OUT", "reserve timed out"},
-    {"DEADLINE_SOON", "reserve answered DEADLINE_SOON"},
-    {"NOT_FOUND", "server replied NOT_FOUND"},
-    {"NOT_IGNORED", "server replied NOT_IGNORED"},
-};
-
-const char* error_line(std::string_view line) noexcept {
-  for (const KnownLine& k : kErrorLines) {
-    if (line.substr(0, k.prefix.size()) == k.prefix &&
-        (line.size() == k.prefix.size() || line[k.prefix.size()] == ' ')) {
-      return k.what;
-    }
+// Replies that are never right in our cycle, each with the description the run reports; nullptr for the others.
+const char* error_description(wire::ReplyKind kind) noexcept {
+  switch (kind) {
+    case wire::ReplyKind::out_of_memory: return "server replied OUT_OF_MEMORY";
+    case wire::ReplyKind::internal_error: return "server replied INTERNAL_ERROR";
+    case wire::ReplyKind::bad_format: return "server replied BAD_FORMAT";
+    case wire::ReplyKind::unknown_command: return "server replied UNKNOWN_COMMAND";
+    case wire::ReplyKind::expected_crlf: return "server replied EXPECTED_CRLF";
+    case wire::ReplyKind::job_too_big: return "server replied JOB_TOO_BIG";
+    case wire::ReplyKind::draining: return "server replied DRAINING";
+    case wire::ReplyKind::buried: return "put buried (server out of memory)";
+    case wire::ReplyKind::timed_out: return "reserve timed out";
+    case wire::ReplyKind::deadline_soon: return "reserve answered DEADLINE_SOON";
+    case wire::ReplyKind::not_found: return "server replied NOT_FOUND";
+    case wire::ReplyKind::not_ignored: return "server replied NOT_IGNORED";
+    default: return nullptr;
   }
-  return nullptr;
-}
-
-// "<word> <number>" with the word already matched: the number, or false.
-bool number_after(std::string_view line, std::string_view word, std::uint64_t& out) noexcept {
-  if (!line.starts_with(word) || line.size() <= word.size() || line[word.size()] != ' ') return false;
-  return parse_uint(line.substr(word.size() + 1), out);
 }
 
 }  // namespace
@@ -125,69 +102,50 @@ bool BodyPattern::parse_header(std::string_view header, std::size_t size, std::u
 
 // ---- commands -------------------------------------------------------------------------------------------------
 
-void RequestWriter::append_uint(std::uint64_t v) {
-  char digits[20];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
-  scratch_.append(digits, end);
+void RequestWriter::use(RequestSink& out, std::string_view tube) {
+  out.queue_copy(wire::CommandLine::with_tube(wire::Command::use, tube).view());
+}
+void RequestWriter::watch(RequestSink& out, std::string_view tube) {
+  out.queue_copy(wire::CommandLine::with_tube(wire::Command::watch, tube).view());
+}
+void RequestWriter::ignore(RequestSink& out, std::string_view tube) {
+  out.queue_copy(wire::CommandLine::with_tube(wire::Command::ignore, tube).view());
 }
 
-void RequestWriter::command(RequestSink& out, std::string_view verb, std::string_view arg) {
-  scratch_.clear();
-  scratch_ += verb;
-  scratch_ += ' ';
-  scratch_ += arg;
-  scratch_ += "\r\n";
-  out.queue_copy(scratch_);
-}
-
-void RequestWriter::use(RequestSink& out, std::string_view tube) { command(out, "use", tube); }
-void RequestWriter::watch(RequestSink& out, std::string_view tube) { command(out, "watch", tube); }
-void RequestWriter::ignore(RequestSink& out, std::string_view tube) { command(out, "ignore", tube); }
-
+// A small put goes out as one copy (line, body, CRLF); a large one as the line and body header, the pattern's
+// tail as a Slice (no copy), and the CRLF.
 void RequestWriter::put(RequestSink& out, const PutArgs& args, std::uint64_t seed, std::size_t size) {
-  scratch_.clear();
-  scratch_ += "put ";
-  append_uint(args.priority);
-  scratch_ += ' ';
-  append_uint(args.delay_s);
-  scratch_ += ' ';
-  append_uint(args.ttr_s);
-  scratch_ += ' ';
-  append_uint(size);
-  scratch_ += "\r\n";
-  char hdr[BodyPattern::kHeaderSize];
-  bodies_->header(seed, size, hdr);
-  scratch_.append(hdr, sizeof hdr);
+  const wire::CommandLine line =
+      wire::CommandLine::put(args.priority, args.delay_s, args.ttr_s, static_cast<std::uint32_t>(size));
+  char small[sizeof(wire::CommandLine) + BodyPattern::kHeaderSize + kCopyBodyBelow + 2];
+  std::size_t n = line.view().copy(small, line.view().size());
+  bodies_->header(seed, size, small + n);
+  n += BodyPattern::kHeaderSize;
   Slice tail = bodies_->tail(seed, size);
   if (tail.size() > kCopyBodyBelow) {
-    out.queue_copy(scratch_);
+    out.queue_copy(std::string_view(small, n));
     out.queue(std::move(tail));
     out.queue_copy("\r\n");
     return;
   }
-  scratch_ += tail.view();
-  scratch_ += "\r\n";
-  out.queue_copy(scratch_);
+  n += tail.view().copy(small + n, tail.size());
+  small[n++] = '\r';
+  small[n++] = '\n';
+  out.queue_copy(std::string_view(small, n));
 }
 
 void RequestWriter::reserve(RequestSink& out, int timeout_s) {
   if (timeout_s < 0) {
-    out.queue_copy("reserve\r\n");
+    out.queue_copy(wire::CommandLine::bare(wire::Command::reserve).view());
     return;
   }
-  scratch_.clear();
-  scratch_ += "reserve-with-timeout ";
-  append_uint(static_cast<std::uint64_t>(timeout_s));
-  scratch_ += "\r\n";
-  out.queue_copy(scratch_);
+  out.queue_copy(
+      wire::CommandLine::with_number(wire::Command::reserve_with_timeout, static_cast<std::uint64_t>(timeout_s))
+          .view());
 }
 
 void RequestWriter::delete_job(RequestSink& out, std::uint64_t id) {
-  scratch_.clear();
-  scratch_ += "delete ";
-  append_uint(id);
-  scratch_ += "\r\n";
-  out.queue_copy(scratch_);
+  out.queue_copy(wire::CommandLine::with_number(wire::Command::delete_job, id).view());
 }
 
 // ---- replies --------------------------------------------------------------------------------------------------
@@ -200,10 +158,11 @@ void ReplyParser::reset() noexcept {
 
 Reply ReplyParser::parse(SliceQueue& in, Expect e) {
   if (phase_ == Phase::line) {
-    FrameResult f = in.take_until("\r\n", kMaxReplyLine);
-    if (f.status == FrameResult::Status::need_more) return Reply::need_more();
-    if (f.status == FrameResult::Status::too_long) return Reply::wrong("reply line too long");
-    Reply r = on_line(f.frame.view(), e);
+    const wire::ReplyParseStatus s = lines_.parse(in);
+    if (s == wire::ReplyParseStatus::need_more) return Reply::need_more();
+    if (s == wire::ReplyParseStatus::too_long) return Reply::wrong("reply line too long");
+    Reply r = on_line(lines_.reply(), e);
+    lines_.drop_line();  // the numbers are copied out; do not pin the receive buffer while a body or reply waits
     if (phase_ == Phase::line) return r;
   }
   if (phase_ == Phase::header || phase_ == Phase::body) {
@@ -218,33 +177,32 @@ Reply ReplyParser::parse(SliceQueue& in, Expect e) {
   return Reply::complete();
 }
 
-Reply ReplyParser::on_line(std::string_view line, Expect e) {
-  if (const char* err = error_line(line)) return Reply::wrong(err);
-  std::uint64_t n = 0;
+Reply ReplyParser::on_line(const wire::ReplyLine& line, Expect e) {
+  if (line.status != wire::ReplyStatus::unknown) {
+    if (const char* err = error_description(line.kind)) return Reply::wrong(err);
+  }
   switch (e) {
     case Expect::use:
-      if (line.starts_with("USING ")) return Reply::complete();
+      if (line.ok() && line.kind == wire::ReplyKind::using_tube) return Reply::complete();
       return Reply::wrong("unexpected reply to use");
     case Expect::watch:
-      if (number_after(line, "WATCHING", n)) return Reply::complete();
+      if (line.ok() && line.kind == wire::ReplyKind::watching) return Reply::complete();
       return Reply::wrong("unexpected reply to watch");
     case Expect::put:
-      if (number_after(line, "INSERTED", id_)) return Reply::complete();
-      return Reply::wrong("unexpected reply to put");
+      if (!line.ok() || line.kind != wire::ReplyKind::inserted) return Reply::wrong("unexpected reply to put");
+      id_ = line.id;
+      return Reply::complete();
     case Expect::delete_job:
-      if (line == "DELETED") return Reply::complete();
+      if (line.ok() && line.kind == wire::ReplyKind::deleted) return Reply::complete();
       return Reply::wrong("unexpected reply to delete");
     case Expect::reserve: {
-      if (!line.starts_with("RESERVED ")) return Reply::wrong("unexpected reply to reserve");
-      std::string_view rest = line.substr(9);
-      std::size_t space = rest.find(' ');
-      if (space == std::string_view::npos || !parse_uint(rest.substr(0, space), id_) ||
-          !parse_uint(rest.substr(space + 1), size_)) {
-        return Reply::wrong("malformed RESERVED line");
-      }
-      if (size_ < BodyPattern::kHeaderSize || size_ > bodies_->max_size()) {
+      if (!line.is(wire::ReplyKind::reserved)) return Reply::wrong("unexpected reply to reserve");
+      if (!line.ok()) return Reply::wrong("malformed RESERVED line");
+      id_ = line.id;
+      if (line.bytes < BodyPattern::kHeaderSize || line.bytes > bodies_->max_size()) {
         return Reply::wrong("reserved job has a size no ringlet job of this run has");
       }
+      size_ = static_cast<std::size_t>(line.bytes);
       pos_ = 0;
       phase_ = Phase::header;
       return Reply::need_more();

@@ -1,6 +1,8 @@
-// beanstalk_codec.hpp — the client side of beanstalkd's protocol, for `ringlet bench beanstalk`: composing the
-// commands of a put -> reserve -> delete cycle and parsing + verifying their replies. Pure: no I/O, no clock.
-// Core-local (one per connection; BodyPattern holds a Slice).
+// beanstalk_codec.hpp — `ringlet bench beanstalk`'s side of beanstalkd's protocol: the commands of a put -> reserve
+// -> delete cycle and the checking of their replies. The wire grammar itself (spelling commands, reading reply
+// lines) is proto/beanstalk/client.hpp; what is here is the load generator's: self-checking job bodies, and
+// whether a reply is the one its command must get. Pure: no I/O, no clock. Core-local (one per connection;
+// BodyPattern holds a Slice).
 //
 // Commands and the one reply each accepts (any other line is wrong, and named):
 //   use <tube>                         USING <tube>
@@ -26,12 +28,11 @@
 #include "ringlet/buf/slice.hpp"
 #include "ringlet/buf/slice_queue.hpp"
 #include "ringlet/loadgen/workload.hpp"
+#include "ringlet/proto/beanstalk/client.hpp"
 
 namespace ringlet::loadgen::beanstalk {
 
-inline constexpr std::size_t kMaxReplyLine = 256;      // "RESERVED <id> <bytes>", "USING <200-byte tube>"
 inline constexpr std::size_t kCopyBodyBelow = 512;     // shorter body tails are copied into the request
-inline constexpr std::size_t kMaxTubeName = 200;       // beanstalkd's limit
 
 // The self-checking job bodies. Core-local.
 class BodyPattern {
@@ -62,7 +63,7 @@ struct PutArgs {
   std::uint32_t ttr_s = 60;
 };
 
-// Composes commands into a RequestSink. Holds a scratch string (no allocation after warm-up).
+// Composes commands into a RequestSink. Formats on the stack: no allocation.
 class RequestWriter {
  public:
   explicit RequestWriter(const BodyPattern& bodies) noexcept : bodies_(&bodies) {}
@@ -76,11 +77,7 @@ class RequestWriter {
   void delete_job(RequestSink& out, std::uint64_t id);
 
  private:
-  void append_uint(std::uint64_t v);
-  void command(RequestSink& out, std::string_view verb, std::string_view arg);
-
   const BodyPattern* bodies_;
-  std::string scratch_;
 };
 
 // What the reply to one command must be.
@@ -98,10 +95,11 @@ class ReplyParser {
 
  private:
   enum class Phase : std::uint8_t { line, header, body, body_end };
-  Reply on_line(std::string_view line, Expect e);
+  Reply on_line(const ::ringlet::beanstalk::ReplyLine& line, Expect e);
   Reply parse_body(SliceQueue& in);
 
   const BodyPattern* bodies_;
+  ::ringlet::beanstalk::ReplyParser lines_;
   Phase phase_ = Phase::line;
   std::uint64_t id_ = 0;
   std::size_t size_ = 0;        // the reserved body's length
