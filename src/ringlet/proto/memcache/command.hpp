@@ -45,6 +45,11 @@ enum class Syntax : std::uint8_t {
   meta_noop,        // mn: further tokens are ignored
 };
 
+// Limits of the protocol itself (a server's own limits are RequestLimits in request_parser.hpp).
+inline constexpr std::size_t kMaxKeyLength = 250;  // memcached KEY_MAX_LENGTH
+inline constexpr std::size_t kMaxOpaque = 32;      // meta O token, memcached MFLAG_MAX_OPAQUE_LENGTH
+inline constexpr std::size_t kMaxMetaTokens = 20;  // tokens of a meta line, command included (MFLAG_MAX_OPT_LENGTH)
+
 // ---- meta flags ------------------------------------------------------------------------------------------------
 
 // A letter's bit in a FlagSet: 'a'..'z' -> 0..25, 'A'..'Z' -> 26..51; anything else is not a flag (-1).

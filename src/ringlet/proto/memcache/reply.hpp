@@ -26,11 +26,6 @@
 
 namespace ringlet::memcache {
 
-// Limits of the protocol itself (a server's own limits are RequestLimits).
-inline constexpr std::size_t kMaxKeyLength = 250;  // memcached KEY_MAX_LENGTH
-inline constexpr std::size_t kMaxOpaque = 32;      // meta O token, memcached MFLAG_MAX_OPAQUE_LENGTH
-inline constexpr std::size_t kMaxMetaTokens = 20;  // tokens of a meta line, command included (MFLAG_MAX_OPT_LENGTH)
-
 namespace wire {
 inline constexpr std::string_view kCrlf = "\r\n";
 
