@@ -9,7 +9,7 @@
 //   write_storage(out, {"set", key, flags, exptime, n})    "set k 5 0 n[ <cas>][ noreply]\r\n"
 //   write_meta(out, "mg", key, flags.text())               "mg k f v\r\n" (flags built with MetaFlagWriter)
 //   write_meta_set(out, key, n, flags.text())              "ms k n F5 q\r\n"
-//   write_line(out, "mn") / write_key_command(out, "delete", key, "", noreply) ...
+//   write_request_line(out, "mn") / write_key_command(out, "delete", key, "", noreply) ...
 //
 // Parsing: ReplyParser finds one reply line incrementally (same contract as the request parser: parse(bytes) with
 // bytes from the reply's first byte -> need_more | complete(n) | error when the line exceeds max_line), and

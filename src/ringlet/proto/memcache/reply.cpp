@@ -29,7 +29,7 @@ void MetaFlagWriter::add(char flag, std::string_view token) {
   }
   buf_[size_++] = ' ';
   buf_[size_++] = flag;
-  std::memcpy(buf_ + size_, token.data(), token.size());
+  if (!token.empty()) std::memcpy(buf_ + size_, token.data(), token.size());  // memcpy(nullptr, 0) is UB
   size_ += token.size();
 }
 

@@ -118,6 +118,36 @@ TEST(MemcacheClient, reply_lines_split_into_views) {
   EXPECT_EQ(me.text, "exp=-1 la=3 cas=2");
 }
 
+TEST(MemcacheClient, server_replies_parse_back_on_the_client_side) {
+  OutputChain out;
+  write_value(out, "key", 9, Slice::copy_of("abc"), 77);
+  MetaFlagWriter flags;
+  flags.add('f', std::uint64_t{9});
+  flags.add('k', "key");
+  write_meta_value(out, Slice::copy_of("xy"), flags);
+  write_line(out, wire::kEnd);
+  const std::string wire_bytes = drain_to_string(out);
+  std::string_view in(wire_bytes);
+  std::vector<ReplyKind> kinds;
+  while (!in.empty()) {
+    ReplyParser p;
+    ReplyResult r = p.parse(in);
+    ASSERT_EQ(r.status, ReplyResult::Status::complete);
+    const ReplyLine& l = p.line();
+    kinds.push_back(l.kind);
+    if (l.kind == ReplyKind::value) {
+      EXPECT_EQ(l.key, "key");
+      EXPECT_EQ(l.client_flags, 9u);
+      EXPECT_EQ(l.cas, 77u);
+    }
+    if (l.kind == ReplyKind::meta_value) {
+      EXPECT_EQ(find_meta_flag(l.meta_flags, 'k').token, "key");
+    }
+    in.remove_prefix(r.consumed + (l.has_data_block() ? l.length + 2 : 0));
+  }
+  EXPECT_EQ(kinds, (std::vector<ReplyKind>{ReplyKind::value, ReplyKind::meta_value, ReplyKind::end}));
+}
+
 TEST(MemcacheClient, reply_lines_are_found_at_every_truncation_and_split) {
   const std::vector<std::string> replies = {"END\r\n", "VALUE k 1 3\r\n", "VA 3 f5\r\n", "HD\r\n", "\r\n",
                                             "CLIENT_ERROR bad data chunk\r\n", "a\rb\r\n"};
