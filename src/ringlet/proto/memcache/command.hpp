@@ -48,7 +48,9 @@ enum class Syntax : std::uint8_t {
 // Limits of the protocol itself (a server's own limits are RequestLimits in request_parser.hpp).
 inline constexpr std::size_t kMaxKeyLength = 250;  // memcached KEY_MAX_LENGTH
 inline constexpr std::size_t kMaxOpaque = 32;      // meta O token, memcached MFLAG_MAX_OPAQUE_LENGTH
-inline constexpr std::size_t kMaxMetaTokens = 20;  // tokens of a meta line, command included (MFLAG_MAX_OPT_LENGTH)
+// Tokens of a meta line, command included: memcached 1.6.18 refuses 20 (its MFLAG_MAX_OPT_LENGTH, 20, counts the
+// empty token after the last one).
+inline constexpr std::size_t kMaxMetaTokens = 19;
 
 // ---- meta flags ------------------------------------------------------------------------------------------------
 

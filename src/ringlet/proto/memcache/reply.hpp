@@ -61,6 +61,7 @@ inline constexpr std::string_view kDuplicateFlag = "CLIENT_ERROR duplicate flag"
 inline constexpr std::string_view kInvalidOrDuplicateFlag = "CLIENT_ERROR invalid or duplicate flag";  // md, ma
 inline constexpr std::string_view kBadToken = "CLIENT_ERROR bad token in command line format";
 inline constexpr std::string_view kOptionsTooLong = "CLIENT_ERROR options flags are too long";
+inline constexpr std::string_view kMsOptionsTooLong = "CLIENT_ERROR options flags too long";  // sic, ms only
 inline constexpr std::string_view kOpaqueTooLong = "CLIENT_ERROR opaque token too long";
 inline constexpr std::string_view kKeyDecodeError = "CLIENT_ERROR error decoding key";
 inline constexpr std::string_view kModeLength = "CLIENT_ERROR incorrect length for M token";

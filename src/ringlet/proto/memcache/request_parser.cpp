@@ -284,7 +284,11 @@ ParseResult parse_meta(const Line& l, const RequestLimits& limits, Request& r) n
     t.next();  // the datalen
   }
   if (!valid_key(r.key)) return fail(l, ParseError::client_error, wire::kBadCommandLineFormat, swallow);
-  if (l.count > kMaxMetaTokens) return fail(l, ParseError::client_error, wire::kOptionsTooLong, swallow);
+  if (l.count > kMaxMetaTokens) {
+    // memcached's ms words this one differently, and does not swallow the block.
+    if (set) return client_error(l, wire::kMsOptionsTooLong);
+    return client_error(l, wire::kOptionsTooLong);
+  }
   std::string_view flags = t.rest();
   std::size_t b = flags.find_first_not_of(' ');
   flags = b == std::string_view::npos ? std::string_view{} : flags.substr(b);
@@ -292,7 +296,7 @@ ParseResult parse_meta(const Line& l, const RequestLimits& limits, Request& r) n
     // memcached's me looks only for a 'b' right after the key and ignores the rest.
     r.meta.text = flags;
     if (flags.starts_with('b')) r.meta.set.add('b');
-    if (r.meta.has('b') && !valid_base64(r.key)) return client_error(l, wire::kKeyDecodeError);
+    if (r.meta.has('b') && !valid_base64(r.key)) return client_error(l, wire::kBadCommandLineFormat);
     return complete(l);
   }
   std::string_view err = parse_meta_flags(flags, r.command, r.spec->meta_flags, r.meta);

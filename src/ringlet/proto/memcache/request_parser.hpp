@@ -53,7 +53,8 @@
 //   (kBadToken), F unsigned 32-bit (kBadCommandLineFormat), J (kInvalidInitialValue), D (kInvalidDeltaValue),
 //   O at most 32 bytes (kOpaqueTooLong), M exactly one character (kModeLength) among E A P R S for ms
 //   (kInvalidMsMode) and I + D - for ma (kInvalidMaMode). With b the key must be valid base64 (kKeyDecodeError).
-//   More than 20 tokens -> kOptionsTooLong. A missing key -> "ERROR"; ms without a valid datalen ->
+//   20 tokens or more -> kOptionsTooLong (ms: kMsOptionsTooLong, nothing swallowed; me: a bad base64 key is
+//   kBadCommandLineFormat), as memcached 1.6.18 words them. A missing key -> "ERROR"; ms without a valid datalen ->
 //   kBadCommandLineFormat and nothing swallowed; any later ms error swallows the data block. mn and me ignore
 //   extra tokens as memcached does. Meta errors are sent even with q (ParseResult::noreply stays false).
 // Not handled: memcached's admin commands (slabs, lru_crawler, watch, shutdown, cache_memlimit, ...) -> "ERROR";
