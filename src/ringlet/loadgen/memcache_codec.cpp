@@ -2,77 +2,71 @@
 #include "ringlet/loadgen/memcache_codec.hpp"
 
 #include <algorithm>
-#include <charconv>
+#include <array>
+#include <limits>
 
 namespace ringlet::loadgen::memcache {
 
+namespace mc = ::ringlet::memcache;
+
 namespace {
 
-// Splits off the next space-separated token of `rest`.
-std::string_view next_token(std::string_view& rest) noexcept {
-  std::size_t space = rest.find(' ');
-  std::string_view token = rest.substr(0, space);
-  rest = space == std::string_view::npos ? std::string_view{} : rest.substr(space + 1);
-  return token;
+// Composes a request into the writer's scratch string, so it leaves as one copy (one iovec).
+struct ScratchOut {
+  std::string& text;
+  void append_copy(std::string_view bytes) { text += bytes; }
+};
+
+// The wrong-reply description of an error line, or nullptr.
+const char* error_reply(const mc::ReplyLine& line) noexcept {
+  switch (line.kind) {
+    case mc::ReplyKind::error:
+      return "server replied ERROR";
+    case mc::ReplyKind::client_error:
+      return "server replied CLIENT_ERROR";
+    case mc::ReplyKind::server_error:
+      return "server replied SERVER_ERROR";
+    default:
+      return nullptr;
+  }
 }
 
 template <class T>
 bool parse_uint(std::string_view text, T& out) noexcept {
-  if (text.empty()) return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc{} && end == text.data() + text.size();
-}
-
-bool starts_with_word(std::string_view line, std::string_view word) noexcept {
-  return line.substr(0, word.size()) == word && (line.size() == word.size() || line[word.size()] == ' ');
-}
-
-// An error line, in either protocol, or nullptr.
-const char* error_reply(std::string_view line) noexcept {
-  if (line == wire::kError) return "server replied ERROR";
-  if (starts_with_word(line, wire::kClientError)) return "server replied CLIENT_ERROR";
-  if (starts_with_word(line, wire::kServerError)) return "server replied SERVER_ERROR";
-  return nullptr;
+  std::uint64_t v = 0;
+  if (!mc::parse_reply_number(text, v) || v > std::numeric_limits<T>::max()) return false;
+  out = static_cast<T>(v);
+  return true;
 }
 
 }  // namespace
 
 // ---- requests -------------------------------------------------------------------------------------------------
 
-void RequestWriter::append_key(std::uint64_t key) {
-  std::size_t at = scratch_.size();
-  scratch_.resize(at + keys_->key_size());
-  keys_->write(key, scratch_.data() + at);
-}
-
-void RequestWriter::append_uint(std::uint64_t v) {
-  char digits[20];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
-  scratch_.append(digits, end);
+// The text of `key`, written at position `slot` of the keys scratch (views of earlier slots stay valid: the
+// scratch is sized for kMaxMultiget keys before the first is written).
+std::string_view RequestWriter::key_text(std::uint64_t key, std::size_t slot) {
+  const std::size_t size = keys_->key_size();
+  if (keys_text_.size() < size * kMaxMultiget) keys_text_.resize(size * kMaxMultiget);
+  char* at = keys_text_.data() + slot * size;
+  keys_->write(key, at);
+  return {at, size};
 }
 
 void RequestWriter::get(RequestSink& out, std::span<const std::uint64_t> keys) {
   RINGLET_ASSERT(!keys.empty() && keys.size() <= kMaxMultiget);
   scratch_.clear();
+  ScratchOut text{scratch_};
   if (protocol_ == Protocol::text) {
-    scratch_ += "get";
-    for (std::uint64_t k : keys) {
-      scratch_ += ' ';
-      append_key(k);
-    }
-    scratch_ += wire::kCrlf;
+    std::array<std::string_view, kMaxMultiget> views;
+    for (std::size_t i = 0; i < keys.size(); ++i) views[i] = key_text(keys[i], i);
+    mc::write_retrieval(text, "get", std::span<const std::string_view>(views.data(), keys.size()));
   } else if (keys.size() == 1) {
-    scratch_ += "mg ";
-    append_key(keys[0]);
-    scratch_ += " f v\r\n";
+    mc::write_meta(text, "mg", key_text(keys[0], 0), " f v");
   } else {
     // Quiet gets suppress EN for misses; the key flag names each hit; mn marks the end of the batch.
-    for (std::uint64_t k : keys) {
-      scratch_ += "mg ";
-      append_key(k);
-      scratch_ += " k f v q\r\n";
-    }
-    scratch_ += "mn\r\n";
+    for (std::uint64_t k : keys) mc::write_meta(text, "mg", key_text(k, 0), " k f v q");
+    mc::write_request_line(text, "mn");
   }
   out.queue_copy(scratch_);
 }
@@ -80,24 +74,21 @@ void RequestWriter::get(RequestSink& out, std::span<const std::uint64_t> keys) {
 void RequestWriter::set(RequestSink& out, std::uint64_t key, std::uint32_t version, Quiet quiet) {
   std::size_t size = values_->value_size();
   scratch_.clear();
+  ScratchOut text{scratch_};
   if (protocol_ == Protocol::text) {
-    scratch_ += "set ";
-    append_key(key);
-    scratch_ += ' ';
-    append_uint(version);
-    scratch_ += " 0 ";
-    append_uint(size);
-    if (quiet == Quiet::yes) scratch_ += " noreply";
+    mc::StorageLine line;
+    line.command = "set";
+    line.key = key_text(key, 0);
+    line.flags = version;
+    line.bytes = size;
+    line.noreply = quiet == Quiet::yes;
+    mc::write_storage(text, line);
   } else {
-    scratch_ += "ms ";
-    append_key(key);
-    scratch_ += ' ';
-    append_uint(size);
-    scratch_ += " F";
-    append_uint(version);
-    if (quiet == Quiet::yes) scratch_ += " q";
+    mc::MetaFlagWriter flags;
+    flags.add('F', std::uint64_t{version});
+    if (quiet == Quiet::yes) flags.add('q');
+    mc::write_meta_set(text, key_text(key, 0), size, flags.text());
   }
-  scratch_ += wire::kCrlf;
   char hdr[ValuePattern::kHeaderSize];
   values_->header(key, version, hdr);
   scratch_.append(hdr, std::min(size, ValuePattern::kHeaderSize));
@@ -105,11 +96,11 @@ void RequestWriter::set(RequestSink& out, std::uint64_t key, std::uint32_t versi
   if (tail.size() > kCopyValueBelow) {
     out.queue_copy(scratch_);
     out.queue(std::move(tail));
-    out.queue_copy(wire::kCrlf);
+    out.queue_copy(mc::wire::kCrlf);
     return;
   }
   scratch_ += tail.view();
-  scratch_ += wire::kCrlf;
+  scratch_ += mc::wire::kCrlf;
   out.queue_copy(scratch_);
 }
 
@@ -141,13 +132,13 @@ Reply ReplyParser::parse(SliceQueue& in, const Expect& e) {
     if (phase_ == Phase::data_end) {
       if (in.bytes() < 2) return Reply::need_more();
       FrameResult end = in.take_exactly(2);
-      if (end.frame.view() != wire::kCrlf) return Reply::wrong("value not followed by CRLF");
+      if (end.frame.view() != mc::wire::kCrlf) return Reply::wrong("value not followed by CRLF");
       ++hits_;
       phase_ = Phase::line;
       // A meta get of one key is complete after its one value; other gets end with END / MN.
       if (protocol_ == Protocol::meta && e.key_count == 1) return finish_values(e);
     }
-    FrameResult f = in.take_until(wire::kCrlf, kMaxReplyLine);
+    FrameResult f = in.take_until(mc::wire::kCrlf, kMaxReplyLine);
     if (f.status == FrameResult::Status::need_more) return Reply::need_more();
     if (f.status == FrameResult::Status::too_long) return Reply::wrong("reply line too long");
     Reply r = on_line(f.frame.view(), e);
@@ -156,24 +147,28 @@ Reply ReplyParser::parse(SliceQueue& in, const Expect& e) {
   }
 }
 
-Reply ReplyParser::on_line(std::string_view line, const Expect& e) {
+Reply ReplyParser::on_line(std::string_view text, const Expect& e) {
+  const mc::ReplyLine line = mc::parse_reply_line(text);
   if (const char* err = error_reply(line)) return Reply::wrong(err);
   switch (e.kind) {
     case Expect::Kind::stored:
-      if (line == (protocol_ == Protocol::text ? wire::kStored : wire::kMetaDone)) return Reply::complete();
+      if (protocol_ == Protocol::text ? line.kind == mc::ReplyKind::stored
+                                      : line.kind == mc::ReplyKind::meta_hd && line.meta_flags.empty()) {
+        return Reply::complete();
+      }
       return Reply::wrong("set not stored");
     case Expect::Kind::noop:
-      if (line == wire::kMetaNoop) return Reply::complete();
+      if (line.kind == mc::ReplyKind::meta_mn && line.meta_flags.empty()) return Reply::complete();
       return Reply::wrong("unexpected reply to mn");
     case Expect::Kind::values:
       if (protocol_ == Protocol::text) {
-        if (line == wire::kEnd) return finish_values(e);
-        if (line.starts_with(wire::kValue)) return on_value_line(line, e);
+        if (line.kind == mc::ReplyKind::end) return finish_values(e);
+        if (line.kind == mc::ReplyKind::value) return on_value_line(line, e);
         return Reply::wrong("unexpected reply to get");
       }
-      if (line.starts_with(wire::kMetaValue)) return on_meta_value_line(line, e);
-      if (e.key_count == 1 && line == wire::kMetaMiss) return finish_values(e);
-      if (e.key_count > 1 && line == wire::kMetaNoop) return finish_values(e);
+      if (line.kind == mc::ReplyKind::meta_value) return on_meta_value_line(line, e);
+      if (e.key_count == 1 && line.kind == mc::ReplyKind::meta_en) return finish_values(e);
+      if (e.key_count > 1 && line.kind == mc::ReplyKind::meta_mn) return finish_values(e);
       return Reply::wrong("unexpected reply to mg");
     case Expect::Kind::none:
       break;
@@ -181,35 +176,21 @@ Reply ReplyParser::on_line(std::string_view line, const Expect& e) {
   return Reply::wrong("unexpected reply");
 }
 
-// "VALUE <key> <flags> <bytes>[ <cas unique>]"
-Reply ReplyParser::on_value_line(std::string_view line, const Expect& e) {
-  std::string_view rest = line.substr(wire::kValue.size());
-  std::string_view key_text = next_token(rest);
-  std::string_view flags_text = next_token(rest);
-  std::string_view bytes_text = next_token(rest);
-  std::string_view cas_text = next_token(rest);
-  std::uint32_t version = 0;
-  std::size_t length = 0;
-  std::uint64_t cas = 0;
-  if (!parse_uint(flags_text, version) || !parse_uint(bytes_text, length) || !rest.empty() ||
-      (!cas_text.empty() && !parse_uint(cas_text, cas))) {
-    return Reply::wrong("malformed VALUE line");
-  }
-  std::optional<std::uint64_t> key = keys_->parse(key_text);
+// "VALUE <key> <flags> <bytes>[ <cas unique>]": the flags carry the value's version.
+Reply ReplyParser::on_value_line(const mc::ReplyLine& line, const Expect& e) {
+  if (!line.well_formed) return Reply::wrong("malformed VALUE line");
+  std::optional<std::uint64_t> key = keys_->parse(line.key);
   if (!key) return Reply::wrong("VALUE for a key not asked for");
-  return start_data(*key, version, length, e);
+  return start_data(*key, line.client_flags, static_cast<std::size_t>(line.length), e);
 }
 
 // "VA <size> <flag>*", the flags we asked for (f, and k for a multiget) in any order.
-Reply ReplyParser::on_meta_value_line(std::string_view line, const Expect& e) {
-  std::string_view rest = line.substr(wire::kMetaValue.size());
-  std::size_t length = 0;
-  if (!parse_uint(next_token(rest), length)) return Reply::wrong("malformed VA line");
+Reply ReplyParser::on_meta_value_line(const mc::ReplyLine& line, const Expect& e) {
+  if (!line.well_formed) return Reply::wrong("malformed VA line");
   std::optional<std::uint64_t> key;
   std::optional<std::uint32_t> version;
-  while (!rest.empty()) {
-    std::string_view flag = next_token(rest);
-    if (flag.empty()) return Reply::wrong("malformed VA line");
+  mc::Tokens flags(line.meta_flags);
+  for (std::string_view flag = flags.next(); !flag.empty(); flag = flags.next()) {
     if (flag[0] == 'f') {
       std::uint32_t v = 0;
       if (!parse_uint(flag.substr(1), v)) return Reply::wrong("malformed VA line");
@@ -225,7 +206,7 @@ Reply ReplyParser::on_meta_value_line(std::string_view line, const Expect& e) {
     if (e.key_count != 1) return Reply::wrong("VA without the k flag in a multiget");
     key = e.keys[0];
   }
-  return start_data(*key, *version, length, e);
+  return start_data(*key, *version, static_cast<std::size_t>(line.length), e);
 }
 
 // Matches the value's key to the next requested key it can answer (misses leave gaps) and starts checking data.

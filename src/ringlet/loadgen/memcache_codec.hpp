@@ -1,5 +1,7 @@
-// memcache_codec.hpp — the client side of memcached's text and meta protocols, for `ringlet bench memcache`:
-// composing requests and parsing + verifying replies. Pure: no I/O, no clock. Core-local (one per connection).
+// memcache_codec.hpp — the load generator's use of memcached's text and meta protocols, for `ringlet bench
+// memcache`: which requests it sends, and the verification of every reply. Pure: no I/O, no clock. Core-local (one
+// per connection). The wire grammar itself (composing request lines, splitting reply lines into views, the reply
+// strings) is proto/memcache/client.hpp; this file decides what to send and whether an answer is right.
 //
 // Requests (protocol text | meta):
 //   get of N keys   text: "get k1 k2 ... kN\r\n"            meta, N == 1: "mg k1 f v\r\n"
@@ -27,6 +29,7 @@
 #include "ringlet/buf/slice_queue.hpp"
 #include "ringlet/loadgen/memcache_keys.hpp"
 #include "ringlet/loadgen/workload.hpp"
+#include "ringlet/proto/memcache/client.hpp"
 
 namespace ringlet::loadgen::memcache {
 
@@ -69,13 +72,13 @@ class RequestWriter {
   void barrier(RequestSink& out, std::uint64_t last_key);
 
  private:
-  void append_key(std::uint64_t key);
-  void append_uint(std::uint64_t v);
+  std::string_view key_text(std::uint64_t key, std::size_t slot);
 
   Protocol protocol_;
   const KeySpace* keys_;
   const ValuePattern* values_;
   std::string scratch_;
+  std::string keys_text_;  // the keys of one request, side by side (kMaxMultiget of them)
 };
 
 // Parses and verifies the reply to the oldest request in flight. Call reset() before each new reply.
@@ -97,8 +100,8 @@ class ReplyParser {
   enum class Phase : std::uint8_t { line, data, data_end };
 
   Reply on_line(std::string_view line, const Expect& e);
-  Reply on_value_line(std::string_view line, const Expect& e);
-  Reply on_meta_value_line(std::string_view line, const Expect& e);
+  Reply on_value_line(const ringlet::memcache::ReplyLine& line, const Expect& e);
+  Reply on_meta_value_line(const ringlet::memcache::ReplyLine& line, const Expect& e);
   Reply start_data(std::uint64_t key, std::uint32_t version, std::size_t length, const Expect& e);
   Reply finish_values(const Expect& e);
   Reply parse_data(SliceQueue& in);
@@ -117,20 +120,5 @@ class ReplyParser {
   std::uint64_t total_hits_ = 0;
   std::uint64_t total_misses_ = 0;
 };
-
-// Reply texts, named once.
-namespace wire {
-inline constexpr std::string_view kCrlf = "\r\n";
-inline constexpr std::string_view kEnd = "END";
-inline constexpr std::string_view kStored = "STORED";
-inline constexpr std::string_view kValue = "VALUE ";
-inline constexpr std::string_view kError = "ERROR";
-inline constexpr std::string_view kClientError = "CLIENT_ERROR";
-inline constexpr std::string_view kServerError = "SERVER_ERROR";
-inline constexpr std::string_view kMetaValue = "VA ";
-inline constexpr std::string_view kMetaMiss = "EN";
-inline constexpr std::string_view kMetaDone = "HD";
-inline constexpr std::string_view kMetaNoop = "MN";
-}  // namespace wire
 
 }  // namespace ringlet::loadgen::memcache
