@@ -30,7 +30,7 @@ struct HttpOptions {
   bool serve_files = true;     // false: only routes (everything else is 404)
   bool dir_listing = false;    // an HTML index for directories without index.html (else 403)
   FileCacheOptions file_cache;  // includes follow_symlinks
-  ParserLimits parser;
+  ParserLimits parser = ParserLimits::server_defaults();
   Duration header_timeout = std::chrono::seconds(10);     // the whole request head, from its first byte (slowloris)
   Duration keepalive_timeout = std::chrono::seconds(75);  // idle between requests
   Duration send_timeout = std::chrono::seconds(60);       // a client not reading our output
