@@ -378,52 +378,6 @@ Task<Outcome> serve_route(Stream& stream, HttpServer& server, const Request& req
 
 // ---- the connection ---------------------------------------------------------------------------------------------
 
-Task<Status> send_file_steps(Stream& stream, PendingFile pending, Duration send_timeout) {
-  while (pending.length > 0) {
-    std::uint64_t step = std::min(pending.length, kSendfileStep);
-    Result<Status> sent = co_await with_timeout(
-        stream.sendfile(pending.file->fd, static_cast<off_t>(pending.offset), static_cast<std::size_t>(step)),
-        send_timeout);
-    if (!sent) co_return sent.error();
-    if (!*sent) co_return *sent;
-    pending.offset += step;
-    pending.length -= step;
-  }
-  co_return Status{};
-}
-
-// TCP_CORK holds the head back until the file's first bytes join it, so head and body share segments (the client
-// then handles fewer packets; nginx does the same with tcp_nopush). Uncorking pushes out the tail at once.
-void set_cork(Stream& stream, int on) noexcept {
-  (void)::setsockopt(stream.fd(), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
-}
-
-Task<Status> send_file_body(Stream& stream, PendingFile pending, Duration send_timeout) {
-  set_cork(stream, 1);
-  Status status = co_await send_file_steps(stream, std::move(pending), send_timeout);
-  set_cork(stream, 0);
-  co_return status;
-}
-
-// After an error: send what is queued, stop sending, and read (and drop) what the client still sends for a
-// moment, so the close does not reset the connection before the client has read our response.
-Task<void> linger_close(Stream& stream, Duration send_timeout) {
-  Status flushed = co_await with_timeout(stream.flush(), send_timeout);
-  if (!flushed) co_return;
-  (void)stream.shutdown_write();
-  std::size_t dropped = 0;
-  std::int64_t deadline = Loop::current()->now_ns() + ns(kLingerTime);
-  for (;;) {
-    dropped += stream.inbound().bytes();
-    stream.inbound().clear();
-    if (stream.at_eof() || dropped > kLingerBytes) co_return;
-    std::int64_t left = deadline - Loop::current()->now_ns();
-    if (left <= 0) co_return;
-    Status more = co_await with_timeout(stream.wait_more(), Duration(left));
-    if (!more) co_return;
-  }
-}
-
 }  // namespace
 
 Task<void> http_connection(Stream stream, TcpServer& tcp) {
@@ -519,7 +473,10 @@ Task<void> http_connection(Stream stream, TcpServer& tcp) {
     if (outcome.status >= 400) ++server.stats().errors;
     if (server.access_log_enabled()) server.log_access(peer, request, outcome.status, outcome.body_bytes);
     if (outcome.pending.file) {
-      Status sent = co_await send_file_body(stream, std::move(outcome.pending), options.send_timeout);
+      Stream::SendfileSteps how{kSendfileStep, options.send_timeout, Toggle::on};
+      Status sent = co_await stream.sendfile_steps(outcome.pending.file->fd, static_cast<off_t>(outcome.pending.offset),
+                                                   outcome.pending.length, how);
+      outcome.pending = {};
       if (!sent) {
         log_debug("http: fd {}: sending a file: {}", stream.fd(), sent.error().message());
         co_return;
@@ -539,7 +496,7 @@ Task<void> http_connection(Stream stream, TcpServer& tcp) {
     }
   }
   if (linger) {
-    co_await linger_close(stream, options.send_timeout);
+    co_await stream.linger_close(Stream::Linger{kLingerTime, kLingerBytes, options.send_timeout});
     co_return;
   }
   (void)co_await with_timeout(stream.flush(), options.send_timeout);
