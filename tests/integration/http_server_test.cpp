@@ -406,7 +406,9 @@ TEST_P(HttpServerTest, max_header_line_is_a_flag) {
 TEST_P(HttpServerTest, a_hundred_small_headers_are_accepted) {
   start();
   std::string many;
-  for (int i = 0; i < 100; ++i) many += "X-Forwarded-Hop-" + std::to_string(i) + ": 10.0.0." + std::to_string(i) + "\r\n";
+  for (int i = 0; i < 100; ++i) {
+    many += "X-Forwarded-Hop-" + std::to_string(i) + ": 10.0.0." + std::to_string(i) + "\r\n";
+  }
   HttpResponse r = one(get("/file13", many + "Connection: keep-alive\r\n"));
   EXPECT_EQ(r.status_line, "HTTP/1.1 200 OK");
   EXPECT_EQ(r.body, "Hello, World!");

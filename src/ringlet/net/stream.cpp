@@ -405,6 +405,12 @@ void Stream::queue_copy(std::string_view text) {
   core_->loop_of_thread()->request_flush(send);
 }
 
+OutputChain& Stream::output() {
+  detail::SendState& send = core_->send_state();
+  core_->loop_of_thread()->request_flush(send);
+  return send.out;
+}
+
 Stream::WaitSent Stream::write(Slice slice) {
   queue(std::move(slice));
   return WaitSent(core_, false);

@@ -323,6 +323,9 @@ class Stream {
   void queue(Slice slice);
   // Copies small bytes (a status line, a delimiter) into the chain's pooled tail; counted as a copy.
   void queue_copy(std::string_view text);
+  // The output chain itself, for a composer that appends in place (proto's HeadWriter): what it appends goes out
+  // this turn, as with queue(). A reference for the moment only: never keep it across an await.
+  OutputChain& output();
   // Appends `slice` and waits only while the chain is over send_high_watermark.
   WaitSent write(Slice slice);
   // Waits until everything queued has been sent.
