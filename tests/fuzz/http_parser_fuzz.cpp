@@ -182,6 +182,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     limits.max_leading_empty_lines = 2;
   }
   limits.strict_crlf = (mode & 2) != 0;
+  if (mode & 8) limits.max_header_line = 16;
   fuzz_head(data, limits, rng);
 
   // Chunked body: after a complete head if there is one, else the whole input.

@@ -1,5 +1,6 @@
 // Black-box tests of `ringlet http`: the real binary on both backends, a temporary document root, exact bytes on
 // the wire (and a few requests through curl).
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,19 @@
 
 namespace ringlet::testing::http {
 namespace {
+
+// Everything the server sends on a fresh connection until it closes, with the Date value (which changes every
+// second) replaced by "<date>", so whole responses can be compared byte for byte.
+std::string raw_until_close(const echo::Endpoint& to, const std::string& data) {
+  echo::Peer p;
+  p.fd = echo::connect_now(to);
+  p.out = data;
+  p.expect = std::string::npos;  // done at EOF only
+  if (p.fd.valid()) echo::drive_one(p, 10s);
+  std::size_t date = p.in.find("\r\nDate: ");
+  if (date != std::string::npos) p.in.replace(date + 8, 29, "<date>");
+  return p.in;
+}
 
 class HttpServerTest : public HttpServerFixture {
  protected:
@@ -366,6 +380,64 @@ TEST_P(HttpServerTest, access_log_records_requests) {
   EXPECT_NE(text.find("\"GET /file13 HTTP/1.1\" 200 13"), std::string::npos) << text;
   EXPECT_NE(text.find("\"GET /nope HTTP/1.1\" 404"), std::string::npos) << text;
   remove_tree(log_dir);
+}
+
+TEST_P(HttpServerTest, a_header_line_over_8_kib_gets_431_like_nginx) {
+  start();
+  const std::string expected =
+      "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: ringlet\r\nDate: <date>\r\n"
+      "Content-Type: text/plain\r\nContent-Length: 36\r\nConnection: close\r\n\r\n"
+      "431 Request Header Fields Too Large\n";
+  EXPECT_EQ(raw_until_close(endpoint_, get("/file13", "X-Long: " + std::string(10 * 1024, 'v') + "\r\n")), expected);
+  // A line of exactly 8 KiB is still accepted (the header section limit is 16 KiB).
+  EXPECT_EQ(one(get("/file13", "X-Long: " + std::string(8 * 1024 - 8, 'v') + "\r\n")).status, 200);
+  expect_running();
+}
+
+TEST_P(HttpServerTest, max_header_line_is_a_flag) {
+  start({"--max-header-line", "100"});
+  EXPECT_EQ(one(get("/file13", "X-Line: " + std::string(92, 'v') + "\r\n")).status, 200);
+  Exchange ex = request(get("/file13", "X-Line: " + std::string(93, 'v') + "\r\n"), 1, {}, true);
+  ASSERT_EQ(ex.responses.size(), 1u);
+  EXPECT_EQ(ex.responses[0].status, 431);
+  EXPECT_TRUE(ex.closed);
+}
+
+TEST_P(HttpServerTest, a_hundred_small_headers_are_accepted) {
+  start();
+  std::string many;
+  for (int i = 0; i < 100; ++i) {
+    many += "X-Forwarded-Hop-" + std::to_string(i) + ": 10.0.0." + std::to_string(i) + "\r\n";
+  }
+  HttpResponse r = one(get("/file13", many + "Connection: keep-alive\r\n"));
+  EXPECT_EQ(r.status_line, "HTTP/1.1 200 OK");
+  EXPECT_EQ(r.body, "Hello, World!");
+}
+
+TEST_P(HttpServerTest, a_file_rewritten_in_place_is_never_revalidated_with_its_old_etag) {
+  // mid.bin (100 KiB) is sent with sendfile: the bytes come from disk at send time, so the validators must too.
+  const std::string path = root_ + "/mid.bin";
+  timespec old_times[2] = {{0, UTIME_OMIT}, {1'600'000'000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), old_times, 0), 0);
+  start();
+  HttpResponse first = one(get("/mid.bin"));
+  ASSERT_EQ(first.status, 200);
+  ASSERT_EQ(first.body, mid_);
+  const std::string old_etag = first.header("etag");
+  EXPECT_EQ(one(get("/mid.bin", "If-None-Match: " + old_etag + "\r\n")).status, 304);
+  // Rewrite the same inode with other bytes of the same size, and give it a later mtime explicitly.
+  const std::string changed = echo::pattern(mid_.size(), 11);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, changed.data(), changed.size(), 0), static_cast<ssize_t>(changed.size()));
+  ::close(fd);
+  timespec new_times[2] = {{0, UTIME_OMIT}, {1'600'000'100, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), new_times, 0), 0);
+  HttpResponse again = one(get("/mid.bin", "If-None-Match: " + old_etag + "\r\n"));
+  EXPECT_EQ(again.status, 200);
+  EXPECT_TRUE(again.body == changed) << "the new bytes, not the old";
+  EXPECT_NE(again.header("etag"), old_etag);
+  EXPECT_EQ(again.header("last-modified"), "Sun, 13 Sep 2020 12:28:20 GMT");
 }
 
 TEST_P(HttpServerTest, curl_agrees) {

@@ -74,10 +74,16 @@ void add_http_command(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::Range(std::uint32_t{64}, std::uint32_t{1} << 20))
       ->capture_default_str();
   cmd->add_option("--max-header-bytes", state->http.parser.max_header_bytes,
-                  "Largest header section in bytes (larger: 431)")
+                  "Largest header section in bytes, all field lines together (larger: 431)")
       ->check(CLI::Range(std::uint32_t{256}, std::uint32_t{1} << 20))
       ->capture_default_str();
-  cmd->add_option("--max-headers", state->http.parser.max_headers, "Most header fields in a request (more: 431)")
+  cmd->add_option("--max-header-line", state->http.parser.max_header_line,
+                  "Longest single header field line in bytes, name and value (longer: 431; nginx refuses lines "
+                  "over 8 KiB too)")
+      ->check(CLI::Range(std::uint32_t{64}, std::uint32_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--max-headers", state->http.parser.max_headers,
+                  "Most header fields in a request (more: 431); clients behind proxies may send about 100")
       ->check(CLI::Range(std::uint32_t{1}, std::uint32_t{10000}))
       ->capture_default_str();
   cmd->add_option("--output-limit", state->http.output_limit,

@@ -24,8 +24,23 @@ void destroy(CachedFile* f) noexcept {
   delete f;
 }
 
-std::int64_t mtime_ns_of(const struct stat& st) noexcept {
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+std::int64_t ns_of(const timespec& t) noexcept {
+  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+std::int64_t mtime_ns_of(const struct stat& st) noexcept { return ns_of(st.st_mtim); }
+std::int64_t ctime_ns_of(const struct stat& st) noexcept { return ns_of(st.st_ctim); }
+
+// Does `st` still describe the file an entry was made from? Size, mtime and ctime: what a write in place changes.
+bool same_content_stat(const CachedFile& f, const struct stat& st) noexcept {
+  return mtime_ns_of(st) == f.mtime_ns && ctime_ns_of(st) == f.ctime_ns &&
+         (f.is_directory || static_cast<std::uint64_t>(st.st_size) == f.size);
+}
+
+// The kernel stamps mtime and ctime from its coarse real-time clock; compare against the same clock.
+std::int64_t coarse_wall_ns() noexcept {
+  timespec t{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &t);
+  return ns_of(t);
 }
 
 // Reads the whole file into one pooled buffer. False if the file turned out shorter (it is changing under us).
@@ -134,6 +149,7 @@ Result<CachedFile*> FileCache::load(std::string_view rel, std::int64_t now_ns) {
   f->size = f->is_directory ? 0 : static_cast<std::uint64_t>(st.st_size);
   f->mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec);
   f->mtime_ns = mtime_ns_of(st);
+  f->ctime_ns = ctime_ns_of(st);
   f->dev = st.st_dev;
   f->ino = st.st_ino;
   f->validated_ns = now_ns;
@@ -144,11 +160,15 @@ Result<CachedFile*> FileCache::load(std::string_view rel, std::int64_t now_ns) {
   if (f->is_directory) {
     ::close(fd);
   } else if (f->size <= options_.memory_limit) {
-    if (f->size > 0 && !read_whole(fd, f->size, f->body)) {
+    // A snapshot: the bytes must be the ones the stat describes, so the stat is taken again after the read.
+    struct stat after {};
+    if ((f->size > 0 && !read_whole(fd, f->size, f->body)) || ::fstat(fd, &after) != 0 ||
+        !same_content_stat(*f, after)) {
       ::close(fd);
-      return Error{EAGAIN};  // shrinking while we read: let the client retry
+      return Error{EAGAIN};  // changing while we read: let the client retry
     }
     ::close(fd);
+    f->racy = coarse_wall_ns() - f->ctime_ns < options_.racy_window_ns;
   } else {
     f->fd = fd;
   }
@@ -179,6 +199,11 @@ Status FileCache::list_directory(std::string_view path, std::vector<std::string>
 }
 
 bool FileCache::still_valid(CachedFile& f, std::int64_t now_ns) noexcept {
+  if (f.fd >= 0) {
+    // sendfile reads the inode at send time: its stat must still be the one our validators came from.
+    struct stat st {};
+    if (::fstat(f.fd, &st) != 0 || !same_content_stat(f, st)) return false;
+  }
   if (now_ns - f.validated_ns < options_.revalidate_after_ns) return true;
   ++stats_.revalidations;
   scratch_.assign(f.key.empty() ? std::string_view(".") : std::string_view(f.key));
@@ -186,12 +211,27 @@ bool FileCache::still_valid(CachedFile& f, std::int64_t now_ns) noexcept {
   // By path (not fstat): a file replaced by rename keeps the old inode behind our descriptor. A symlink that now
   // points elsewhere changes dev/ino and sends us back through open_beneath, which enforces the root.
   if (::fstatat(root_fd_, scratch_.c_str(), &st, 0) != 0) return false;
-  if (st.st_dev != f.dev || st.st_ino != f.ino || mtime_ns_of(st) != f.mtime_ns ||
-      (!f.is_directory && static_cast<std::uint64_t>(st.st_size) != f.size)) {
-    return false;
+  if (st.st_dev != f.dev || st.st_ino != f.ino || !same_content_stat(f, st)) return false;
+  if (f.racy) {
+    if (!same_bytes_on_disk(f)) return false;
+    f.racy = coarse_wall_ns() - f.ctime_ns < options_.racy_window_ns;
   }
   f.validated_ns = now_ns;
   return true;
+}
+
+// A racy snapshot: a write in the same timestamp tick as the change we saw leaves every stat field alone, so
+// compare the bytes themselves (at most memory_limit of them, once per revalidation of a recently changed file).
+bool FileCache::same_bytes_on_disk(CachedFile& f) noexcept {
+  ++stats_.rereads;
+  int fd = open_beneath(scratch_.c_str());
+  if (fd < 0) return false;
+  Slice now;
+  bool same = f.size == 0 || (read_whole(fd, f.size, now) && now.view() == f.body.view());
+  char extra;
+  if (same && ::pread(fd, &extra, 1, static_cast<off_t>(f.size)) != 0) same = false;  // it grew meanwhile
+  ::close(fd);
+  return same;
 }
 
 Result<FileRef> FileCache::open(std::string_view path, std::int64_t now_ns) {

@@ -7,10 +7,25 @@
 //    descriptor is closed at once) or an open descriptor (larger files: served with sendfile).
 // Directories are cached too (metadata only), so "/dir/" → "/dir/index.html" costs lookups, not syscalls.
 //
+// Validators must describe the bytes we send. Two kinds of entry, two rules:
+//  - A file sent with sendfile (an open descriptor) is read at send time, so its bytes are whatever the inode holds
+//    then. Every hit therefore fstats the descriptor (no path walk: one cheap syscall beside a sendfile) and drops
+//    the entry when size, mtime or ctime (all in ns) changed: a rewrite in place keeps the inode, so only these
+//    catch it, and ctime also moves when a tool puts the old mtime back (touch -r, rsync -t) — userspace cannot
+//    set ctime. A rewrite is seen by the next request, never answered with the old ETag or Last-Modified.
+//  - A file held in memory is a snapshot: its bytes and validators were taken together (fstat before and after
+//    the read must agree, else the load fails with EAGAIN: the file is changing under us). It stays consistent
+//    whatever happens on disk; it may be up to `revalidate_after` old, like nginx's open_file_cache_valid.
 // Revalidation: an entry is trusted for `revalidate_after` (1 s by default) after it was checked; the first hit
 // after that stats the path again (by path, not the descriptor: a file replaced by rename must be noticed) and
-// compares device, inode, size and mtime; a changed file is dropped and opened afresh. So a file edited in place
-// is served stale for at most about a second, as with nginx's open_file_cache_valid.
+// compares device, inode, size, mtime and ctime; a changed file is dropped and opened afresh.
+// What remains possible: timestamps come from the kernel's coarse clock (a tick of 1-10 ms), so a second write in
+// the same tick as the one we saw, with the same size, changes no stat field. For a snapshot taken that close to
+// a change ("racy", as git calls it: ctime within `racy_window` of the load) the revalidation re-reads the file
+// and compares the bytes, so such a snapshot too lives at most about a second. A sendfile entry has no snapshot:
+// it sends the new bytes, but with the ETag of the old ones when size and mtime (in seconds, nginx's format) are
+// unchanged — the price of not hashing content. And a write racing a send in flight mixes old and new bytes in
+// that one response, as with any server that does not copy the file.
 //
 // Bounded: at most `max_entries`, least recently used evicted first. A FileRef keeps its entry (and descriptor)
 // alive after eviction or replacement until the response using it is sent.
@@ -48,6 +63,9 @@ struct FileCacheOptions {
   std::size_t max_entries = 1024;
   std::size_t memory_limit = 16 * 1024;          // files up to this size are kept in memory (0: never)
   std::int64_t revalidate_after_ns = 1'000'000'000;
+  // A snapshot whose file changed less than this before it was taken is re-read at revalidation (see above). Far
+  // above the kernel's timestamp tick; comparing against CLOCK_REALTIME_COARSE, the clock the kernel stamps with.
+  std::int64_t racy_window_ns = 1'000'000'000;
   FollowSymlinks follow_symlinks = FollowSymlinks::no;
 };
 
@@ -55,7 +73,8 @@ struct FileCacheStats {
   std::uint64_t hits = 0;
   std::uint64_t misses = 0;
   std::uint64_t revalidations = 0;  // stats of a cached path
-  std::uint64_t replaced = 0;       // revalidations that found the file changed
+  std::uint64_t replaced = 0;       // revalidations (or descriptor checks) that found the file changed
+  std::uint64_t rereads = 0;        // racy snapshots re-read and compared at revalidation
   std::uint64_t evictions = 0;
 };
 
@@ -77,7 +96,9 @@ struct CachedFile {
   dev_t dev = 0;
   ino_t ino = 0;
   std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
   std::int64_t validated_ns = 0;
+  bool racy = false;  // a snapshot taken within racy_window of its file's last change
   std::uint32_t refs = 0;
   bool cached = false;  // still in the cache's map (else it dies with its last FileRef)
   CachedFile* lru_prev = nullptr;
@@ -143,6 +164,7 @@ class FileCache {
   Result<CachedFile*> load(std::string_view rel, std::int64_t now_ns);
   int open_beneath(const char* rel) noexcept;  // returns fd or -errno
   bool still_valid(CachedFile& f, std::int64_t now_ns) noexcept;
+  bool same_bytes_on_disk(CachedFile& f) noexcept;
   void insert(CachedFile* f);
   void remove(CachedFile* f) noexcept;
   void touch(CachedFile* f) noexcept;

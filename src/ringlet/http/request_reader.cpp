@@ -216,4 +216,31 @@ Task<Status> discard_body(Stream& stream, BodyReader& body, std::uint64_t max_by
   }
 }
 
+Task<Result<Slice>> read_whole_body(Stream& stream, const Request& request, std::uint64_t max_bytes,
+                                    std::int64_t deadline_ns) {
+  ChunkedLimits limits;
+  limits.max_body_bytes = max_bytes;
+  BodyReader body(request, limits);
+  std::size_t capacity = request.framing() == BodyFraming::content_length
+                             ? static_cast<std::size_t>(request.content_length())
+                             : 4096;
+  Slice holder(BufferPool::local().acquire(capacity), 0, static_cast<std::uint32_t>(capacity));
+  std::size_t used = 0;
+  for (;;) {
+    Result<Slice> piece = co_await read_body_some(stream, body, deadline_ns);
+    if (!piece) co_return piece.error();
+    if (piece->empty()) break;
+    if (used + piece->size() > max_bytes) co_return errc::frame_too_long;
+    if (used + piece->size() > holder.size()) {
+      std::size_t grown = std::max<std::size_t>(used + piece->size(), used * 2);
+      Slice bigger(BufferPool::local().acquire(grown), 0, static_cast<std::uint32_t>(grown));
+      std::memcpy(bigger.mutable_data(), holder.data(), used);
+      holder = std::move(bigger);
+    }
+    std::memcpy(holder.mutable_data() + used, piece->data(), piece->size());
+    used += piece->size();
+  }
+  co_return holder.sub(0, used);
+}
+
 }  // namespace ringlet::http

@@ -100,4 +100,10 @@ Task<Result<Slice>> read_body_some(Stream& stream, BodyReader& body, std::int64_
 // more than that → errc::frame_too_long without draining further.
 Task<Status> discard_body(Stream& stream, BodyReader& body, std::uint64_t max_bytes, std::int64_t deadline_ns = 0);
 
+// The whole body of `request` gathered into one pooled buffer (grown by doubling when the length is not known in
+// advance), for a handler that wants it in one piece. Errors: as read_body_some, and errc::frame_too_long past
+// `max_bytes` (a chunked body; a Content-Length above it should have been refused before calling this).
+Task<Result<Slice>> read_whole_body(Stream& stream, const Request& request, std::uint64_t max_bytes,
+                                    std::int64_t deadline_ns = 0);
+
 }  // namespace ringlet::http

@@ -1,4 +1,4 @@
-// response.cpp — reason phrases, head rendering and the handler's Response.
+// response.cpp — the handler's Response, and queuing responses and file bodies on a Stream.
 #include "ringlet/http/response.hpp"
 
 #include <cstring>
@@ -9,104 +9,72 @@ namespace ringlet::http {
 
 namespace {
 
-struct StatusEntry {
-  std::uint16_t code;
-  std::string_view reason;
-};
+// Bodies up to this size are copied into the chain's tail behind the head (one iovec for head and body, and for
+// every pipelined response of the turn); larger ones are queued as their own Slice (no copy).
+constexpr std::size_t kCopyBodyBelow = 2048;
 
-constexpr StatusEntry kStatuses[] = {
-    {100, "Continue"},
-    {101, "Switching Protocols"},
-    {200, "OK"},
-    {201, "Created"},
-    {202, "Accepted"},
-    {204, "No Content"},
-    {206, "Partial Content"},
-    {301, "Moved Permanently"},
-    {302, "Found"},
-    {303, "See Other"},
-    {304, "Not Modified"},
-    {307, "Temporary Redirect"},
-    {308, "Permanent Redirect"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {408, "Request Timeout"},
-    {411, "Length Required"},
-    {412, "Precondition Failed"},
-    {413, "Content Too Large"},
-    {414, "URI Too Long"},
-    {416, "Range Not Satisfiable"},
-    {417, "Expectation Failed"},
-    {431, "Request Header Fields Too Large"},
-    {500, "Internal Server Error"},
-    {501, "Not Implemented"},
-    {503, "Service Unavailable"},
-    {505, "HTTP Version Not Supported"},
-};
+// sendfile in pieces of this size, each with its own send timeout: a slow but steady reader of a big file is not
+// cut off, one that stops reading is (the timeout then means "less than 1 MiB per send_timeout").
+constexpr std::uint64_t kSendfileStep = 1024 * 1024;
 
 }  // namespace
 
-std::string_view reason_phrase(std::uint16_t status) noexcept {
-  for (const StatusEntry& e : kStatuses) {
-    if (e.code == status) return e.reason;
+std::uint64_t queue_simple(Stream& stream, std::uint16_t status, std::string_view date, const Request* request,
+                           After after, std::string_view extra_header_lines) {
+  return compose_simple_response(stream.output(), status, date, request, after, extra_header_lines);
+}
+
+void queue_body_slice(Stream& stream, const Slice& body, std::uint64_t offset, std::uint64_t length) {
+  if (length == 0) return;
+  if (length < kCopyBodyBelow) {
+    stream.queue_copy(body.view().substr(offset, length));
+  } else {
+    stream.queue(body.sub(offset, length));
   }
-  return "Unknown";
 }
 
-HeadBuilder& HeadBuilder::raw(std::string_view text) {
-  while (!text.empty()) {
-    if (used_ == kCapacity) flush();
-    std::size_t n = std::min(text.size(), kCapacity - used_);
-    std::memcpy(buf_ + used_, text.data(), n);
-    used_ += n;
-    text.remove_prefix(n);
+Outcome queue_response(Stream& stream, const Request& request, Response& response, std::string_view date,
+                       After after) {
+  std::uint16_t status = response.status();
+  bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+  std::uint64_t length = response.body_length();
+  {
+    HeadWriter head(stream.output());
+    head.status_line(status, date);
+    if (!no_body) head.header("Content-Type", response.content_type()).header("Content-Length", length);
+    head.raw(response.extra_headers());
+    head.raw(connection_line(&request, after));
+    head.end();
   }
-  return *this;
+  Outcome out{status, 0, {}};
+  if (no_body || request.method() == Method::head) return out;
+  out.body_bytes = length;
+  switch (response.body_kind()) {
+    case Response::BodyKind::none:
+      break;
+    case Response::BodyKind::bytes:
+      queue_body_slice(stream, response.bytes(), 0, response.bytes().size());
+      break;
+    case Response::BodyKind::chain:
+      while (!response.chain().empty()) stream.queue(response.chain().pop_front());
+      break;
+    case Response::BodyKind::file: {
+      const FileRef& f = response.file();
+      if (f->fd < 0) {
+        queue_body_slice(stream, f->body, response.file_offset(), length);
+      } else {
+        out.pending = PendingFile{f, response.file_offset(), length};
+      }
+      break;
+    }
+  }
+  return out;
 }
 
-HeadBuilder& HeadBuilder::number(std::uint64_t value) {
-  char tmp[20];
-  std::size_t n = 0;
-  do {
-    tmp[sizeof tmp - 1 - n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value != 0);
-  return raw(std::string_view(tmp + sizeof tmp - n, n));
-}
-
-HeadBuilder& HeadBuilder::status_line(std::uint16_t status, std::string_view date) {
-  raw("HTTP/1.1 ");
-  number(status);
-  raw(" ");
-  raw(reason_phrase(status));
-  raw("\r\n");
-  raw(kServerHeader);
-  raw("Date: ");
-  raw(date);
-  return raw("\r\n");
-}
-
-HeadBuilder& HeadBuilder::header(std::string_view name, std::string_view value) {
-  raw(name);
-  raw(": ");
-  raw(value);
-  return raw("\r\n");
-}
-
-HeadBuilder& HeadBuilder::header(std::string_view name, std::uint64_t value) {
-  raw(name);
-  raw(": ");
-  number(value);
-  return raw("\r\n");
-}
-
-void HeadBuilder::flush() {
-  if (used_ == 0) return;
-  stream_->queue_copy(std::string_view(buf_, used_));
-  used_ = 0;
+Task<Status> send_pending_file(Stream& stream, PendingFile pending, Duration send_timeout) {
+  Stream::SendfileSteps how{kSendfileStep, send_timeout, Toggle::on};
+  co_return co_await stream.sendfile_steps(pending.file->fd, static_cast<off_t>(pending.offset), pending.length,
+                                           how);
 }
 
 void Response::clear() noexcept {

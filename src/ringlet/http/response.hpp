@@ -1,11 +1,10 @@
-// response.hpp — composing HTTP/1.1 responses: status lines, header blocks rendered into the stream's output
-// chain, and the Response a route handler fills. Core-local.
+// response.hpp — what a route handler answers (Response), and queuing responses on a Stream: a handler's Response,
+// a short text response, a body Slice, and a file body sent with sendfile after its head. Core-local.
 //
-// Rendering never flushes: a head is copied into the output chain's pooled tail (Stream::queue_copy), so the
-// heads (and small bodies) of every response a connection produced in one loop turn sit in one buffer and leave
-// with one send. HeadBuilder works in a fixed buffer on the caller's stack, passing full chunks on, so a head of
-// any size costs no allocation; call it from a plain function, not inside a coroutine body (a coroutine keeps its
-// locals in its frame, which would carry the buffer for the connection's whole life).
+// The composition itself (status line, header lines, named strings) is pure and lives in proto/http/compose.hpp;
+// this file keeps what needs the stream or the file cache. Queuing never flushes: heads and small bodies go into
+// the stream's output chain (Stream::output()), so every response a connection produced in one loop turn leaves
+// with one send.
 #pragma once
 
 #include <cstddef>
@@ -17,42 +16,10 @@
 #include "ringlet/buf/slice.hpp"
 #include "ringlet/http/file_cache.hpp"
 #include "ringlet/net/stream.hpp"
+#include "ringlet/proto/http/compose.hpp"
+#include "ringlet/proto/http/request.hpp"
 
 namespace ringlet::http {
-
-// "OK", "Not Found", ...; "Unknown" for codes not in the table.
-std::string_view reason_phrase(std::uint16_t status) noexcept;
-
-// Response header and body strings in one place (STYLE: reply strings are named constants).
-inline constexpr std::string_view kServerHeader = "Server: ringlet\r\n";
-inline constexpr std::string_view kContinueLine = "HTTP/1.1 100 Continue\r\n\r\n";
-
-class HeadBuilder {
- public:
-  explicit HeadBuilder(Stream& stream) noexcept : stream_(&stream) {}
-  HeadBuilder(const HeadBuilder&) = delete;
-  HeadBuilder& operator=(const HeadBuilder&) = delete;
-  ~HeadBuilder() { flush(); }
-
-  // "HTTP/1.1 <status> <reason>\r\nServer: ringlet\r\nDate: <date>\r\n"
-  HeadBuilder& status_line(std::uint16_t status, std::string_view date);
-  HeadBuilder& header(std::string_view name, std::string_view value);
-  HeadBuilder& header(std::string_view name, std::uint64_t value);
-  HeadBuilder& raw(std::string_view text);  // already formatted lines ("Name: value\r\n...")
-  HeadBuilder& number(std::uint64_t value);
-  // The final empty line; the head is handed to the stream (appended to its chain, not sent yet).
-  void end() {
-    raw("\r\n");
-    flush();
-  }
-  void flush();
-
- private:
-  static constexpr std::size_t kCapacity = 1024;
-  Stream* stream_;
-  std::size_t used_ = 0;
-  char buf_[kCapacity];
-};
 
 // What a route handler answers. One per connection, cleared (keeping its capacity) before each request, so a
 // steady stream of requests allocates nothing.
@@ -102,5 +69,35 @@ class Response {
   std::uint64_t file_offset_ = 0;
   std::uint64_t file_length_ = 0;
 };
+
+// A body still to send with sendfile after its head (queued already).
+struct PendingFile {
+  FileRef file;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+// What queuing a response did: its status and body bytes (for stats and the access log), and a file body still
+// to send (send_pending_file) before the next response may be queued.
+struct Outcome {
+  std::uint16_t status = 0;
+  std::uint64_t body_bytes = 0;
+  PendingFile pending;
+};
+
+// A whole short text response ("404 Not Found\n"; see compose_simple_response). Returns its body bytes.
+std::uint64_t queue_simple(Stream& stream, std::uint16_t status, std::string_view date, const Request* request,
+                           After after, std::string_view extra_header_lines = {});
+
+// `length` bytes of `body` from `offset`: small ones copied behind the head in the chain's tail, larger ones
+// queued as a Slice of the same buffer (no copy).
+void queue_body_slice(Stream& stream, const Slice& body, std::uint64_t offset, std::uint64_t length);
+
+// A route handler's Response: its head (Server, Date, Content-Length and Connection added) and body.
+Outcome queue_response(Stream& stream, const Request& request, Response& response, std::string_view date,
+                       After after);
+
+// Sends a pending file body: sendfile in 1 MiB steps, each bounded by `send_timeout`, corked behind its head.
+Task<Status> send_pending_file(Stream& stream, PendingFile pending, Duration send_timeout);
 
 }  // namespace ringlet::http

@@ -1,6 +1,8 @@
 // stream.cpp — receive queue management, framing reads, writes.
 #include "ringlet/net/stream.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <poll.h>
@@ -403,6 +405,12 @@ void Stream::queue_copy(std::string_view text) {
   core_->loop_of_thread()->request_flush(send);
 }
 
+OutputChain& Stream::output() {
+  detail::SendState& send = core_->send_state();
+  core_->loop_of_thread()->request_flush(send);
+  return send.out;
+}
+
 Stream::WaitSent Stream::write(Slice slice) {
   queue(std::move(slice));
   return WaitSent(core_, false);
@@ -495,6 +503,46 @@ Task<Status> Stream::sendfile(int file_fd, off_t offset, std::size_t count) {
     if (r < 0) co_return error_from_result(r);
   }
   co_return Status{};
+}
+
+Task<Status> Stream::sendfile_steps(int file_fd, off_t offset, std::uint64_t count, SendfileSteps how) {
+  if (how.step == 0) how.step = count;
+  // Corking fails on a Unix socket (no TCP): harmless, the bytes just go out as they come.
+  auto cork = [fd = fd()](int on) { (void)::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on); };
+  if (how.cork == Toggle::on) cork(1);
+  Status status;
+  while (count > 0) {
+    std::uint64_t step = std::min(count, how.step);
+    Result<Status> sent = co_await with_timeout(sendfile(file_fd, offset, static_cast<std::size_t>(step)),
+                                                how.step_timeout);
+    if (!sent || !*sent) {
+      status = sent ? *sent : Status(sent.error());
+      break;
+    }
+    offset += static_cast<off_t>(step);
+    count -= step;
+  }
+  if (how.cork == Toggle::on && is_open()) cork(0);
+  co_return status;
+}
+
+Task<void> Stream::linger_close(Linger how) {
+  Status flushed = co_await with_timeout(flush(), how.send_timeout);
+  if (flushed) {
+    (void)shutdown_write();
+    std::size_t dropped = 0;
+    const std::int64_t deadline = Loop::current()->now_ns() + how.time.count();
+    for (;;) {
+      dropped += inbound().bytes();
+      inbound().clear();
+      if (at_eof() || dropped > how.max_bytes) break;
+      const std::int64_t left = deadline - Loop::current()->now_ns();
+      if (left <= 0) break;
+      Status more = co_await with_timeout(wait_more(), Duration(left));
+      if (!more) break;
+    }
+  }
+  close();
 }
 
 // ---- connect ---------------------------------------------------------------------------------------------------

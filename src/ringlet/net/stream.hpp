@@ -24,8 +24,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -321,6 +323,9 @@ class Stream {
   void queue(Slice slice);
   // Copies small bytes (a status line, a delimiter) into the chain's pooled tail; counted as a copy.
   void queue_copy(std::string_view text);
+  // The output chain itself, for a composer that appends in place (proto's HeadWriter): what it appends goes out
+  // this turn, as with queue(). A reference for the moment only: never keep it across an await.
+  OutputChain& output();
   // Appends `slice` and waits only while the chain is over send_high_watermark.
   WaitSent write(Slice slice);
   // Waits until everything queued has been sent.
@@ -334,6 +339,18 @@ class Stream {
   // Sends `count` bytes of file `file_fd` from `offset` with sendfile(2): the bytes never enter user space.
   // Ordered after anything queued before.
   Task<Status> sendfile(int file_fd, off_t offset, std::size_t count);
+
+  // sendfile() for a server sending whole files to clients it does not trust to read: the range goes out in steps
+  // of `step` bytes, each bounded by `step_timeout` (then errc::timed_out), so a slow but steady reader of a big
+  // file is not cut off and one that stopped reading is. With `cork` on, TCP_CORK holds back what is queued (a
+  // response head) until the file's first bytes join it, so the peer gets full segments instead of a tiny one
+  // (nginx's tcp_nopush); uncorking at the end pushes the tail out at once. Errors: as sendfile(), errc::timed_out.
+  struct SendfileSteps {
+    std::uint64_t step = 1024 * 1024;
+    Duration step_timeout = std::chrono::seconds(60);
+    Toggle cork = Toggle::off;
+  };
+  Task<Status> sendfile_steps(int file_fd, off_t offset, std::uint64_t count, SendfileSteps how);
   std::size_t queued_bytes() const noexcept { return core_->queued(); }
 
   // ---- control ----------------------------------------------------------------------------------------------
@@ -341,6 +358,18 @@ class Stream {
   // Half-close: once everything queued has been sent, the peer reads EOF; we can still receive.
   Status shutdown_write() noexcept;
   void close() noexcept;
+
+  // A lingering close, for a server that answers and then hangs up without reading all the peer sent (an error
+  // response, a body it refused): closing a socket with unread input makes the kernel send a reset, and a reset
+  // can destroy the response still on its way to the client. So: flush what is queued (at most `send_timeout`),
+  // shut down our sending side (the peer reads our response, then EOF), read and drop the peer's input until it
+  // closes, for at most `time` and `max_bytes`, then close(). Never fails: each bound just ends it sooner.
+  struct Linger {
+    Duration time = std::chrono::seconds(2);
+    std::size_t max_bytes = 1024 * 1024;
+    Duration send_timeout = std::chrono::seconds(60);
+  };
+  Task<void> linger_close(Linger how);
   Result<Address> peer_address() const noexcept;
   Result<Address> local_address() const noexcept;
   Status set_nodelay(Toggle on) noexcept { return ringlet::set_nodelay(fd(), on); }

@@ -1,6 +1,7 @@
 // http_server.hpp — `ringlet http`: an HTTP/1.1 static-file server with a routing API for C++ handlers.
-// Core-local: one HttpServer per loop, with its own file cache, Date cache and access-log buffer (run one per
-// shard for multi-core).
+// Core-local: one HttpServer per loop, with its own file cache, Date cache and access log (run one per shard for
+// multi-core). The server is the connection loop only: parsing and composing are in proto/http/, files, responses
+// and the access log in http/, lingering close and stepped sendfile in net/stream.
 //
 // Each connection is one task running a plain loop (docs/design/http.md):
 //   read a request head (a deadline for the whole head) → read or drain its body → route it (a handler) or serve
@@ -16,11 +17,12 @@
 #include <memory>
 #include <string>
 
-#include "ringlet/proto/http/date.hpp"
+#include "ringlet/http/access_log.hpp"
 #include "ringlet/http/file_cache.hpp"
-#include "ringlet/proto/http/parser.hpp"
 #include "ringlet/http/router.hpp"
 #include "ringlet/net/tcp_server.hpp"
+#include "ringlet/proto/http/date.hpp"
+#include "ringlet/proto/http/parser.hpp"
 
 namespace ringlet::http {
 
@@ -30,7 +32,7 @@ struct HttpOptions {
   bool serve_files = true;     // false: only routes (everything else is 404)
   bool dir_listing = false;    // an HTML index for directories without index.html (else 403)
   FileCacheOptions file_cache;  // includes follow_symlinks
-  ParserLimits parser;
+  ParserLimits parser = ParserLimits::server_defaults();
   Duration header_timeout = std::chrono::seconds(10);     // the whole request head, from its first byte (slowloris)
   Duration keepalive_timeout = std::chrono::seconds(75);  // idle between requests
   Duration send_timeout = std::chrono::seconds(60);       // a client not reading our output
@@ -71,12 +73,10 @@ class HttpServer {
   }
   std::string& scratch() noexcept { return scratch_; }  // per-loop: used between two awaits, never across one
   HttpStats& stats() noexcept { return stats_; }
-  bool access_log_enabled() const noexcept { return access_fd_ >= 0; }
-  void log_access(const Address& peer, const Request& request, std::uint16_t status, std::uint64_t body_bytes);
+  AccessLog& access_log() noexcept { return access_log_; }
 
  private:
-  HttpServer(Loop& loop, HttpOptions options, std::unique_ptr<FileCache> files, int access_fd);
-  void flush_access_log() noexcept;
+  HttpServer(Loop& loop, HttpOptions options, std::unique_ptr<FileCache> files);
 
   Loop* loop_;
   HttpOptions options_;
@@ -85,9 +85,7 @@ class HttpServer {
   Router router_;
   std::string scratch_;
   HttpStats stats_;
-  int access_fd_ = -1;
-  std::string access_buffer_;
-  std::int64_t access_flushed_ns_ = 0;
+  AccessLog access_log_;
   TcpServer tcp_;  // last: its connections use everything above
 };
 

@@ -534,6 +534,149 @@ TEST_P(StreamTest, sendfile_past_the_end_of_the_file_reports_eof) {
   EXPECT_EQ(*got, "456789");
 }
 
+Task<Status> sendfile_steps_then_shut(Stream* s, int fd, off_t offset, std::uint64_t count,
+                                      Stream::SendfileSteps how) {
+  Status st = co_await s->sendfile_steps(fd, offset, count, how);
+  (void)s->shutdown_write();
+  co_return st;
+}
+
+// An unlinked temporary file holding `content`; the caller closes it.
+int temp_file_with(const std::string& content) {
+  char path[] = "/tmp/ringlet-sendfile-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) return fd;
+  ::unlink(path);
+  if (::write(fd, content.data(), content.size()) != static_cast<ssize_t>(content.size())) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_P(StreamTest, sendfile_steps_sends_a_queued_head_then_the_range_in_steps_corked) {
+  std::string content = pattern(3 * 1024 * 1024 + 17, 5);
+  int fd = temp_file_with(content);
+  ASSERT_GE(fd, 0);
+  StreamPair p = make_pair();
+  ASSERT_TRUE(p.client.is_open());
+  JoinHandle<std::string> reader = loop().spawn_joinable(receive_to_eof(&p.server));
+  p.client.queue_copy("HEAD\n");
+  Stream::SendfileSteps how;
+  how.step = 256 * 1024;  // several steps, the last one short
+  how.step_timeout = 20s;
+  how.cork = Toggle::on;
+  auto st = run(bounded(sendfile_steps_then_shut(&p.client, fd, 7, content.size() - 7, how), 20s));
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  auto got = run(bounded(wait_for(std::move(reader)), 20s));
+  ::close(fd);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(*got == "HEAD\n" + content.substr(7)) << "different bytes, or out of order";
+}
+
+TEST_P(StreamTest, sendfile_steps_over_a_unix_socket_works_without_cork) {
+  std::string content = pattern(100 * 1024, 6);
+  int fd = temp_file_with(content);
+  ASSERT_GE(fd, 0);
+  StreamPair p = make_pair(Transport::unix_socket);
+  ASSERT_TRUE(p.client.is_open());
+  JoinHandle<std::string> reader = loop().spawn_joinable(receive_to_eof(&p.server));
+  Stream::SendfileSteps how;
+  how.step = 4096;
+  how.cork = Toggle::on;  // TCP_CORK does not apply: ignored
+  auto st = run(bounded(sendfile_steps_then_shut(&p.client, fd, 0, content.size(), how), 20s));
+  ASSERT_TRUE(st.ok()) << st.error().message();
+  auto got = run(bounded(wait_for(std::move(reader)), 20s));
+  ::close(fd);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(*got == content);
+}
+
+TEST_P(StreamTest, sendfile_steps_gives_up_on_a_peer_that_stops_reading) {
+  // Far more than the socket buffers hold, to a peer that never reads: the step's timeout ends it.
+  std::string content = pattern(32 * 1024 * 1024, 7);
+  int fd = temp_file_with(content);
+  ASSERT_GE(fd, 0);
+  StreamPair p = make_pair();
+  ASSERT_TRUE(p.client.is_open());
+  Stream::SendfileSteps how;
+  how.step_timeout = 100ms;
+  const auto started = std::chrono::steady_clock::now();
+  auto st = run(bounded(p.client.sendfile_steps(fd, 0, content.size(), how), 60s));
+  ::close(fd);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error(), errc::timed_out);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 30s) << "the outer bound ended a hang, not the step timeout";
+}
+
+// ---- lingering close ---------------------------------------------------------------------------------------------
+
+// The server side: queues a reply without reading the request, and closes lingering.
+Task<void> reply_and_linger(Stream* s, std::string reply, Stream::Linger how) {
+  s->queue_copy(reply);
+  co_await s->linger_close(how);
+}
+
+// The client: sends `request`, reads everything until EOF, then keeps sending `more` (if any) before it closes.
+Task<std::string> send_read_then_close(Stream* c, std::string request) {
+  Status sent = co_await c->write(request);
+  if (!sent) co_return "write failed";
+  std::string got = co_await receive_to_eof(c);
+  c->close();
+  co_return got;
+}
+
+TEST_P(StreamTest, linger_close_delivers_the_reply_and_waits_for_the_peer_to_close) {
+  StreamPair p = make_pair();
+  ASSERT_TRUE(p.client.is_open());
+  JoinHandle<std::string> client =
+      loop().spawn_joinable(send_read_then_close(&p.client, pattern(200 * 1024, 8)));  // never read by the server
+  Stream::Linger how;
+  how.time = 60s;  // only the peer's close ends it
+  auto done = run(bounded(reply_and_linger(&p.server, "400 Bad Request\n", how), 20s));
+  EXPECT_TRUE(done.ok()) << "linger_close did not return after the peer closed";
+  EXPECT_FALSE(p.server.is_open());
+  auto got = run(bounded(wait_for(std::move(client)), 20s));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, "400 Bad Request\n");
+}
+
+TEST_P(StreamTest, linger_close_is_bounded_in_time_when_the_peer_stays_open) {
+  StreamPair p = make_pair();
+  ASSERT_TRUE(p.client.is_open());
+  Stream::Linger how;
+  how.time = 50ms;
+  auto done = run(bounded(reply_and_linger(&p.server, "bye\n", how), 20s));
+  EXPECT_TRUE(done.ok()) << "a hang, not the linger time";
+  EXPECT_FALSE(p.server.is_open());
+  auto got = run(bounded(receive_to_eof(&p.client), 5s));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, "bye\n");
+}
+
+Task<void> send_forever(Stream* c, std::size_t chunk) {
+  std::string data = pattern(chunk, 9);
+  for (;;) {
+    Status sent = co_await c->write(std::string_view(data));
+    if (!sent) co_return;
+  }
+}
+
+TEST_P(StreamTest, linger_close_is_bounded_in_bytes_when_the_peer_keeps_sending) {
+  StreamPair p = make_pair();
+  ASSERT_TRUE(p.client.is_open());
+  JoinHandle<void> flood = loop().spawn_joinable(send_forever(&p.client, 64 * 1024));
+  Stream::Linger how;
+  how.time = 60s;
+  how.max_bytes = 256 * 1024;
+  auto done = run(bounded(reply_and_linger(&p.server, "enough\n", how), 20s));
+  EXPECT_TRUE(done.ok()) << "a hang, not the byte bound";
+  EXPECT_FALSE(p.server.is_open());
+  // Our close with its input unread resets the connection: the flooding writer fails and ends.
+  auto flooded = run(bounded(wait_for(std::move(flood)), 20s));
+  EXPECT_TRUE(flooded.ok());
+}
+
 // ---- half-close ------------------------------------------------------------------------------------------------
 
 Task<std::string> half_close_conversation(Stream* client, Stream* server) {

@@ -24,6 +24,7 @@ constexpr const char* kBadTarget = "invalid request-target";
 constexpr const char* kBadVersion = "invalid HTTP version";
 constexpr const char* kVersionNotSupported = "HTTP version not supported";
 constexpr const char* kHeadersTooLarge = "header section too large";
+constexpr const char* kHeaderLineTooLong = "header field line too long";
 constexpr const char* kTooManyHeaders = "too many header fields";
 constexpr const char* kObsFold = "obs-fold (line starting with whitespace)";
 constexpr const char* kSpaceBeforeColon = "whitespace between field name and colon";
@@ -179,6 +180,8 @@ ParseResult RequestParser::parse(std::string_view data) noexcept {
         if (size - pos_ > limits_.max_request_line + 1) return fail(414, kRequestLineTooLong);
       } else if (size - headers_start_ > limits_.max_header_bytes) {
         return fail(431, kHeadersTooLarge);
+      } else if (header_line_over_limit(size - pos_, 1)) {
+        return fail(431, kHeaderLineTooLong);
       }
       return result_;  // incomplete
     }
@@ -204,6 +207,7 @@ ParseResult RequestParser::parse(std::string_view data) noexcept {
       continue;
     }
     if (pos_ - headers_start_ > limits_.max_header_bytes) return fail(431, kHeadersTooLarge);
+    if (header_line_over_limit(end - begin, 0)) return fail(431, kHeaderLineTooLong);
     if (!crlf && limits_.strict_crlf) return fail(400, kBareLf);
     if (end == begin) {
       if (!on_head_end(pos_)) return fail(fail_status_, fail_reason_);

@@ -24,8 +24,10 @@
 //   end) → 414, decided as soon as that many bytes arrived without a line end.
 // - Header field: token name directly followed by ':' (space before the colon → 400, RFC 9112 §5.1); a line
 //   starting with SP/HTAB (obs-fold) → 400 (§5.2); value trimmed of OWS; value bytes VCHAR, obs-text, SP, HTAB
-//   only (any other CTL, DEL or bare CR → 400). Header section (first field line through the final empty line)
-//   over max_header_bytes → 431, decided as soon as exceeded; more than max_headers fields → 431.
+//   only (any other CTL, DEL or bare CR → 400). A field line (without its line end) over max_header_line → 431
+//   (nginx refuses a line that does not fit one of its 8 KiB buffers); header section (first field line through
+//   the final empty line) over max_header_bytes → 431; both decided as soon as exceeded. More than max_headers
+//   fields → 431.
 // - Host: HTTP/1.1 without Host → 400; two Host fields → 400; a Host value with bytes outside RFC 3986
 //   host[:port] characters → 400 (empty Host is valid syntax and accepted).
 // - Content-Length: 1*DIGIT, overflow-checked (≤ 2^63-1); empty, non-digit or differing values → 400. Repeated
@@ -47,12 +49,27 @@
 
 namespace ringlet::http {
 
+// The servers' default for one field line: nginx's (large_client_header_buffers 8k), so what passes nginx passes.
+inline constexpr std::uint32_t kServerMaxHeaderLine = 8 * 1024;
+
 struct ParserLimits {
   std::uint32_t max_request_line = 8 * 1024;   // request line without its line end; beyond: 414
   std::uint32_t max_header_bytes = 16 * 1024;  // header section incl. line ends and final empty line; beyond: 431
-  std::uint32_t max_headers = 100;             // field lines; beyond: 431
+  // One field line without its line end; beyond: 431. Zero: bounded by max_header_bytes alone (the bare parser's
+  // default, for clients and tools that only want the section bounded); servers start from server_defaults().
+  std::uint32_t max_header_line = 0;
+  // Field lines; beyond: 431. Real clients behind a chain of proxies send close to 100 (cookies, tracing,
+  // forwarding headers), so the default leaves room above that; max_header_bytes still bounds their bytes.
+  std::uint32_t max_headers = 256;
   std::uint32_t max_leading_empty_lines = 8;   // empty lines skipped before the request line; beyond: 400
   bool strict_crlf = false;                    // true: a bare LF line end is 400
+
+  // The limits `ringlet http` starts from: these, with field lines bounded like nginx's.
+  static constexpr ParserLimits server_defaults() noexcept {
+    ParserLimits l;
+    l.max_header_line = kServerMaxHeaderLine;
+    return l;
+  }
 
   // An upper bound on the bytes a head can take before parse() must answer complete or error: a reader can
   // size a gather buffer with it.
@@ -110,6 +127,10 @@ class RequestParser {
   bool on_transfer_encoding(std::string_view value) noexcept;
   bool on_connection(std::string_view value) noexcept;
   bool on_expect(std::string_view value) noexcept;
+  // `length` bytes of one field line; `slack` leaves room for the CR of a line still waiting for its LF.
+  bool header_line_over_limit(std::uint32_t length, std::uint32_t slack) const noexcept {
+    return limits_.max_header_line != 0 && length > limits_.max_header_line + slack;
+  }
 
   ParserLimits limits_{};
   Request req_{};

@@ -342,6 +342,12 @@ ParserLimits small_limits() {
   return l;
 }
 
+ParserLimits short_lines() {
+  ParserLimits l;
+  l.max_header_line = 16;
+  return l;
+}
+
 ParserLimits strict() {
   ParserLimits l;
   l.strict_crlf = true;
@@ -428,6 +434,12 @@ std::vector<BadCase> bad_cases() {
       {"strict_bare_lf_header", "GET / HTTP/1.1\r\nHost: h\n\r\n", 400, strict()},
       {"strict_bare_lf_end", "GET / HTTP/1.1\r\nHost: h\r\n\n", 400, strict()},
       {"strict_bare_lf_leading", "\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400, strict()},
+      {"header_line_too_long", "GET / HTTP/1.1\r\nHost: h\r\nX-Long: 0123456789\r\n\r\n", 431, short_lines()},
+      {"header_line_too_long_bare_lf", "GET / HTTP/1.1\r\nHost: h\r\nX-Long: 0123456789\n\r\n", 431, short_lines()},
+      {"header_line_too_long_first", "GET / HTTP/1.1\r\nX-Long: 0123456789\r\nHost: h\r\n\r\n", 431, short_lines()},
+      {"header_line_too_long_server_default",
+       "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(10 * 1024, 'v') + "\r\n\r\n", 431,
+       ParserLimits::server_defaults()},
   };
 }
 
@@ -498,6 +510,38 @@ TEST(RequestParser, limits_are_inclusive) {
   l.max_header_bytes -= 1;
   RequestParser s(l);
   EXPECT_EQ(s.parse(at).http_status, 431);
+}
+
+TEST(RequestParser, a_header_line_at_its_limit_passes_at_every_truncation_point) {
+  ParserLimits l = short_lines();
+  const std::string head = "GET / HTTP/1.1\r\nHost: h\r\nX-Long: 01234567\r\n\r\n";  // "X-Long: 01234567" is 16
+  for (std::size_t n = 0; n < head.size(); ++n) {
+    RequestParser p(l);
+    ASSERT_TRUE(p.parse(std::string_view(head).substr(0, n)).incomplete()) << "cut at " << n;
+  }
+  RequestParser p(l);
+  ASSERT_TRUE(p.parse(head).complete());
+  EXPECT_EQ(p.request().find("X-Long"), "01234567");
+}
+
+TEST(RequestParser, an_overlong_header_line_is_refused_before_its_end_arrives) {
+  RequestParser p(ParserLimits::server_defaults());
+  // A field line of exactly 8 KiB, then one byte more: that byte could still be the line's CR, the next cannot.
+  std::string head = "GET / HTTP/1.1\r\nHost: h\r\nX: " + std::string(kServerMaxHeaderLine - 3, 'v');
+  EXPECT_TRUE(p.parse(head).incomplete());
+  EXPECT_TRUE(p.parse(head + "v").incomplete());
+  ParseResult r = p.parse(head + "vv");
+  ASSERT_TRUE(r.error());
+  EXPECT_EQ(r.http_status, 431);
+}
+
+TEST(RequestParser, a_hundred_headers_from_a_proxied_client_are_accepted_by_default) {
+  std::string head = "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (int i = 0; i < 120; ++i) head += "X-Forwarded-" + std::to_string(i) + ": v\r\n";
+  head += "\r\n";
+  RequestParser p(ParserLimits::server_defaults());
+  ASSERT_TRUE(p.parse(head).complete());
+  EXPECT_EQ(p.request().header_count(), 121u);
 }
 
 TEST(RequestParser, no_head_byte_count_exceeds_max_head_bytes_while_incomplete) {
