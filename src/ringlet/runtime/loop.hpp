@@ -62,7 +62,7 @@ class Flushable {
   bool flush_queued_ = false;
 };
 
-// Work arriving from other threads besides post(): the shard message rings (shard.hpp). Drained in phase 3 each
+// Work arriving from other threads besides post(): the shard message rings (shard/mailbox.cpp). Drained in phase 3 each
 // time the loop is woken.
 class Inbox {
  public:
