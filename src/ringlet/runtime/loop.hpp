@@ -22,6 +22,7 @@
 
 #include "ringlet/runtime/backend.hpp"
 #include "ringlet/runtime/clock.hpp"
+#include "ringlet/runtime/ready_queue.hpp"
 #include "ringlet/runtime/task.hpp"
 #include "ringlet/runtime/timer_wheel.hpp"
 
@@ -170,20 +171,6 @@ class Loop {
  private:
   template <class T>
   static T take_result(JoinHandle<T> handle);
-
-  // FIFO ring of coroutine handles; grows by doubling and is reused (no allocation in steady state).
-  class ReadyQueue {
-   public:
-    void push(std::coroutine_handle<> h);
-    std::coroutine_handle<> pop() noexcept;
-    std::size_t size() const noexcept { return tail_ - head_; }
-    bool empty() const noexcept { return head_ == tail_; }
-
-   private:
-    std::vector<std::coroutine_handle<>> slots_ = std::vector<std::coroutine_handle<>>(256);
-    std::size_t head_ = 0;
-    std::size_t tail_ = 0;
-  };
 
   void expire_timers();
   void submit_and_wait(bool may_block);
