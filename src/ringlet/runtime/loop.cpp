@@ -1,6 +1,9 @@
 // loop.cpp — the iteration, phase by phase (docs/design/loop.md).
 #include "ringlet/runtime/loop.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include "ringlet/base/log.hpp"
 
 namespace ringlet {
@@ -23,16 +26,49 @@ Loop::Loop(std::unique_ptr<Backend> backend, const Clock* clock)
       timers_(now_ns_) {
   if (t_current != nullptr) fatal("a second Loop on one thread");
   t_current = this;
+  // Non-blocking, so epoll's try-the-read-first sees EAGAIN; io_uring still parks the read (eventfd supports
+  // waiting without blocking the ring).
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) fatal("eventfd for the loop's wake-ups failed (out of descriptors?)");
+  wake_io_.fd = wake_fd_;
+  wake_op_.kind = OpKind::read;
+  wake_op_.io = &wake_io_;
+  wake_op_.loop = this;
+  wake_op_.buf = &wake_op_.value;
+  wake_op_.len = sizeof wake_op_.value;
+  wake_op_.on_complete = [](Operation& op, int result, std::uint32_t) noexcept {
+    auto& read = static_cast<WakeRead&>(op);
+    if (result > 0) read.loop->stats_.wake_writes += read.value;  // take_posted() re-arms it
+  };
+  arm_wake();
 }
 
 Loop::~Loop() {
   // Tasks still alive here hold no kernel operations only if they were never started or already finished;
   // a suspended task with I/O in flight would have its buffers yanked away. Say so loudly.
-  if (registry_.size() != 0 || backend_->pending() != 0) {
-    log_warn("loop destroyed with {} tasks and {} operations alive", registry_.size(), backend_->pending());
+  if (registry_.size() != 0 || pending_operations() != 0) {
+    log_warn("loop destroyed with {} tasks and {} operations alive", registry_.size(), pending_operations());
   }
   close_deferred();
+  // The wake-up read goes with the backend (io_uring drops it when the ring closes), before its buffer and fd.
+  backend_->cancel(wake_op_);
+  if (wake_op_.state == Operation::State::idle) backend_->detach(wake_io_);
+  backend_.reset();
+  ::close(wake_fd_);
   t_current = nullptr;
+}
+
+std::size_t Loop::pending_operations() const noexcept {
+  return backend_->pending() - (wake_op_.state != Operation::State::idle ? 1 : 0);
+}
+
+void Loop::arm_wake() noexcept {
+  // Epoll tries the read first: it succeeds inline while a wake-up is already counted, and then goes again until
+  // it parks. Nothing is lost by consuming the count here: wake() raised wake_signalled_ before writing.
+  while (wake_op_.state == Operation::State::idle && backend_->submit(wake_op_)) {
+    if (wake_op_.result <= 0) fatal("read on the loop's wake-up eventfd failed");
+    stats_.wake_writes += wake_op_.value;
+  }
 }
 
 Loop* Loop::current() noexcept { return t_current; }
@@ -48,7 +84,11 @@ void Loop::post(std::function<void()> fn) {
 void Loop::wake() noexcept {
   // One wake-up per batch: only the first caller since the loop last drained pays for the eventfd write. The
   // exchange pairs with the one in take_posted(): whichever comes second sees the other's side (see there).
-  if (!wake_signalled_.exchange(true, std::memory_order_acq_rel)) backend_->wake();
+  if (!wake_signalled_.exchange(true, std::memory_order_acq_rel)) {
+    std::uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+    (void)ignored;
+  }
 }
 
 void Loop::stop() noexcept {
@@ -75,7 +115,7 @@ void Loop::run() {
 bool Loop::run_until_idle(std::size_t max_iterations) {
   for (std::size_t i = 0; i < max_iterations; ++i) {
     run_once(false);
-    if (ready_.empty() && backend_->pending() == 0 && registry_.size() == 0 && deferred_.empty() &&
+    if (ready_.empty() && pending_operations() == 0 && registry_.size() == 0 && deferred_.empty() &&
         flush_head_ == nullptr) {
       return true;
     }
@@ -93,16 +133,25 @@ void Loop::submit_and_wait(bool may_block) {
   if (!may_block || !ready_.empty() || stop_requested() || !deferred_.empty() || flush_head_ != nullptr ||
       inbox_more_) {
     timeout = 0;
-  } else if (timers_.size() != 0) {
-    timeout = timers_.next_timeout_ns(clock_->now_ns());
   }
+  if (timeout == 0) {
+    backend_->wait(0);
+    now_ns_ = clock_->now_ns();
+    return;
+  }
+  // A wait that may block: measured here, once for both backends.
+  std::int64_t before = clock_->now_ns();
+  if (timers_.size() != 0) timeout = timers_.next_timeout_ns(before);
   backend_->wait(timeout);
   now_ns_ = clock_->now_ns();
+  stats_.kernel_wait_ns += now_ns_ - before;
 }
 
 void Loop::take_posted() {
-  bool woken = backend_->take_wake();
-  woken = wake_signalled_.load(std::memory_order_acquire) || woken;
+  // Re-arm before looking at the flag: a wake-up whose count the re-armed read consumes inline has already
+  // raised the flag, so we see it below instead of sleeping on a spent eventfd.
+  arm_wake();
+  bool woken = wake_signalled_.load(std::memory_order_acquire);
   if (!woken && !inbox_more_) return;
   // Clearing the flag is a read-modify-write, like the producer's exchange in wake(): the two are totally ordered.
   // If ours comes second we read the producer's true and see everything it published before waking us; if it

@@ -82,7 +82,7 @@ struct Operation {
 // The 64-bit token that names a completion source in io_uring user_data and epoll_data.u64.
 // Operations are at least 8-byte aligned, so the low 3 bits carry a tag.
 namespace token {
-enum class Tag : std::uint64_t { operation = 0, wake = 1, ignore = 2, io_handle = 3 };
+enum class Tag : std::uint64_t { operation = 0, ignore = 2, io_handle = 3 };
 inline std::uint64_t encode(const void* p, Tag tag) noexcept {
   return reinterpret_cast<std::uint64_t>(p) | static_cast<std::uint64_t>(tag);
 }

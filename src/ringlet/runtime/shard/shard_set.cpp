@@ -31,7 +31,7 @@ ShardStats Shard::stats() const noexcept {
   s.messages_sent = counters_->messages_sent.get();
   s.messages_received = counters_->messages_received.get();
   s.loop_iterations = loop_->stats().iterations;
-  s.kernel_wait_ns = loop_->backend().stats().wait_ns;
+  s.kernel_wait_ns = loop_->stats().kernel_wait_ns;
   return s;
 }
 
