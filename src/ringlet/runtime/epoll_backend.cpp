@@ -94,7 +94,7 @@ class EpollBackend final : public Backend {
   void flush() noexcept override {}
 
   void detach(IoHandle& io) noexcept override {
-    RINGLET_ASSERT(io.readers == nullptr && io.writers == nullptr);
+    RINGLET_ASSERT(io.readers.empty() && io.writers.empty());
     if (io.epoll_registered) {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, io.fd, nullptr);
       io.epoll_registered = false;
@@ -185,17 +185,7 @@ class EpollBackend final : public Backend {
       if (epoll_ctl(epfd_, EPOLL_CTL_ADD, io.fd, &ev) != 0) return false;
       io.epoll_registered = true;
     }
-    Operation*& head = waits_for_write(op) ? io.writers : io.readers;
-    op.next = nullptr;
-    if (head == nullptr) {
-      op.prev = nullptr;
-      head = &op;
-    } else {
-      Operation* last = head;
-      while (last->next != nullptr) last = last->next;
-      last->next = &op;
-      op.prev = last;
-    }
+    (waits_for_write(op) ? io.writers : io.readers).push_back(op);
     op.state = Operation::State::pending;
     ++pending_;
     return true;
@@ -203,14 +193,7 @@ class EpollBackend final : public Backend {
 
   void unlink(Operation& op) noexcept {
     IoHandle& io = *op.io;
-    Operation*& head = waits_for_write(op) ? io.writers : io.readers;
-    if (op.prev != nullptr) {
-      op.prev->next = op.next;
-    } else {
-      head = op.next;
-    }
-    if (op.next != nullptr) op.next->prev = op.prev;
-    op.prev = op.next = nullptr;
+    (waits_for_write(op) ? io.writers : io.readers).remove(op);
     op.state = Operation::State::idle;
     --pending_;
   }
@@ -248,9 +231,9 @@ class EpollBackend final : public Backend {
 
   int run_waiters(IoHandle& io, bool writers) noexcept {
     int delivered = 0;
-    Operation* op = writers ? io.writers : io.readers;
+    Operation* op = (writers ? io.writers : io.readers).front();
     while (op != nullptr) {
-      Operation* next = op->next;
+      Operation* next = OpWaitList::next(*op);
       if (op->multishot) {
         delivered += drain_multishot(*op);
         if (op->state == Operation::State::pending) break;  // drained to EAGAIN: later waiters would see it too

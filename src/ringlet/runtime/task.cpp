@@ -12,7 +12,7 @@ TaskRegistry::TaskRegistry(TaskRegistry& parent) noexcept : parent_(&parent) {
 }
 
 TaskRegistry::~TaskRegistry() {
-  RINGLET_ASSERT(head_ == nullptr);
+  RINGLET_ASSERT(tasks_.empty());
   if (parent_ == nullptr) return;
   for (TaskRegistry** g = &parent_->first_group_; *g != nullptr; g = &(*g)->next_group_) {
     if (*g == this) {
@@ -31,33 +31,24 @@ void TaskRegistry::adjust_total(long delta) noexcept {
 
 void TaskRegistry::add(detail::PromiseBase& p) noexcept {
   p.registry_ = this;
-  p.prev_ = nullptr;
-  p.next_ = head_;
-  if (head_ != nullptr) head_->prev_ = &p;
-  head_ = &p;
+  tasks_.push_front(p);
   adjust_total(+1);
 }
 
 void TaskRegistry::remove(detail::PromiseBase& p) noexcept {
-  if (p.prev_ != nullptr) {
-    p.prev_->next_ = p.next_;
-  } else {
-    head_ = p.next_;
-  }
-  if (p.next_ != nullptr) p.next_->prev_ = p.prev_;
-  p.prev_ = p.next_ = nullptr;
+  tasks_.remove(p);
   p.registry_ = nullptr;
   adjust_total(-1);
 }
 
 void TaskRegistry::cancel_all() noexcept {
   // Cancelling only records and schedules (no task runs here), so the lists do not change under us.
-  for (detail::PromiseBase* p = head_; p != nullptr; p = p->next_) p->cancel_.request();
+  for (detail::PromiseBase* p = tasks_.front(); p != nullptr; p = tasks_.next(*p)) p->cancel_.request();
   for (TaskRegistry* g = first_group_; g != nullptr; g = g->next_group_) g->cancel_all();
 }
 
 void TaskRegistry::drain_all() noexcept {
-  for (detail::PromiseBase* p = head_; p != nullptr; p = p->next_) p->cancel_.request_drain();
+  for (detail::PromiseBase* p = tasks_.front(); p != nullptr; p = tasks_.next(*p)) p->cancel_.request_drain();
   for (TaskRegistry* g = first_group_; g != nullptr; g = g->next_group_) g->drain_all();
 }
 
