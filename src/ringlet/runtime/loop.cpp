@@ -129,19 +129,15 @@ void Loop::expire_timers() {
 }
 
 void Loop::submit_and_wait(bool may_block) {
-  std::int64_t timeout = -1;
   if (!may_block || !ready_.empty() || stop_requested() || !deferred_.empty() || flush_head_ != nullptr ||
       inbox_more_) {
-    timeout = 0;
-  }
-  if (timeout == 0) {
-    backend_->wait(0);
+    backend_->wait(0);  // work is waiting for this turn: submit and reap, never sleep
     now_ns_ = clock_->now_ns();
     return;
   }
-  // A wait that may block: measured here, once for both backends.
+  // A wait that may block: timed here, once for both backends.
   std::int64_t before = clock_->now_ns();
-  if (timers_.size() != 0) timeout = timers_.next_timeout_ns(before);
+  std::int64_t timeout = timers_.size() != 0 ? timers_.next_timeout_ns(before) : -1;
   backend_->wait(timeout);
   now_ns_ = clock_->now_ns();
   stats_.kernel_wait_ns += now_ns_ - before;
