@@ -1,5 +1,6 @@
-// foreign_ptr.hpp — a pointer whose pointee belongs to another shard. Moves freely between shards (inside
-// messages); the delete always runs on the owner, so per-thread pools stay per-thread.
+// foreign_ptr.hpp — a pointer whose pointee belongs to another shard. Held by one shard at a time (not shared),
+// it moves freely between shards inside messages; the delete always runs on the owner, so per-thread pools stay
+// per-thread.
 #pragma once
 
 #include <memory>
