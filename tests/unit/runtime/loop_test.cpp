@@ -94,6 +94,7 @@ TEST_P(LoopPhaseTest, a_task_that_yields_forever_does_not_starve_timers_or_io) {
   EXPECT_GE(f.spins, 1u);  // the spinner kept running all along
 
   f.stop = true;
+  EXPECT_TRUE(loop().run_until_idle());  // here, while `f` is still alive for the spinner to read
 }
 
 Task<void> yield_once() {
