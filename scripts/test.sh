@@ -60,7 +60,8 @@ for stage in $stages; do
       # Only what crosses threads: the shard runtime and the multi-shard servers.
       echo "=== threadsanitizer build and cross-shard tests"
       cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_TSAN=ON -DRINGLET_BUILD_BENCH=OFF >/dev/null
-      cmake --build build/tsan -j"$jobs" --target unit_runtime_shard_test unit_net_sharded_server_test
+      cmake --build build/tsan -j"$jobs" --target unit_runtime_shard_shard_set_test unit_runtime_shard_submit_to_test \
+        unit_runtime_shard_foreign_ptr_test unit_runtime_shard_channel_test unit_net_sharded_server_test
       (cd build/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
         ctest -j"$jobs" --output-on-failure -R "ShardTest|ShardSetTest|ShardedServerTest")
       ;;

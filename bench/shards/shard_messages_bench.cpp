@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "ringlet/base/log.hpp"
-#include "ringlet/runtime/shard.hpp"
+#include "ringlet/runtime/shard/submit_to.hpp"
 
 using namespace ringlet;
 using SteadyClock = std::chrono::steady_clock;

@@ -37,7 +37,7 @@ class LoopTest : public ::testing::TestWithParam<BackendKind> {
     if (!loop_) return;
     EXPECT_TRUE(loop_->run_until_idle()) << "tasks or operations still alive at the end of the test";
     EXPECT_EQ(loop_->live_tasks(), 0u);
-    EXPECT_EQ(loop_->backend().pending(), 0u);
+    EXPECT_EQ(loop_->pending_operations(), 0u);
     EXPECT_EQ(loop_->timers().size(), 0u);
     loop_.reset();
     EXPECT_EQ(FramePool::live_frames(), frames_at_start_) << "coroutine frames leaked";

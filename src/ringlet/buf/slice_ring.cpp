@@ -1,19 +1,15 @@
 // slice_ring.cpp — growing a SliceRing past its inline slot, and the per-thread cache of emptied ring storage.
 #include "ringlet/buf/slice_ring.hpp"
 
-#include <vector>
+#include <memory>
+
+#include "ringlet/base/free_list.hpp"
 
 namespace ringlet {
 namespace {
 
 // Storage of kInitialCapacity slots, kept for reuse. Bounded: past the cap, storage is freed.
-struct StorageCache {
-  static constexpr std::size_t kMaxCached = 4096;
-  std::vector<Slice*> free;
-  ~StorageCache() {
-    for (Slice* p : free) delete[] p;
-  }
-};
+using StorageCache = FreeList<Slice, std::default_delete<Slice[]>>;
 
 StorageCache& cache() {
   thread_local StorageCache c;
@@ -25,14 +21,8 @@ StorageCache& cache() {
 void SliceRing::grow() {
   const std::size_t old_capacity = capacity();
   const std::size_t new_capacity = slots_ ? 2 * old_capacity : kInitialCapacity;
-  Slice* fresh;
-  StorageCache& c = cache();
-  if (new_capacity == kInitialCapacity && !c.free.empty()) {
-    fresh = c.free.back();
-    c.free.pop_back();
-  } else {
-    fresh = new Slice[new_capacity];
-  }
+  Slice* fresh = new_capacity == kInitialCapacity ? cache().acquire() : nullptr;
+  if (fresh == nullptr) fresh = new Slice[new_capacity];
   for (std::size_t i = 0; i < size_; ++i) fresh[i] = std::move((*this)[i]);
   if (slots_ != nullptr) {
     delete[] slots_;  // only rings larger than the cached size grow past it
@@ -47,9 +37,8 @@ void SliceRing::release_storage() noexcept {
   const std::size_t cap = mask_ + 1;
   mask_ = 0;
   head_ = 0;
-  StorageCache& c = cache();
-  if (cap == kInitialCapacity && c.free.size() < StorageCache::kMaxCached) {
-    c.free.push_back(storage);  // its slots are moved-from (empty) Slices
+  if (cap == kInitialCapacity) {
+    cache().release(storage);  // its slots are moved-from (empty) Slices
     return;
   }
   delete[] storage;

@@ -1,7 +1,7 @@
 // driver.cpp — workers, connections, the open-loop ticker, and the threads that run the workers.
 #include "ringlet/loadgen/driver.hpp"
 
-#include "ringlet/runtime/shard.hpp"
+#include "ringlet/runtime/shard/shard_set.hpp"
 
 #include <sys/resource.h>
 
@@ -345,7 +345,7 @@ Result<BenchOutcome> run_bench(const BenchConfig& config, const Workload& worklo
   getrusage(RUSAGE_SELF, &usage_before);
   const auto t0 = std::chrono::steady_clock::now();
 
-  // The workers run on shards (runtime/shard.hpp): one pinned thread and loop each, this thread being shard 0.
+  // The workers run on shards (runtime/shard/shard_set.hpp): one pinned thread and loop each, this thread being shard 0.
   // The once-a-second report runs beside them on a plain thread that only reads their counters.
   std::thread reporter([&] {
     // Until every worker has returned.

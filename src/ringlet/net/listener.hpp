@@ -79,8 +79,8 @@ class Listener {
     bool await_ready() const noexcept { return core_->head < core_->ready_fds.size() || core_->error.code != 0; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) noexcept {
-      CancelState* cs = cancel_state_of(h);
-      if (cs != nullptr && cs->requested()) {
+      CancelState* cs = nullptr;
+      if (cancelled_before_suspend(h, cs)) {
         cancelled_ = true;
         return false;
       }

@@ -23,7 +23,7 @@
 #include <memory>
 
 #include "ringlet/net/tcp_server.hpp"
-#include "ringlet/runtime/shard.hpp"
+#include "ringlet/runtime/shard/submit_to.hpp"
 
 namespace ringlet {
 

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
+#include "ringlet/base/free_list.hpp"
 #include "ringlet/buf/buffer.hpp"
 #include "ringlet/runtime/counters.hpp"
 
@@ -20,13 +22,7 @@ namespace detail {
 namespace {
 
 // Send halves no stream is using, reused before allocating. Bounded; the rest are freed.
-struct SendStatePool {
-  static constexpr std::size_t kMaxCached = 4096;
-  std::vector<SendState*> free;
-  ~SendStatePool() {
-    for (SendState* s : free) delete s;
-  }
-};
+using SendStatePool = FreeList<SendState, std::default_delete<SendState>>;
 
 SendStatePool& send_pool() {
   thread_local SendStatePool pool;
@@ -135,11 +131,8 @@ void StreamCore::close_now() noexcept {
 
 SendState& StreamCore::send_state() {
   if (send != nullptr) return *send;
-  SendStatePool& pool = send_pool();
-  if (!pool.free.empty()) {
-    send = pool.free.back();
-    pool.free.pop_back();
-  } else {
+  send = send_pool().acquire();
+  if (send == nullptr) {
     send = new SendState;
     send->op.on_complete = &StreamCore::on_sent;
     send->op.owner = send;
@@ -155,12 +148,7 @@ void StreamCore::settle_send() noexcept {
   SendState* s = std::exchange(send, nullptr);
   s->core = nullptr;
   s->writer_timed_out = false;
-  SendStatePool& pool = send_pool();
-  if (pool.free.size() < SendStatePool::kMaxCached) {
-    pool.free.push_back(s);
-  } else {
-    delete s;
-  }
+  send_pool().release(s);
 }
 
 void SendState::flush_now() noexcept { core->flush_now(); }

@@ -269,8 +269,8 @@ class Stream {
     bool await_ready() const noexcept { return done(); }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) noexcept {
-      CancelState* cs = cancel_state_of(h);
-      if (cs != nullptr && cs->requested()) {
+      CancelState* cs = nullptr;
+      if (cancelled_before_suspend(h, cs)) {
         cancelled_ = true;
         return false;
       }

@@ -92,8 +92,8 @@ class TcpServer {
     bool await_ready() const noexcept { return s_->connections_.size() == 0; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) noexcept {
-      CancelState* cs = cancel_state_of(h);
-      if (cs != nullptr && cs->requested()) return false;
+      CancelState* cs = nullptr;
+      if (cancelled_before_suspend(h, cs)) return false;
       s_->drain_waiter_ = h;
       cancel_ = cs;
       if (cs != nullptr) cs->install(&Drained::cancel_slot, this);

@@ -1,5 +1,8 @@
-// backend.hpp — the seam between the loop and the kernel: io_uring or epoll, one file each. Core-local, except
-// wake(), which any thread may call.
+// backend.hpp — the seam between the loop and the kernel: io_uring or epoll, one file each. Core-local.
+//
+// The seam is small on purpose: submit (arm), cancel, wait with a timeout (which also reaps), flush, name — plus
+// detach and the counters. What both backends would otherwise repeat lives in the loop: the eventfd that wakes a
+// sleeping loop is an ordinary read operation the loop owns, and the time spent blocked is measured around wait().
 //
 // Both backends run the same Operation kinds with the same completion contract (operation.hpp). Where a kernel
 // feature is missing the backend emulates it: epoll runs multishot accept and provided-buffer receive by draining
@@ -29,7 +32,6 @@ struct BackendStats {
   std::uint64_t kernel_waits = 0;    // entries into the kernel that could block
   std::uint64_t kernel_submits = 0;  // entries that only submitted
   std::uint64_t completions = 0;
-  std::int64_t wait_ns = 0;          // time spent blocked in the kernel
 };
 
 class Backend {
@@ -46,10 +48,6 @@ class Backend {
   virtual int wait(std::int64_t timeout_ns) noexcept = 0;
   // Hands queued submissions to the kernel without waiting (the follow-up submit after running tasks).
   virtual void flush() noexcept = 0;
-  // Thread-safe: makes a blocked or future wait() return promptly.
-  virtual void wake() noexcept = 0;
-  // Consumes the wake-up signal; returns true when one was pending (the loop then drains posted work).
-  virtual bool take_wake() noexcept = 0;
   // Forget `io` before its descriptor is closed. No operation on it may be pending.
   virtual void detach(IoHandle& io) noexcept = 0;
   // Operations submitted and not yet finally completed.

@@ -169,8 +169,8 @@ class BlockingPool {
     bool await_ready() const noexcept { return false; }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
-      CancelState* cs = cancel_state_of(h);
-      if (cs != nullptr && cs->requested()) {
+      CancelState* cs = nullptr;
+      if (cancelled_before_suspend(h, cs)) {
         cancelled_ = true;
         return false;
       }

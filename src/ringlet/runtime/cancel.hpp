@@ -76,4 +76,13 @@ CancelState* cancel_state_of(std::coroutine_handle<P> h) noexcept {
   }
 }
 
+// The check every awaitable's await_suspend starts with: sets `cs` to the awaiting task's cancel state (nullptr for
+// a foreign coroutine) and returns true when that task is already cancelled. The awaitable then starts nothing and
+// reports errc::cancelled (or its own form of it) without suspending.
+template <class P>
+bool cancelled_before_suspend(std::coroutine_handle<P> h, CancelState*& cs) noexcept {
+  cs = cancel_state_of(h);
+  return cs != nullptr && cs->requested();
+}
+
 }  // namespace ringlet

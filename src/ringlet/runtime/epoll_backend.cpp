@@ -7,7 +7,6 @@
 // one completion with kMore, and the op stays parked.
 #include <poll.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,13 +37,9 @@ int errno_result() noexcept { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
 
 class EpollBackend final : public Backend {
  public:
-  EpollBackend(int epfd, int wakefd, const BackendOptions& options)
-      : epfd_(epfd), wakefd_(wakefd), provided_size_(options.provided_buffer_size) {}
+  EpollBackend(int epfd, const BackendOptions& options) : epfd_(epfd), provided_size_(options.provided_buffer_size) {}
 
-  ~EpollBackend() override {
-    ::close(wakefd_);
-    ::close(epfd_);
-  }
+  ~EpollBackend() override { ::close(epfd_); }
 
   std::string_view name() const noexcept override { return "epoll"; }
 
@@ -77,15 +72,8 @@ class EpollBackend final : public Backend {
 
   int wait(std::int64_t timeout_ns) noexcept override {
     int timeout_ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
-    timespec t0{};
-    if (timeout_ms != 0) clock_gettime(CLOCK_MONOTONIC, &t0);
     int n = epoll_wait(epfd_, events_, kMaxEvents, timeout_ms);
     ++stats_.kernel_waits;
-    if (timeout_ms != 0) {
-      timespec t1{};
-      clock_gettime(CLOCK_MONOTONIC, &t1);
-      stats_.wait_ns += (t1.tv_sec - t0.tv_sec) * 1'000'000'000LL + (t1.tv_nsec - t0.tv_nsec);
-    }
     if (n < 0) {
       if (errno != EINTR) log_error("epoll_wait: {}", std::strerror(errno));
       return 0;
@@ -93,13 +81,6 @@ class EpollBackend final : public Backend {
     int delivered = 0;
     for (int i = 0; i < n; ++i) {
       std::uint64_t t = events_[i].data.u64;
-      if (token::tag_of(t) == token::Tag::wake) {
-        std::uint64_t value;
-        ssize_t ignored = ::read(wakefd_, &value, sizeof value);
-        (void)ignored;
-        wake_pending_ = true;
-        continue;
-      }
       auto* io = token::pointer_of<IoHandle>(t);
       std::uint32_t ev = events_[i].events;
       if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io->peer_closed = true;
@@ -112,16 +93,8 @@ class EpollBackend final : public Backend {
 
   void flush() noexcept override {}
 
-  void wake() noexcept override {
-    std::uint64_t one = 1;
-    ssize_t ignored = ::write(wakefd_, &one, sizeof one);
-    (void)ignored;
-  }
-
-  bool take_wake() noexcept override { return std::exchange(wake_pending_, false); }
-
   void detach(IoHandle& io) noexcept override {
-    RINGLET_ASSERT(io.readers == nullptr && io.writers == nullptr);
+    RINGLET_ASSERT(io.readers.empty() && io.writers.empty());
     if (io.epoll_registered) {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, io.fd, nullptr);
       io.epoll_registered = false;
@@ -212,17 +185,7 @@ class EpollBackend final : public Backend {
       if (epoll_ctl(epfd_, EPOLL_CTL_ADD, io.fd, &ev) != 0) return false;
       io.epoll_registered = true;
     }
-    Operation*& head = waits_for_write(op) ? io.writers : io.readers;
-    op.next = nullptr;
-    if (head == nullptr) {
-      op.prev = nullptr;
-      head = &op;
-    } else {
-      Operation* last = head;
-      while (last->next != nullptr) last = last->next;
-      last->next = &op;
-      op.prev = last;
-    }
+    (waits_for_write(op) ? io.writers : io.readers).push_back(op);
     op.state = Operation::State::pending;
     ++pending_;
     return true;
@@ -230,14 +193,7 @@ class EpollBackend final : public Backend {
 
   void unlink(Operation& op) noexcept {
     IoHandle& io = *op.io;
-    Operation*& head = waits_for_write(op) ? io.writers : io.readers;
-    if (op.prev != nullptr) {
-      op.prev->next = op.next;
-    } else {
-      head = op.next;
-    }
-    if (op.next != nullptr) op.next->prev = op.prev;
-    op.prev = op.next = nullptr;
+    (waits_for_write(op) ? io.writers : io.readers).remove(op);
     op.state = Operation::State::idle;
     --pending_;
   }
@@ -275,9 +231,9 @@ class EpollBackend final : public Backend {
 
   int run_waiters(IoHandle& io, bool writers) noexcept {
     int delivered = 0;
-    Operation* op = writers ? io.writers : io.readers;
+    Operation* op = (writers ? io.writers : io.readers).front();
     while (op != nullptr) {
-      Operation* next = op->next;
+      Operation* next = OpWaitList::next(*op);
       if (op->multishot) {
         delivered += drain_multishot(*op);
         if (op->state == Operation::State::pending) break;  // drained to EAGAIN: later waiters would see it too
@@ -294,9 +250,7 @@ class EpollBackend final : public Backend {
   }
 
   int epfd_;
-  int wakefd_;
   std::uint32_t provided_size_;
-  bool wake_pending_ = false;
   std::size_t pending_ = 0;
   BackendStats stats_;
   epoll_event events_[kMaxEvents];
@@ -310,22 +264,7 @@ std::unique_ptr<Backend> create_epoll_backend(const BackendOptions& options, std
     error = std::string("epoll_create1: ") + std::strerror(errno);
     return nullptr;
   }
-  int wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wakefd < 0) {
-    error = std::string("eventfd: ") + std::strerror(errno);
-    ::close(epfd);
-    return nullptr;
-  }
-  epoll_event ev{};
-  ev.events = EPOLLIN;  // level-triggered: the loop reads it down each time
-  ev.data.u64 = token::encode(nullptr, token::Tag::wake);
-  if (epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &ev) != 0) {
-    error = std::string("epoll_ctl(eventfd): ") + std::strerror(errno);
-    ::close(wakefd);
-    ::close(epfd);
-    return nullptr;
-  }
-  return std::make_unique<EpollBackend>(epfd, wakefd, options);
+  return std::make_unique<EpollBackend>(epfd, options);
 }
 
 }  // namespace ringlet

@@ -30,8 +30,8 @@ class [[nodiscard]] IoAwaitable : public Operation {
 
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) noexcept {
-    CancelState* cs = cancel_state_of(h);
-    if (cs != nullptr && cs->requested()) {
+    CancelState* cs = nullptr;
+    if (cancelled_before_suspend(h, cs)) {
       result = -ECANCELED;
       return false;
     }

@@ -1,99 +1,15 @@
 // loop.cpp — the iteration, phase by phase (docs/design/loop.md).
 #include "ringlet/runtime/loop.hpp"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include "ringlet/base/log.hpp"
 
 namespace ringlet {
 namespace {
 thread_local Loop* t_current = nullptr;
 }  // namespace
-
-// ---- TaskRegistry ----------------------------------------------------------------------------------------------
-
-TaskRegistry::TaskRegistry(TaskRegistry& parent) noexcept : parent_(&parent) {
-  next_group_ = parent.first_group_;
-  parent.first_group_ = this;
-}
-
-TaskRegistry::~TaskRegistry() {
-  RINGLET_ASSERT(head_ == nullptr);
-  if (parent_ == nullptr) return;
-  for (TaskRegistry** g = &parent_->first_group_; *g != nullptr; g = &(*g)->next_group_) {
-    if (*g == this) {
-      *g = next_group_;
-      break;
-    }
-  }
-}
-
-void TaskRegistry::adjust_total(long delta) noexcept {
-  for (TaskRegistry* r = this; r != nullptr; r = r->parent_) {
-    r->total_ = static_cast<std::size_t>(static_cast<long>(r->total_) + delta);
-    if (r->total_ == 0 && r->on_empty_ != nullptr) r->on_empty_(r->on_empty_ctx_);
-  }
-}
-
-void TaskRegistry::add(detail::PromiseBase& p) noexcept {
-  p.registry_ = this;
-  p.prev_ = nullptr;
-  p.next_ = head_;
-  if (head_ != nullptr) head_->prev_ = &p;
-  head_ = &p;
-  adjust_total(+1);
-}
-
-void TaskRegistry::remove(detail::PromiseBase& p) noexcept {
-  if (p.prev_ != nullptr) {
-    p.prev_->next_ = p.next_;
-  } else {
-    head_ = p.next_;
-  }
-  if (p.next_ != nullptr) p.next_->prev_ = p.prev_;
-  p.prev_ = p.next_ = nullptr;
-  p.registry_ = nullptr;
-  adjust_total(-1);
-}
-
-void TaskRegistry::cancel_all() noexcept {
-  // Cancelling only records and schedules (no task runs here), so the lists do not change under us.
-  for (detail::PromiseBase* p = head_; p != nullptr; p = p->next_) p->cancel_.request();
-  for (TaskRegistry* g = first_group_; g != nullptr; g = g->next_group_) g->cancel_all();
-}
-
-void TaskRegistry::drain_all() noexcept {
-  for (detail::PromiseBase* p = head_; p != nullptr; p = p->next_) p->cancel_.request_drain();
-  for (TaskRegistry* g = first_group_; g != nullptr; g = g->next_group_) g->drain_all();
-}
-
-void TaskRegistry::report_detached_failure(std::exception_ptr e) noexcept {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    log_error("a detached task ended with an exception: {}", ex.what());
-  } catch (...) {
-    log_error("a detached task ended with an unknown exception");
-  }
-}
-
-// ---- ReadyQueue --------------------------------------------------------------------------------------------------
-
-void Loop::ReadyQueue::push(std::coroutine_handle<> h) {
-  if (size() == slots_.size()) {
-    std::vector<std::coroutine_handle<>> bigger(slots_.size() * 2);
-    std::size_t n = size();
-    for (std::size_t i = 0; i < n; ++i) bigger[i] = slots_[(head_ + i) & (slots_.size() - 1)];
-    slots_ = std::move(bigger);
-    head_ = 0;
-    tail_ = n;
-  }
-  slots_[tail_++ & (slots_.size() - 1)] = h;
-}
-
-std::coroutine_handle<> Loop::ReadyQueue::pop() noexcept {
-  return slots_[head_++ & (slots_.size() - 1)];
-}
-
-// ---- Loop --------------------------------------------------------------------------------------------------------
 
 Result<std::unique_ptr<Loop>> Loop::create(const LoopOptions& options) {
   auto choice = create_backend(options.backend);
@@ -110,16 +26,49 @@ Loop::Loop(std::unique_ptr<Backend> backend, const Clock* clock)
       timers_(now_ns_) {
   if (t_current != nullptr) fatal("a second Loop on one thread");
   t_current = this;
+  // Non-blocking, so epoll's try-the-read-first sees EAGAIN; io_uring still parks the read (eventfd supports
+  // waiting without blocking the ring).
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) fatal("eventfd for the loop's wake-ups failed (out of descriptors?)");
+  wake_io_.fd = wake_fd_;
+  wake_op_.kind = OpKind::read;
+  wake_op_.io = &wake_io_;
+  wake_op_.loop = this;
+  wake_op_.buf = &wake_op_.value;
+  wake_op_.len = sizeof wake_op_.value;
+  wake_op_.on_complete = [](Operation& op, int result, std::uint32_t) noexcept {
+    auto& read = static_cast<WakeRead&>(op);
+    if (result > 0) read.loop->stats_.wake_writes += read.value;  // take_posted() re-arms it
+  };
+  arm_wake();
 }
 
 Loop::~Loop() {
   // Tasks still alive here hold no kernel operations only if they were never started or already finished;
   // a suspended task with I/O in flight would have its buffers yanked away. Say so loudly.
-  if (registry_.size() != 0 || backend_->pending() != 0) {
-    log_warn("loop destroyed with {} tasks and {} operations alive", registry_.size(), backend_->pending());
+  if (registry_.size() != 0 || pending_operations() != 0) {
+    log_warn("loop destroyed with {} tasks and {} operations alive", registry_.size(), pending_operations());
   }
   close_deferred();
+  // The wake-up read goes with the backend (io_uring drops it when the ring closes), before its buffer and fd.
+  backend_->cancel(wake_op_);
+  if (wake_op_.state == Operation::State::idle) backend_->detach(wake_io_);
+  backend_.reset();
+  ::close(wake_fd_);
   t_current = nullptr;
+}
+
+std::size_t Loop::pending_operations() const noexcept {
+  return backend_->pending() - (wake_op_.state != Operation::State::idle ? 1 : 0);
+}
+
+void Loop::arm_wake() noexcept {
+  // Epoll tries the read first: it succeeds inline while a wake-up is already counted, and then goes again until
+  // it parks. Nothing is lost by consuming the count here: wake() raised wake_signalled_ before writing.
+  while (wake_op_.state == Operation::State::idle && backend_->submit(wake_op_)) {
+    if (wake_op_.result <= 0) fatal("read on the loop's wake-up eventfd failed");
+    stats_.wake_writes += wake_op_.value;
+  }
 }
 
 Loop* Loop::current() noexcept { return t_current; }
@@ -135,7 +84,11 @@ void Loop::post(std::function<void()> fn) {
 void Loop::wake() noexcept {
   // One wake-up per batch: only the first caller since the loop last drained pays for the eventfd write. The
   // exchange pairs with the one in take_posted(): whichever comes second sees the other's side (see there).
-  if (!wake_signalled_.exchange(true, std::memory_order_acq_rel)) backend_->wake();
+  if (!wake_signalled_.exchange(true, std::memory_order_acq_rel)) {
+    std::uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+    (void)ignored;
+  }
 }
 
 void Loop::stop() noexcept {
@@ -162,7 +115,7 @@ void Loop::run() {
 bool Loop::run_until_idle(std::size_t max_iterations) {
   for (std::size_t i = 0; i < max_iterations; ++i) {
     run_once(false);
-    if (ready_.empty() && backend_->pending() == 0 && registry_.size() == 0 && deferred_.empty() &&
+    if (ready_.empty() && pending_operations() == 0 && registry_.size() == 0 && deferred_.empty() &&
         flush_head_ == nullptr) {
       return true;
     }
@@ -176,20 +129,25 @@ void Loop::expire_timers() {
 }
 
 void Loop::submit_and_wait(bool may_block) {
-  std::int64_t timeout = -1;
   if (!may_block || !ready_.empty() || stop_requested() || !deferred_.empty() || flush_head_ != nullptr ||
       inbox_more_) {
-    timeout = 0;
-  } else if (timers_.size() != 0) {
-    timeout = timers_.next_timeout_ns(clock_->now_ns());
+    backend_->wait(0);  // work is waiting for this turn: submit and reap, never sleep
+    now_ns_ = clock_->now_ns();
+    return;
   }
+  // A wait that may block: timed here, once for both backends.
+  std::int64_t before = clock_->now_ns();
+  std::int64_t timeout = timers_.size() != 0 ? timers_.next_timeout_ns(before) : -1;
   backend_->wait(timeout);
   now_ns_ = clock_->now_ns();
+  stats_.kernel_wait_ns += now_ns_ - before;
 }
 
 void Loop::take_posted() {
-  bool woken = backend_->take_wake();
-  woken = wake_signalled_.load(std::memory_order_acquire) || woken;
+  // Re-arm before looking at the flag: a wake-up whose count the re-armed read consumes inline has already
+  // raised the flag, so we see it below instead of sleeping on a spent eventfd.
+  arm_wake();
+  bool woken = wake_signalled_.load(std::memory_order_acquire);
   if (!woken && !inbox_more_) return;
   // Clearing the flag is a read-modify-write, like the producer's exchange in wake(): the two are totally ordered.
   // If ours comes second we read the producer's true and see everything it published before waking us; if it

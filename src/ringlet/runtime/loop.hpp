@@ -1,13 +1,18 @@
 // loop.hpp — one event loop per thread: timers, a ready queue of tasks, and a backend. Core-local, except post(),
-// stop() and wake-ups, which any thread may call.
+// stop() and wake(), which any thread may call.
+//
+// Wake-ups: the loop owns an eventfd and keeps one ordinary read operation armed on it through the backend, so a
+// write from another thread ends a blocked wait on either backend; neither backend carries a wake-up of its own.
 //
 // One iteration (docs/design/loop.md is the spec; run_once() follows it one statement per phase):
 //   1. expire timers        — due timers schedule their tasks
 //   2. submit and wait      — one kernel entry: hand over queued ops, wait for completions (not at all when tasks
 //                             are ready), deliver them (completions schedule their tasks)
-//   3. take posted work     — functions other threads posted
+//   3. take posted work     — re-arm the wake-up read; run the inbox (shard messages) and functions other threads
+//                             posted
 //   4. run ready tasks      — at most kReadyBudget, then back to the kernel (fairness for I/O and timers)
-//   5. flush output         — each stream written to this turn starts one send of its whole output chain
+//   5. flush output         — each stream written to this turn starts one send of its whole output chain; each
+//                             shard mailbox pushed to wakes its receiver once
 //   6. follow-up submit     — ops the tasks just queued go to the kernel now, not after the next wait
 //   7. deferred closes      — descriptors whose last operation has finally completed are closed
 #pragma once
@@ -22,6 +27,7 @@
 
 #include "ringlet/runtime/backend.hpp"
 #include "ringlet/runtime/clock.hpp"
+#include "ringlet/runtime/ready_queue.hpp"
 #include "ringlet/runtime/task.hpp"
 #include "ringlet/runtime/timer_wheel.hpp"
 
@@ -37,6 +43,8 @@ struct LoopStats {
   std::uint64_t tasks_resumed = 0;
   std::uint64_t timers_fired = 0;
   std::uint64_t posted_run = 0;
+  std::int64_t kernel_wait_ns = 0;  // time spent in waits that could block (as the loop's clock sees it)
+  std::uint64_t wake_writes = 0;    // eventfd writes that reached the loop: one per batch of post()/wake() calls
 };
 
 // Something to finish once the kernel has let go of it (a socket whose last op completed after close).
@@ -62,7 +70,7 @@ class Flushable {
   bool flush_queued_ = false;
 };
 
-// Work arriving from other threads besides post(): the shard message rings (shard.hpp). Drained in phase 3 each
+// Work arriving from other threads besides post(): the shard message rings (shard/mailbox.cpp). Drained in phase 3 each
 // time the loop is woken.
 class Inbox {
  public:
@@ -164,26 +172,15 @@ class Loop {
   void cancel_flush(Flushable& f) noexcept;
 
   std::size_t live_tasks() const noexcept { return registry_.size(); }
+  // Operations submitted by tasks and not yet finally completed (the backend's count without the loop's own
+  // wake-up read).
+  std::size_t pending_operations() const noexcept;
   void cancel_all_tasks() noexcept { registry_.cancel_all(); }
   std::size_t ready_count() const noexcept { return ready_.size(); }
 
  private:
   template <class T>
   static T take_result(JoinHandle<T> handle);
-
-  // FIFO ring of coroutine handles; grows by doubling and is reused (no allocation in steady state).
-  class ReadyQueue {
-   public:
-    void push(std::coroutine_handle<> h);
-    std::coroutine_handle<> pop() noexcept;
-    std::size_t size() const noexcept { return tail_ - head_; }
-    bool empty() const noexcept { return head_ == tail_; }
-
-   private:
-    std::vector<std::coroutine_handle<>> slots_ = std::vector<std::coroutine_handle<>>(256);
-    std::size_t head_ = 0;
-    std::size_t tail_ = 0;
-  };
 
   void expire_timers();
   void submit_and_wait(bool may_block);
@@ -192,6 +189,8 @@ class Loop {
   void flush_output();
   void follow_up_submit();
   void close_deferred();
+  // Keeps the read on the wake-up eventfd armed (it completes once per wake-up that reached the kernel).
+  void arm_wake() noexcept;
 
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Clock> owned_clock_;
@@ -206,6 +205,15 @@ class Loop {
   Inbox* inbox_ = nullptr;
   bool inbox_more_ = false;
   LoopStats stats_;
+
+  // The read on the wake-up eventfd; `value` receives the number of writes since the last read.
+  struct WakeRead : Operation {
+    Loop* loop = nullptr;
+    std::uint64_t value = 0;
+  };
+  int wake_fd_ = -1;
+  IoHandle wake_io_;
+  WakeRead wake_op_;
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> wake_signalled_{false};
@@ -233,8 +241,8 @@ class [[nodiscard]] Yield {
   bool await_ready() const noexcept { return false; }
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) {
-    CancelState* cs = cancel_state_of(h);
-    if (cs != nullptr && cs->requested()) {
+    CancelState* cs = nullptr;
+    if (cancelled_before_suspend(h, cs)) {
       cancelled_ = true;
       return false;
     }

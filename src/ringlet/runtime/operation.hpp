@@ -17,6 +17,8 @@
 
 #include <cstdint>
 
+#include "ringlet/runtime/intrusive_list.hpp"
+
 namespace ringlet {
 
 struct Buffer;
@@ -33,16 +35,7 @@ enum class OpKind : std::uint8_t {
   read,              // plain read(2) on a non-socket fd (eventfd, signalfd, pipe)
 };
 
-// Per-descriptor state. Owned by the socket/file object; the epoll backend keeps its wait lists here.
-// Lists have no tail pointer: a descriptor rarely has more than one op waiting per direction, and every byte here
-// is paid per connection.
-struct IoHandle {
-  int fd = -1;
-  bool epoll_registered = false;
-  bool peer_closed = false;  // epoll: an edge carried EPOLLRDHUP/EPOLLHUP, so a short read is not the end
-  struct Operation* readers = nullptr;  // epoll: ops waiting for readability (FIFO)
-  struct Operation* writers = nullptr;  // epoll: ops waiting for writability (FIFO)
-};
+struct IoHandle;
 
 struct Operation {
   using CompleteFn = void (*)(Operation& op, int result, std::uint32_t flags) noexcept;
@@ -74,15 +67,27 @@ struct Operation {
   int msg_flags = 0;            // recv, send, recvmsg, sendmsg
   socklen_t* addrlen = nullptr; // accept
 
-  // epoll wait-list links.
-  Operation* prev = nullptr;
-  Operation* next = nullptr;
+  // epoll: the link in its descriptor's wait list.
+  ListLink<Operation> wait_link;
+};
+
+// Operations waiting on one descriptor, in arrival order: one pointer each, since every byte here is paid per
+// connection (intrusive_list.hpp).
+using OpWaitList = IntrusiveList<Operation, &Operation::wait_link>;
+
+// Per-descriptor state. Owned by the socket/file object; the epoll backend keeps its wait lists here.
+struct IoHandle {
+  int fd = -1;
+  bool epoll_registered = false;
+  bool peer_closed = false;  // epoll: an edge carried EPOLLRDHUP/EPOLLHUP, so a short read is not the end
+  OpWaitList readers;        // epoll: ops waiting for readability (FIFO)
+  OpWaitList writers;        // epoll: ops waiting for writability (FIFO)
 };
 
 // The 64-bit token that names a completion source in io_uring user_data and epoll_data.u64.
 // Operations are at least 8-byte aligned, so the low 3 bits carry a tag.
 namespace token {
-enum class Tag : std::uint64_t { operation = 0, wake = 1, ignore = 2, io_handle = 3 };
+enum class Tag : std::uint64_t { operation = 0, ignore = 2, io_handle = 3 };
 inline std::uint64_t encode(const void* p, Tag tag) noexcept {
   return reinterpret_cast<std::uint64_t>(p) | static_cast<std::uint64_t>(tag);
 }

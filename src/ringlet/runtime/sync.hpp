@@ -28,6 +28,7 @@
 
 #include "ringlet/runtime/cancel.hpp"
 #include "ringlet/base/fatal.hpp"
+#include "ringlet/runtime/intrusive_list.hpp"
 #include "ringlet/runtime/loop.hpp"
 #include "ringlet/base/result.hpp"
 
@@ -56,8 +57,8 @@ class WaitNode {
   // For await_suspend: true when the task is already cancelled (outcome set to errc::cancelled, nothing touched).
   template <class P>
   bool cancelled_already(std::coroutine_handle<P> h) noexcept {
-    CancelState* cs = cancel_state_of(h);
-    if (cs != nullptr && cs->requested()) {
+    CancelState* cs = nullptr;
+    if (cancelled_before_suspend(h, cs)) {
       outcome_ = errc::cancelled;
       return true;
     }
@@ -80,8 +81,7 @@ class WaitNode {
   static inline void cancel_slot(void* ctx) noexcept;
 
   WaitList* list_ = nullptr;
-  WaitNode* prev_ = nullptr;
-  WaitNode* next_ = nullptr;
+  ListLink<WaitNode> link_;
   Loop* loop_ = nullptr;
   std::coroutine_handle<> waiter_;
   CancelState* cancel_ = nullptr;
@@ -94,50 +94,32 @@ class WaitList {
   WaitList(const WaitList&) = delete;
   WaitList& operator=(const WaitList&) = delete;
   ~WaitList() {
-    if (head_ != nullptr) [[unlikely]]
+    if (!nodes_.empty()) [[unlikely]]
       fatal("a Channel, Event or Semaphore was destroyed while tasks wait on it");
   }
 
-  bool empty() const noexcept { return head_ == nullptr; }
-  WaitNode* front() const noexcept { return head_; }
+  bool empty() const noexcept { return nodes_.empty(); }
+  WaitNode* front() const noexcept { return nodes_.front(); }
 
   void push_back(WaitNode& n) noexcept {
     n.list_ = this;
-    n.prev_ = tail_;
-    n.next_ = nullptr;
-    if (tail_ != nullptr) {
-      tail_->next_ = &n;
-    } else {
-      head_ = &n;
-    }
-    tail_ = &n;
+    nodes_.push_back(n);
   }
 
   void remove(WaitNode& n) noexcept {
-    if (n.prev_ != nullptr) {
-      n.prev_->next_ = n.next_;
-    } else {
-      head_ = n.next_;
-    }
-    if (n.next_ != nullptr) {
-      n.next_->prev_ = n.prev_;
-    } else {
-      tail_ = n.prev_;
-    }
-    n.prev_ = n.next_ = nullptr;
+    nodes_.remove(n);
     n.list_ = nullptr;
   }
 
   // Unlinks the oldest waiter; the caller hands it its outcome with wake().
   WaitNode* pop_front() noexcept {
-    WaitNode* n = head_;
+    WaitNode* n = nodes_.front();
     if (n != nullptr) remove(*n);
     return n;
   }
 
  private:
-  WaitNode* head_ = nullptr;
-  WaitNode* tail_ = nullptr;
+  IntrusiveList<WaitNode, &WaitNode::link_> nodes_;
 };
 
 WaitNode::~WaitNode() {

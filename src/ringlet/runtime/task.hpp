@@ -20,6 +20,7 @@
 #include "ringlet/runtime/cancel.hpp"
 #include "ringlet/base/fatal.hpp"
 #include "ringlet/runtime/frame_pool.hpp"
+#include "ringlet/runtime/intrusive_list.hpp"
 
 namespace ringlet {
 
@@ -65,8 +66,7 @@ class PromiseBase {
   bool done_ = false;
   // Root-task registration (intrusive list owned by the loop's TaskRegistry).
   TaskRegistry* registry_ = nullptr;
-  PromiseBase* prev_ = nullptr;
-  PromiseBase* next_ = nullptr;
+  ListLink<PromiseBase> link_;
 };
 
 struct FinalAwaiter {
@@ -135,7 +135,7 @@ class TaskRegistry {
  private:
   void adjust_total(long delta) noexcept;
 
-  detail::PromiseBase* head_ = nullptr;
+  IntrusiveList<detail::PromiseBase, &detail::PromiseBase::link_> tasks_;
   std::size_t total_ = 0;
   TaskRegistry* parent_ = nullptr;
   TaskRegistry* first_group_ = nullptr;

@@ -35,8 +35,8 @@ class [[nodiscard]] SleepAwaitable : TimerNode {
   bool await_ready() const noexcept { return false; }
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) noexcept {
-    CancelState* cs = cancel_state_of(h);
-    if (cs != nullptr && cs->requested()) {
+    CancelState* cs = nullptr;
+    if (cancelled_before_suspend(h, cs)) {
       cancelled_ = true;
       return false;
     }

@@ -13,13 +13,10 @@
 // interrupts of the loop), falls back to COOP_TASKRUN, and registers the ring fd so each enter skips an fd lookup.
 #include <liburing.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <vector>
 
 #include "ringlet/buf/buffer.hpp"
@@ -142,7 +139,6 @@ class UringBackend final : public Backend {
     if (!initialized_) return;
     buffers_.deinit(ring_);
     io_uring_queue_exit(&ring_);
-    if (wakefd_ >= 0) ::close(wakefd_);
   }
 
   bool init(const BackendOptions& options, std::string& error) {
@@ -182,12 +178,6 @@ class UringBackend final : public Backend {
     if (io_uring_register_ring_fd(&ring_) == 1) setup_ += "+registered ring fd";
     if (!buffers_.init(ring_, options.provided_buffer_count, options.provided_buffer_size, error)) return false;
     buffers_.on_recycled(&UringBackend::rearm_starved_cb, this);
-    wakefd_ = eventfd(0, EFD_CLOEXEC);
-    if (wakefd_ < 0) {
-      error = std::string("eventfd: ") + std::strerror(errno);
-      return false;
-    }
-    arm_wake();
     return true;
   }
 
@@ -230,17 +220,12 @@ class UringBackend final : public Backend {
       io_uring_submit_and_get_events(&ring_);
       ++stats_.kernel_submits;
     } else {
-      timespec t0{};
-      clock_gettime(CLOCK_MONOTONIC, &t0);
       __kernel_timespec ts{};
       ts.tv_sec = timeout_ns / 1'000'000'000;
       ts.tv_nsec = timeout_ns % 1'000'000'000;
       int r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, timeout_ns > 0 ? &ts : nullptr, nullptr);
       if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) log_error("io_uring wait: {}", std::strerror(-r));
       ++stats_.kernel_waits;
-      timespec t1{};
-      clock_gettime(CLOCK_MONOTONIC, &t1);
-      stats_.wait_ns += (t1.tv_sec - t0.tv_sec) * 1'000'000'000LL + (t1.tv_nsec - t0.tv_nsec);
     }
     return reap();
   }
@@ -250,14 +235,6 @@ class UringBackend final : public Backend {
     io_uring_submit(&ring_);
     ++stats_.kernel_submits;
   }
-
-  void wake() noexcept override {
-    std::uint64_t one = 1;
-    ssize_t ignored = ::write(wakefd_, &one, sizeof one);
-    (void)ignored;
-  }
-
-  bool take_wake() noexcept override { return std::exchange(wake_pending_, false); }
 
   void detach(IoHandle&) noexcept override {}
 
@@ -318,12 +295,6 @@ class UringBackend final : public Backend {
     io_uring_sqe_set_data64(sqe, token::encode(&op, token::Tag::operation));
   }
 
-  void arm_wake() noexcept {
-    io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_read(sqe, wakefd_, &wake_value_, sizeof wake_value_, 0);
-    io_uring_sqe_set_data64(sqe, token::encode(this, token::Tag::wake));
-  }
-
   int reap() noexcept {
     int delivered = 0;
     io_uring_cqe* cqe;
@@ -334,10 +305,6 @@ class UringBackend final : public Backend {
       std::uint32_t flags = cqe->flags;
       io_uring_cqe_seen(&ring_, cqe);
       switch (token::tag_of(t)) {
-        case token::Tag::wake:
-          wake_pending_ = true;
-          arm_wake();
-          continue;
         case token::Tag::ignore:
         case token::Tag::io_handle:
           continue;
@@ -383,9 +350,6 @@ class UringBackend final : public Backend {
   std::string setup_;
   ProvidedRing buffers_;
   std::vector<Operation*> starved_;
-  int wakefd_ = -1;
-  std::uint64_t wake_value_ = 0;
-  bool wake_pending_ = false;
   std::size_t pending_ = 0;
   BackendStats stats_;
 };

@@ -87,8 +87,8 @@ struct RaceState {
     bool await_ready() const noexcept { return s->winner != static_cast<std::size_t>(-1); }
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) noexcept {
-      CancelState* cs = cancel_state_of(h);
-      if (cs != nullptr && cs->requested()) return false;
+      CancelState* cs = nullptr;
+      if (cancelled_before_suspend(h, cs)) return false;
       s->waiter = h;
       cancel = cs;
       if (cs != nullptr) cs->install(&FirstDone::cancel_slot, this);

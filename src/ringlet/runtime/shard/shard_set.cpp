@@ -1,5 +1,5 @@
-// shard.cpp — shard threads, the message rings' two ends, and the shutdown that lets every message land.
-#include "ringlet/runtime/shard.hpp"
+// shard_set.cpp — shard threads and the shutdown that lets every message land.
+#include "ringlet/runtime/shard/shard_set.hpp"
 
 #include <pthread.h>
 #include <sched.h>
@@ -31,126 +31,8 @@ ShardStats Shard::stats() const noexcept {
   s.messages_sent = counters_->messages_sent.get();
   s.messages_received = counters_->messages_received.get();
   s.loop_iterations = loop_->stats().iterations;
-  s.kernel_wait_ns = loop_->backend().stats().wait_ns;
+  s.kernel_wait_ns = loop_->stats().kernel_wait_ns;
   return s;
-}
-
-Shard::Outbound& Shard::outbound(unsigned target) {
-  RINGLET_ASSERT(target < outbound_.size());
-  std::unique_ptr<Outbound>& out = outbound_[target];
-  if (!out) {
-    out = std::make_unique<Outbound>();
-    out->owner = this;
-    out->target = target;
-    if (target != id_) out->pair = &set_->pair(id_, target);
-  }
-  return *out;
-}
-
-bool Shard::try_push(Outbound& out, Message& m) {
-  if (out.backlogged()) return false;  // keep order: earlier messages are still waiting for room
-  if (!out.pair->ring.try_emplace(std::move(m))) return false;
-  note_pushed(out);
-  return true;
-}
-
-void Shard::note_pushed(Outbound& out) {
-  counters_->messages_sent.add();
-  loop_->request_flush(out);  // wake the receiver once, at the end of this turn
-}
-
-void Shard::Outbound::flush_now() noexcept { owner->set_->shard(target).loop().wake(); }
-
-void Shard::add_waiter(Outbound& out, detail::RoomWaiter* w) {
-  w->next = nullptr;
-  if (out.waiters_tail != nullptr) {
-    out.waiters_tail->next = w;
-  } else {
-    out.waiters_head = w;
-  }
-  out.waiters_tail = w;
-  ask_for_room(out);
-}
-
-void Shard::ask_for_room(Outbound& out) {
-  if (!out.queued_for_retry) {
-    out.queued_for_retry = true;
-    retry_list_.push_back(&out);
-  }
-  // Dekker-style handshake with the consumer (drain(): publish head, then read the flag; all seq_cst): either it
-  // sees our flag and wakes us, or we see its new head here and retry at once.
-  out.pair->producer_waiting.store(true, std::memory_order_seq_cst);
-  if (out.pair->ring.free_slots() > 0) loop_->wake();
-}
-
-bool Shard::retry(Outbound& out) {
-  if (out.target == id_) {  // messages to ourselves: run the ones queued before this turn
-    std::size_t n = out.overflow.size();
-    for (std::size_t i = 0; i < n; ++i) {
-      Message m = std::move(out.overflow.front());
-      out.overflow.pop_front();
-      overflow_size_.fetch_sub(1, std::memory_order_relaxed);
-      counters_->messages_received.add();
-      m.run();
-    }
-    if (!out.overflow.empty()) loop_->wake();
-    return out.overflow.empty();
-  }
-  bool pushed_any = false;
-  // Overflow first (it was sent before any waiter could queue behind it), then waiting tasks, in order.
-  while (!out.overflow.empty()) {
-    if (!out.pair->ring.try_emplace(std::move(out.overflow.front()))) break;
-    out.overflow.pop_front();
-    overflow_size_.fetch_sub(1, std::memory_order_relaxed);
-    counters_->messages_sent.add();
-    pushed_any = true;
-  }
-  while (out.overflow.empty() && out.waiters_head != nullptr && out.pair->ring.free_slots() > 0) {
-    detail::RoomWaiter* w = out.waiters_head;
-    out.waiters_head = w->next;
-    if (out.waiters_head == nullptr) out.waiters_tail = nullptr;
-    w->push_now(*out.pair);
-    counters_->messages_sent.add();
-    pushed_any = true;
-  }
-  if (pushed_any) loop_->request_flush(out);
-  return !out.backlogged();
-}
-
-bool Shard::drain() noexcept {
-  bool more = false;
-  unsigned n = set_->size();
-  for (unsigned from = 0; from < n; ++from) {
-    if (from == id_) continue;
-    detail::ShardPair* p = set_->pair_if_any(from, id_);
-    if (p == nullptr) continue;
-    std::size_t ran = p->ring.consume([](Message& m) { m.run(); }, kDrainBudget);
-    if (ran == 0) continue;
-    counters_->messages_received.add(ran);
-    if (ran == kDrainBudget) more = true;
-    // The head is published (seq_cst); now the flag, in the order ask_for_room() expects.
-    if (p->producer_waiting.load(std::memory_order_seq_cst) &&
-        p->producer_waiting.exchange(false, std::memory_order_acq_rel)) {
-      set_->shard(from).loop().wake();
-    }
-  }
-  // Our own backlog: move what now fits. Entries stay listed until their backlog is gone.
-  if (!retry_list_.empty()) {
-    std::vector<Outbound*> pending;
-    pending.swap(retry_list_);
-    for (Outbound* out : pending) {
-      out->queued_for_retry = false;
-      if (!retry(*out)) {
-        if (out->target == id_) {
-          out->queued_for_retry = true;
-          retry_list_.push_back(out);
-        } else {
-          ask_for_room(*out);
-        }
-      }
-    }
-  }
-  return more;
 }
 
 // ---- ShardSet --------------------------------------------------------------------------------------------------
@@ -170,8 +52,8 @@ std::vector<int> ShardSet::allowed_cpus() {
 
 ShardSet::ShardSet(ShardSetOptions options) : options_(std::move(options)), cpus_(allowed_cpus()) {
   unsigned n = options_.shards != 0 ? options_.shards : static_cast<unsigned>(cpus_.size());
-  pairs_ = std::make_unique<std::atomic<detail::ShardPair*>[]>(static_cast<std::size_t>(n) * n);
-  for (std::size_t i = 0; i < static_cast<std::size_t>(n) * n; ++i) pairs_[i].store(nullptr);
+  mailboxes_ = std::make_unique<std::atomic<detail::Mailbox*>[]>(static_cast<std::size_t>(n) * n);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(n) * n; ++i) mailboxes_[i].store(nullptr);
   for (unsigned i = 0; i < n; ++i) {
     auto s = std::make_unique<Shard>();
     s->set_ = this;
@@ -184,21 +66,21 @@ ShardSet::ShardSet(ShardSetOptions options) : options_(std::move(options)), cpus
 
 ShardSet::~ShardSet() {
   std::size_t n = shards_.size();
-  for (std::size_t i = 0; i < n * n; ++i) delete pairs_[i].load();
+  for (std::size_t i = 0; i < n * n; ++i) delete mailboxes_[i].load();
 }
 
-detail::ShardPair& ShardSet::pair(unsigned from, unsigned to) {
-  std::atomic<detail::ShardPair*>& slot = pairs_[static_cast<std::size_t>(from) * size() + to];
-  detail::ShardPair* p = slot.load(std::memory_order_relaxed);  // only `from` ever stores it
+detail::Mailbox& ShardSet::mailbox(unsigned from, unsigned to) {
+  std::atomic<detail::Mailbox*>& slot = mailboxes_[static_cast<std::size_t>(from) * size() + to];
+  detail::Mailbox* p = slot.load(std::memory_order_relaxed);  // only `from` ever stores it
   if (p == nullptr) {
-    p = new detail::ShardPair(options_.ring_capacity);
+    p = new detail::Mailbox(options_.ring_capacity);
     slot.store(p, std::memory_order_release);
   }
   return *p;
 }
 
-detail::ShardPair* ShardSet::pair_if_any(unsigned from, unsigned to) noexcept {
-  return pairs_[static_cast<std::size_t>(from) * size() + to].load(std::memory_order_acquire);
+detail::Mailbox* ShardSet::mailbox_if_any(unsigned from, unsigned to) noexcept {
+  return mailboxes_[static_cast<std::size_t>(from) * size() + to].load(std::memory_order_acquire);
 }
 
 void ShardSet::wake_all() noexcept {
@@ -216,17 +98,17 @@ bool ShardSet::quiet() const noexcept {
   std::size_t n = shards_.size();
   std::vector<std::uint64_t> tails(n * n, 0);
   for (std::size_t i = 0; i < n * n; ++i) {
-    if (auto* p = pairs_[i].load(std::memory_order_acquire)) tails[i] = p->ring.pushed();
+    if (auto* p = mailboxes_[i].load(std::memory_order_acquire)) tails[i] = p->ring.pushed();
   }
   for (auto& s : shards_) {
     if (s->overflow_size_.load(std::memory_order_acquire) != 0) return false;
   }
   std::vector<std::uint64_t> heads(n * n, 0);
   for (std::size_t i = 0; i < n * n; ++i) {
-    if (auto* p = pairs_[i].load(std::memory_order_acquire)) heads[i] = p->ring.consumed();
+    if (auto* p = mailboxes_[i].load(std::memory_order_acquire)) heads[i] = p->ring.consumed();
   }
   for (std::size_t i = 0; i < n * n; ++i) {
-    auto* p = pairs_[i].load(std::memory_order_acquire);
+    auto* p = mailboxes_[i].load(std::memory_order_acquire);
     std::uint64_t tail = p != nullptr ? p->ring.pushed() : 0;
     if (tail != tails[i] || heads[i] != tail) return false;
   }

@@ -1,4 +1,4 @@
-// shard_channel.hpp — a bounded stream of values from one shard to another, with back-pressure both ways.
+// channel.hpp — a bounded stream of values from one shard to another, with back-pressure both ways.
 // Thread-safe for its one producer shard and one consumer shard; each side calls only its own half.
 //
 // The values live in an SpscRing (moved in, moved out, never shared). A side that finds the ring full (producer)
@@ -16,7 +16,8 @@
 #include <utility>
 
 #include "ringlet/base/result.hpp"
-#include "ringlet/runtime/shard.hpp"
+#include "ringlet/runtime/shard/shard_set.hpp"
+#include "ringlet/runtime/shard/spsc_ring.hpp"
 
 namespace ringlet {
 

@@ -1,0 +1,165 @@
+#include "ringlet/runtime/backend.hpp"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "support/loop_fixture.hpp"
+
+// The contract both backends keep (operation.hpp, backend.hpp), checked on each without a loop: inline versus later
+// completion, cancellation that completes exactly once, a blocked wait that a write from another thread ends, and
+// nothing left pending.
+
+namespace ringlet {
+namespace {
+
+class BackendContractTest : public ::testing::TestWithParam<BackendKind> {
+ protected:
+  void SetUp() override {
+    BackendOptions options;
+    options.kind = GetParam();
+    auto created = create_backend(options);
+    if (!created) GTEST_SKIP() << "backend " << backend_kind_name(GetParam()) << " unavailable here";
+    backend_ = std::move(created->backend);
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds_), 0);
+    io_.fd = fds_[0];
+  }
+
+  void TearDown() override {
+    if (backend_) {
+      EXPECT_EQ(backend_->pending(), 0u) << "operations left pending";
+      backend_->detach(io_);
+      backend_.reset();
+    }
+    for (int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  // Waits (without blocking) until `done` holds; a generous bound that only a lost completion can exhaust.
+  template <class Done>
+  bool wait_until(Done done) {
+    for (int i = 0; i < 50000 && !done(); ++i) {
+      backend_->wait(0);
+      if (!done()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return done();
+  }
+
+  std::unique_ptr<Backend> backend_;
+  int fds_[2] = {-1, -1};
+  IoHandle io_;
+};
+
+// An operation that counts its completions.
+struct Counted : Operation {
+  int completions = 0;
+  int last_result = 0;
+  char bytes[16] = {};
+
+  Counted(IoHandle& io, OpKind k) {
+    kind = k;
+    this->io = &io;
+    buf = bytes;
+    len = sizeof bytes;
+    on_complete = [](Operation& op, int res, std::uint32_t) noexcept {
+      auto& self = static_cast<Counted&>(op);
+      ++self.completions;
+      self.last_result = res;
+    };
+  }
+};
+
+TEST_P(BackendContractTest, a_single_shot_op_completes_inline_or_later_but_never_both) {
+  ASSERT_EQ(::write(fds_[1], "abc", 3), 3);
+  Counted recv(io_, OpKind::recv);
+  bool finished_inline = backend_->submit(recv);
+  if (GetParam() == BackendKind::epoll) {
+    EXPECT_TRUE(finished_inline) << "epoll tries the syscall first";
+  }
+  if (finished_inline) {
+    EXPECT_EQ(recv.result, 3);
+    EXPECT_EQ(recv.completions, 0) << "an inline completion does not call on_complete";
+  } else {
+    ASSERT_TRUE(wait_until([&] { return recv.completions != 0; }));
+    EXPECT_EQ(recv.last_result, 3);
+  }
+  backend_->wait(0);
+  EXPECT_EQ(recv.completions, finished_inline ? 0 : 1);
+}
+
+TEST_P(BackendContractTest, an_op_that_must_wait_completes_once_later) {
+  Counted recv(io_, OpKind::recv);
+  ASSERT_FALSE(backend_->submit(recv)) << "nothing to read yet";
+  EXPECT_EQ(backend_->pending(), 1u);
+  backend_->wait(0);
+  EXPECT_EQ(recv.completions, 0);
+  ASSERT_EQ(::write(fds_[1], "hello", 5), 5);
+  ASSERT_TRUE(wait_until([&] { return recv.completions != 0; }));
+  backend_->wait(0);
+  EXPECT_EQ(recv.completions, 1);
+  EXPECT_EQ(recv.last_result, 5);
+}
+
+TEST_P(BackendContractTest, cancelling_a_pending_op_completes_it_once_with_ecanceled) {
+  Counted recv(io_, OpKind::recv);
+  ASSERT_FALSE(backend_->submit(recv));
+  backend_->wait(0);  // io_uring: the receive is in the kernel now, not just queued
+  backend_->cancel(recv);
+  backend_->cancel(recv);  // idempotent
+  ASSERT_TRUE(wait_until([&] { return recv.completions != 0; }));
+  backend_->wait(0);
+  EXPECT_EQ(recv.completions, 1);
+  EXPECT_EQ(recv.last_result, -ECANCELED);
+  EXPECT_EQ(recv.state, Operation::State::idle);
+}
+
+TEST_P(BackendContractTest, a_cancel_that_loses_the_race_reports_the_result_instead) {
+  Counted recv(io_, OpKind::recv);
+  ASSERT_FALSE(backend_->submit(recv));
+  backend_->wait(0);
+  ASSERT_EQ(::write(fds_[1], "won", 3), 3);
+  backend_->wait(0);  // the receive may finish here, before the cancel
+  backend_->cancel(recv);
+  ASSERT_TRUE(wait_until([&] { return recv.completions != 0; }));
+  backend_->wait(0);
+  EXPECT_EQ(recv.completions, 1);
+  EXPECT_TRUE(recv.last_result == 3 || recv.last_result == -ECANCELED) << recv.last_result;
+  if (recv.last_result == -ECANCELED) {  // the bytes are still in the socket: nothing was lost
+    char out[8];
+    EXPECT_EQ(::read(fds_[0], out, sizeof out), 3);
+  }
+}
+
+TEST_P(BackendContractTest, a_write_from_another_thread_ends_a_blocked_wait) {
+  // How the loop wakes: a read armed on an eventfd, written by another thread while we block without a timeout.
+  int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(efd, 0);
+  IoHandle wake_io;
+  wake_io.fd = efd;
+  Counted read(wake_io, OpKind::read);
+  read.len = sizeof(std::uint64_t);
+  ASSERT_FALSE(backend_->submit(read));
+  std::thread writer([efd] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // most likely we block first; either way works
+    std::uint64_t one = 1;
+    EXPECT_EQ(::write(efd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  });
+  while (read.completions == 0) backend_->wait(-1);  // a lost wake-up hangs here (the test timeout catches it)
+  writer.join();
+  EXPECT_EQ(read.completions, 1);
+  EXPECT_EQ(read.last_result, static_cast<int>(sizeof(std::uint64_t)));
+  backend_->detach(wake_io);
+  ::close(efd);
+}
+
+RINGLET_BOTH_BACKENDS(BackendContractTest);
+
+}  // namespace
+}  // namespace ringlet

@@ -1,0 +1,215 @@
+#include "ringlet/runtime/loop.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ringlet/buf/buffer.hpp"
+#include "ringlet/runtime/io_awaitable.hpp"
+#include "ringlet/runtime/timeout.hpp"
+#include "support/loop_fixture.hpp"
+
+// The phase order of docs/design/loop.md, checked on the real loop and both backends: the fairness budget, one
+// eventfd write per batch of posts, and deferred closes that wait for the final completion.
+
+namespace ringlet {
+namespace {
+
+using namespace std::chrono_literals;
+
+class LoopPhaseTest : public testing::LoopTest {
+ protected:
+  const Clock* test_clock() override { return &clock_; }
+
+  void SetUp() override {
+    testing::LoopTest::SetUp();
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds_), 0);
+  }
+  void TearDown() override {
+    testing::LoopTest::TearDown();
+    for (int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  ManualClock clock_;
+  int fds_[2] = {-1, -1};
+};
+
+// ---- phase 4: the fairness budget --------------------------------------------------------------------------------
+
+struct Flags {
+  bool stop = false;
+  bool timer_fired = false;
+  int received = -1;
+  std::uint64_t spins = 0;
+};
+
+Task<void> spin(Flags* f) {
+  for (;;) {
+    Status s = co_await yield();
+    if (!s || f->stop) co_return;
+    ++f->spins;
+  }
+}
+
+Task<void> sleep_then_flag(Flags* f) {
+  Status s = co_await sleep_for(10ms);
+  f->timer_fired = static_cast<bool>(s);
+}
+
+Task<void> receive_one(Loop& loop, int fd, Flags* f) {
+  IoHandle io;
+  io.fd = fd;
+  char byte = 0;
+  IoAwaitable read(loop);
+  read.kind = OpKind::recv;
+  read.io = &io;
+  read.buf = &byte;
+  read.len = 1;
+  f->received = co_await read;
+  loop.backend().detach(io);  // the handle dies with this frame
+}
+
+TEST_P(LoopPhaseTest, a_task_that_yields_forever_does_not_starve_timers_or_io) {
+  Flags f;
+  loop().spawn(spin(&f));
+  loop().spawn(sleep_then_flag(&f));
+  loop().spawn(receive_one(loop(), fds_[0], &f));
+  loop().run_once(false);  // every task starts: the sleeper arms its timer, the reader parks
+  ASSERT_EQ(f.received, -1);
+
+  clock_.advance(10'000'000);
+  ASSERT_EQ(::write(fds_[1], "x", 1), 1);
+  for (int i = 0; i < 3 && !(f.timer_fired && f.received == 1); ++i) loop().run_once(false);
+  EXPECT_TRUE(f.timer_fired);
+  EXPECT_EQ(f.received, 1);
+  EXPECT_GE(f.spins, 1u);  // the spinner kept running all along
+
+  f.stop = true;
+  EXPECT_TRUE(loop().run_until_idle());  // here, while `f` is still alive for the spinner to read
+}
+
+Task<void> yield_once() {
+  Status s = co_await yield();
+  (void)s;
+}
+
+TEST_P(LoopPhaseTest, one_turn_resumes_at_most_the_budget_and_a_yielding_task_waits_a_turn) {
+  constexpr std::size_t kTasks = Loop::kReadyBudget + 476;
+  for (std::size_t i = 0; i < kTasks; ++i) loop().spawn(yield_once());
+  std::uint64_t before = loop().stats().tasks_resumed;
+  loop().run_once(false);
+  EXPECT_EQ(loop().stats().tasks_resumed - before, Loop::kReadyBudget);
+  // The 476 not yet started, plus every task that yielded during the turn: nobody ran twice.
+  EXPECT_EQ(loop().ready_count(), kTasks);
+}
+
+// ---- phase 3: posted work and its wake-up ------------------------------------------------------------------------
+
+void post_from_another_thread(Loop& loop, int count, int* ran) {
+  std::thread poster([&loop, count, ran] {
+    for (int i = 0; i < count; ++i) loop.post([ran] { ++*ran; });
+  });
+  poster.join();
+}
+
+TEST_P(LoopPhaseTest, a_batch_of_posts_from_another_thread_costs_one_eventfd_write) {
+  int ran = 0;
+  post_from_another_thread(loop(), 1000, &ran);
+  loop().run_once(true);  // blocks only until the eventfd read completes: it was written before we got here
+  EXPECT_EQ(ran, 1000);
+  EXPECT_EQ(loop().stats().wake_writes, 1u);
+
+  post_from_another_thread(loop(), 1000, &ran);  // the next batch, after the loop drained: one more write
+  loop().run_once(true);
+  EXPECT_EQ(ran, 2000);
+  EXPECT_EQ(loop().stats().wake_writes, 2u);
+}
+
+TEST_P(LoopPhaseTest, stop_from_another_thread_ends_a_blocked_run) {
+  std::thread stopper([this] {
+    std::this_thread::sleep_for(20ms);  // most likely the loop already sleeps in the kernel; either way it stops
+    loop().stop();
+  });
+  loop().run();
+  stopper.join();
+  EXPECT_GE(loop().stats().wake_writes, 1u);
+}
+
+// ---- phase 7: deferred closes ------------------------------------------------------------------------------------
+
+struct Event {
+  std::string what;
+  std::uint64_t turn;  // Loop::stats().iterations when it happened
+};
+
+// A descriptor with a multishot receive armed, closed the way streams close: cancel, and close the descriptor only
+// in the phase after the final completion.
+struct ArmedReceiver final : Operation, DeferredClose {
+  Loop* loop = nullptr;
+  IoHandle handle;
+  bool closing = false;
+  std::vector<Event>* events = nullptr;
+
+  static void on_receive(Operation& op, int res, std::uint32_t flags) noexcept {
+    auto& self = static_cast<ArmedReceiver&>(op);
+    if (res > 0 && self.buffer != nullptr) buffer_unref(self.buffer);
+    if ((flags & kMore) != 0) return;
+    self.events->push_back({"final completion", self.loop->stats().iterations});
+    if (self.closing) self.loop->defer_close(&self);
+  }
+  void close() {
+    closing = true;
+    loop->backend().cancel(*this);
+  }
+  void close_now() noexcept override {
+    events->push_back({"closed", loop->stats().iterations});
+    loop->backend().detach(handle);
+    ::close(handle.fd);
+  }
+};
+
+bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+
+TEST_P(LoopPhaseTest, a_descriptor_closed_while_its_multishot_receive_is_armed_closes_after_the_final_completion) {
+  std::vector<Event> events;
+  ArmedReceiver r;
+  r.loop = &loop();
+  r.events = &events;
+  r.handle.fd = fds_[0];
+  fds_[0] = -1;  // the receiver closes it
+  r.kind = OpKind::recv_provided;
+  r.multishot = true;
+  r.io = &r.handle;
+  r.on_complete = &ArmedReceiver::on_receive;
+  ASSERT_FALSE(loop().backend().submit(r));  // a multishot op never completes inline
+  ASSERT_EQ(::write(fds_[1], "hello", 5), 5);
+  loop().run_once(false);
+  loop().run_once(false);
+  ASSERT_TRUE(events.empty()) << events.front().what;  // still armed: only kMore completions so far
+
+  r.close();
+  EXPECT_TRUE(is_open(r.handle.fd)) << "closed before the kernel let go of the receive";
+  for (int i = 0; i < 5 && events.size() < 2; ++i) loop().run_once(false);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].what, "final completion");
+  EXPECT_EQ(events[1].what, "closed");
+  // The close comes in phase 7 of the first turn that follows the final completion: on io_uring the completion
+  // is reaped in phase 2 of that same turn; epoll cancels at once, inside close(), before the turn begins.
+  std::uint64_t expected_turn = GetParam() == BackendKind::uring ? events[0].turn : events[0].turn + 1;
+  EXPECT_EQ(events[1].turn, expected_turn);
+  EXPECT_EQ(r.state, Operation::State::idle);
+}
+
+RINGLET_BOTH_BACKENDS(LoopPhaseTest);
+
+}  // namespace
+}  // namespace ringlet
