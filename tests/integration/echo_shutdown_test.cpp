@@ -105,7 +105,19 @@ TEST_P(EchoShutdown, a_connection_that_cannot_finish_is_closed_at_the_shutdown_t
   auto signalled = Clock::now();
   ASSERT_TRUE(server_.wait_for_stderr("stopping", 20'000ms).has_value());
 
-  // Stopping closes the listener: new connections are refused by the kernel.
+  // Stopping closes every shard's listener: once each shard has said so, new connections are refused by the kernel.
+  // (The shards stop one after another; a connection made between two of them is not what this checks.)
+  auto count = [this](std::string_view what) {
+    std::string err = server_.stderr_text();
+    std::size_t n = 0;
+    for (std::size_t at = err.find(what); at != std::string::npos; at = err.find(what, at + 1)) ++n;
+    return n;
+  };
+  std::size_t shards = count("listening on ");
+  for (auto until = Clock::now() + 20s; count("stopping: no new connections") < shards && Clock::now() < until;) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(count("stopping: no new connections"), shards) << server_.stderr_text();
   EXPECT_FALSE(connect_now(endpoint_, 0, 1s).valid()) << "a new connection was accepted after SIGTERM";
 
   auto status = server_.wait_for_exit(31'000ms);  // the timeout, and 30 s that only a hang exceeds

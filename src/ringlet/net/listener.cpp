@@ -54,6 +54,11 @@ void ListenerCore::on_accept(Operation& op, int res, std::uint32_t) noexcept {
 
 void ListenerCore::close() noexcept {
   closing = true;
+  // Stop listening now, not when the descriptor is finally closed: an io_uring accept still in flight holds a
+  // reference to the file, so close() alone would leave the socket listening (and in its SO_REUSEPORT group, taking
+  // new connections nobody will accept) until the cancel's final completion. shutdown() on a listening TCP socket
+  // moves it to CLOSE at once: it leaves the group, new SYNs are refused, queued connections are reset.
+  ::shutdown(io.fd, SHUT_RDWR);
   for (std::size_t i = head; i < ready_fds.size(); ++i) ::close(ready_fds[i]);
   ready_fds.clear();
   head = 0;

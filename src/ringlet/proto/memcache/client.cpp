@@ -62,18 +62,7 @@ std::string_view trim_left(std::string_view s) noexcept {
 
 }  // namespace
 
-bool parse_reply_number(std::string_view text, std::uint64_t& out) noexcept {
-  if (text.empty()) return false;
-  std::uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    std::uint64_t d = static_cast<std::uint64_t>(c - '0');
-    if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  out = v;
-  return true;
-}
+bool parse_reply_number(std::string_view text, std::uint64_t& out) noexcept { return parse_digits_u64(text, out); }
 
 ReplyLine parse_reply_line(std::string_view line) noexcept {
   ReplyLine r;

@@ -17,16 +17,7 @@ namespace {
 // Decimal digits with an optional '+' (what strtoul accepts in a token); false on overflow or anything else.
 bool parse_u64(std::string_view t, std::uint64_t& out) noexcept {
   if (!t.empty() && t[0] == '+') t.remove_prefix(1);
-  if (t.empty()) return false;
-  std::uint64_t v = 0;
-  for (char c : t) {
-    if (c < '0' || c > '9') return false;
-    std::uint64_t d = static_cast<std::uint64_t>(c - '0');
-    if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return false;
-    v = v * 10 + d;
-  }
-  out = v;
-  return true;
+  return parse_digits_u64(t, out);
 }
 
 bool parse_u32(std::string_view t, std::uint32_t& out) noexcept {

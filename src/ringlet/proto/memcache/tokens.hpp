@@ -1,7 +1,10 @@
-// tokens.hpp — splitting memcached lines into space-separated tokens, as views. Both directions use it: request
-// lines (memcached skips runs of spaces between tokens) and returned meta flags. Pure, header-only.
+// tokens.hpp — splitting memcached lines into space-separated tokens, as views, and reading decimal tokens. Both
+// directions use it: request lines (memcached skips runs of spaces between tokens), returned meta flags, numbers in
+// replies. Pure, header-only.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <string_view>
 
 namespace ringlet::memcache {
@@ -28,5 +31,20 @@ class Tokens {
  private:
   std::string_view rest_;
 };
+
+// A token of decimal digits only (no sign, no spaces) as a 64-bit number; false when empty, on any other byte, or
+// on overflow. The request parser allows a leading '+' before calling it, as memcached's strtoull does.
+constexpr bool parse_digits_u64(std::string_view t, std::uint64_t& out) noexcept {
+  if (t.empty()) return false;
+  std::uint64_t v = 0;
+  for (char c : t) {
+    if (c < '0' || c > '9') return false;
+    std::uint64_t d = static_cast<std::uint64_t>(c - '0');
+    if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  out = v;
+  return true;
+}
 
 }  // namespace ringlet::memcache
