@@ -11,15 +11,12 @@
 #include <string_view>
 
 #include "ringlet/proto/beanstalk/client.hpp"
+#include "fuzz_check.hpp"
 
 using namespace ringlet;
 using namespace ringlet::beanstalk;
 
 namespace {
-
-void check(bool ok) {
-  if (!ok) std::abort();
-}
 
 std::string transcript(std::string_view in, std::size_t piece) {
   ReplyParser p;
@@ -71,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // The line grammar alone, on the whole input as one line.
   ReplyLine line = parse_reply_line(in);
-  check(line.tube.empty() || (line.tube.data() >= in.data() && line.tube.data() + line.tube.size() <= in.data() + in.size()));
+  check(inside(line.tube, in));
   check(BufferPool::local().outstanding() == 0);
   return 0;
 }

@@ -12,15 +12,12 @@
 #include <string_view>
 
 #include "ringlet/proto/beanstalk/request_parser.hpp"
+#include "fuzz_check.hpp"
 
 using namespace ringlet;
 using namespace ringlet::beanstalk;
 
 namespace {
-
-void check(bool ok) {
-  if (!ok) std::abort();
-}
 
 std::string transcript(std::string_view in, std::size_t piece) {
   RequestLimits limits;

@@ -10,20 +10,9 @@
 #include <string_view>
 
 #include "ringlet/proto/memcache/client.hpp"
+#include "fuzz_check.hpp"
 
 using namespace ringlet::memcache;
-
-namespace {
-
-void check(bool ok) {
-  if (!ok) std::abort();
-}
-
-bool inside(std::string_view part, std::string_view whole) {
-  return part.empty() || (part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size());
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;

@@ -11,18 +11,11 @@
 #include <string_view>
 
 #include "ringlet/proto/memcache/request_parser.hpp"
+#include "fuzz_check.hpp"
 
 using namespace ringlet::memcache;
 
 namespace {
-
-void check(bool ok) {
-  if (!ok) std::abort();
-}
-
-bool inside(std::string_view part, std::string_view whole) {
-  return part.empty() || (part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size());
-}
 
 bool same(const ParseResult& a, const ParseResult& b) {
   return a.status == b.status && a.error == b.error && a.consumed == b.consumed && a.swallow == b.swallow &&
