@@ -21,6 +21,8 @@ class LoopTest : public ::testing::TestWithParam<BackendKind> {
  protected:
   // Override to give the loop a manual clock.
   virtual const Clock* test_clock() { return nullptr; }
+  // Override to change the loop's options (a small receive ring, say).
+  virtual void configure(LoopOptions&) {}
 
   void SetUp() override {
     frames_at_start_ = FramePool::live_frames();
@@ -28,6 +30,7 @@ class LoopTest : public ::testing::TestWithParam<BackendKind> {
     LoopOptions options;
     options.backend.kind = GetParam();
     options.clock = test_clock();
+    configure(options);
     auto created = Loop::create(options);
     if (!created) GTEST_SKIP() << "backend " << backend_kind_name(GetParam()) << " unavailable here";
     loop_ = std::move(created.value());

@@ -25,8 +25,17 @@ class BufferSource {
   // Called once, when the last reference to `b` is dropped. The source may reuse or free `b`.
   virtual void recycle(Buffer* b) noexcept = 0;
 
+  // A shared ring is a fixed set of buffers the kernel fills for every connection of a loop (io_uring's provided
+  // buffers). A slice of one is a loan: whoever queues it for long starves every other connection, so queues that
+  // wait copy such slices out (docs/design/buffers.md).
+  bool shared_ring() const noexcept { return shared_ring_; }
+
  protected:
+  constexpr explicit BufferSource(bool shared_ring = false) noexcept : shared_ring_(shared_ring) {}
   ~BufferSource() = default;
+
+ private:
+  bool shared_ring_;
 };
 
 struct Buffer {

@@ -88,4 +88,17 @@ void OutputChain::clear() noexcept {
   tail_writable_ = false;
 }
 
+std::size_t OutputChain::compact() {
+  const std::size_t copied = ring_.compact(SliceRing::Copy::loans);
+  if (copied != 0) tail_writable_ = false;  // the last piece may now be a compacted buffer: not ours to extend
+  return copied;
+}
+
+bool OutputChain::holds_loans() const noexcept {
+  for (std::size_t i = 0; i < ring_.size(); ++i) {
+    if (SliceRing::should_copy_out(ring_[i], SliceRing::Copy::loans)) return true;
+  }
+  return false;
+}
+
 }  // namespace ringlet

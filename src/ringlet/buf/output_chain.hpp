@@ -38,6 +38,12 @@ class OutputChain {
   // Removes and returns the first piece (its unsent part), without copying; empty Slice when the chain is empty.
   Slice pop_front() noexcept;
   void clear() noexcept;
+  // Copies pieces borrowed from a shared receive ring out of it (SliceRing::compact; the caller's own buffers stay
+  // as they are, however partially sent). Only while no write of the chain is in flight: the kernel may be reading
+  // the old pieces. Returns the bytes copied.
+  std::size_t compact();
+  // True when some piece is such a loan.
+  bool holds_loans() const noexcept;
 
  private:
   SliceRing ring_;

@@ -55,6 +55,20 @@ void SliceQueue::clear() noexcept {
   reset_scan();
 }
 
+std::size_t SliceQueue::compact() {
+  const std::size_t copied = ring_.compact(SliceRing::Copy::loans_and_sparse);
+  if (copied == 0) return 0;
+  // The slices moved: find scan_pos_ again (the bytes before it are the same bytes, so what was ruled out stays
+  // ruled out). A position on a boundary may sit at the end of one slice, as search() leaves it.
+  std::size_t i = 0;
+  std::size_t pos = scan_pos_;
+  while (i + 1 < ring_.size() && pos > ring_[i].size()) pos -= ring_[i++].size();
+  if (ring_.empty()) pos = 0;
+  scan_slice_ = static_cast<std::uint32_t>(i);
+  scan_offset_ = static_cast<std::uint32_t>(pos);
+  return copied;
+}
+
 FrameResult SliceQueue::take_line(std::size_t max_len) {
   // The "\n" may sit one byte past max_len when a "\r" precedes it.
   const std::size_t max_start = max_len == SIZE_MAX ? max_len : max_len + 1;

@@ -48,6 +48,9 @@ class SliceQueue {
   std::size_t copy_out(std::span<std::byte> dst);  // copies and consumes up to dst.size() bytes (counted)
   void consume(std::size_t n) noexcept;            // n <= bytes()
   void clear() noexcept;
+  // Copies loans from the shared receive ring and sparse slices out of their buffers (SliceRing::compact): a queue
+  // nobody is reading gives back what it borrowed. Keeps the search state. Returns the bytes copied.
+  std::size_t compact();
 
   FrameResult take_line(std::size_t max_len);  // up to "\n", also stripping a "\r" before it
   FrameResult take_until(std::string_view delim, std::size_t max_len);  // delim is consumed, not returned

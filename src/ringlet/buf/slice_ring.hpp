@@ -83,6 +83,16 @@ class SliceRing {
       drop_front();
     }
   }
+  // What compact() copies out: loans from a shared ring (Buffer::source's shared_ring()) always; with `sparse`, also
+  // a few bytes pinning a mostly empty buffer (received data: a 16 KiB receive buffer holding one small request).
+  enum class Copy { loans, loans_and_sparse };
+  // Copies out every slice of that kind, packing them into as few pooled buffers as possible; other slices stay as
+  // they are, and the byte sequence is unchanged. Returns the bytes copied (counted in bytes_copied()). Views into
+  // the old slices stay valid only while someone else holds those slices.
+  std::size_t compact(Copy what);
+  // True when compact(what) would copy `s`.
+  static bool should_copy_out(const Slice& s, Copy what) noexcept;
+
   void clear() noexcept {
     while (size_ > 0) drop_front();
     one_.reset();

@@ -69,6 +69,7 @@ void StreamCore::on_receive(Operation& op, int res, std::uint32_t) noexcept {
     thread_counters().bytes_in.add(static_cast<std::uint64_t>(res));
     self->inbound.push(Slice(op.buffer, 0, static_cast<std::uint32_t>(res)));
     op.buffer = nullptr;
+    self->check_at_turn_end();  // whatever the reader leaves unconsumed this turn gives its buffer back
   } else if (res == 0) {
     self->eof = true;
   } else if (res != -ECANCELED) {
@@ -92,8 +93,42 @@ void StreamCore::on_receive(Operation& op, int res, std::uint32_t) noexcept {
   }
 }
 
+void StreamCore::check_at_turn_end() noexcept {
+  if (turn_end_queued) return;
+  turn_end_queued = true;
+  loop_of_thread()->at_turn_end(&StreamCore::on_turn_end, this);
+}
+
+void StreamCore::on_turn_end(void* self) noexcept {
+  auto* core = static_cast<StreamCore*>(self);
+  core->turn_end_queued = false;
+  core->return_loans();
+}
+
+void StreamCore::return_loans() noexcept {
+  if (closing) return;
+  // Input the reader did not take this turn: it may wait for a long time (a partial request from a slow client,
+  // a reader blocked on its output).
+  if (!inbound.empty() && inbound.compact() > 0) thread_counters().loans_returned.add();
+  if (send == nullptr || !send->out.holds_loans()) return;
+  if (send->idle()) {
+    if (send->out.compact() > 0) thread_counters().loans_returned.add();
+    return;
+  }
+  // A send submitted in an earlier turn is still in flight: the peer's window is full and the kernel holds the
+  // chain's memory. Take the send back; on_sent copies the loans out and sends again.
+  if (!send->recalled) {
+    send->recalled = true;
+    loop_of_thread()->backend().cancel(send->op);
+  }
+}
+
 void StreamCore::close() noexcept {
   closing = true;
+  if (turn_end_queued) {
+    loop_of_thread()->forget_turn_end(this);
+    turn_end_queued = false;
+  }
   inbound.clear();
   if (timer && timer->armed()) loop_of_thread()->timers().stop(*timer);
   if (recv_op.state != Operation::State::idle) loop_of_thread()->backend().cancel(recv_op);
@@ -154,6 +189,7 @@ void StreamCore::settle_send() noexcept {
 void SendState::flush_now() noexcept { core->flush_now(); }
 
 void StreamCore::apply_sent(int res) noexcept {
+  if (res == -ECANCELED && send->recalled) return;  // taken back by return_loans(): nothing sent, nothing lost
   if (res < 0) {
     if (!closing) write_error = error_from_result(res);
     send->out.clear();
@@ -181,7 +217,10 @@ void StreamCore::flush_now() noexcept {
       s.op.kind = OpKind::sendmsg;
       s.op.msg = &s.gather->msg;
     }
-    if (!loop_of_thread()->backend().submit(s.op)) return;  // in flight: on_sent continues
+    if (!loop_of_thread()->backend().submit(s.op)) {
+      check_at_turn_end();  // in flight: on_sent continues; if it still is a turn from now, the peer is not reading
+      return;
+    }
     apply_sent(s.op.result);                    // epoll sent it inline
   }
   if (s.shutdown_after_flush && s.out.empty() && s.idle()) (void)shutdown_now();
@@ -199,8 +238,12 @@ void StreamCore::on_sent(Operation& op, int res, std::uint32_t) noexcept {
   StreamCore* self = static_cast<SendState::SendOp&>(op).owner->core;
   self->apply_sent(res);
   if (self->closing) {
+    self->send->recalled = false;
     self->maybe_finish_close();
     return;
+  }
+  if (std::exchange(self->send->recalled, false) && self->send->out.compact() > 0) {
+    thread_counters().loans_returned.add();
   }
   self->flush_now();
 }
@@ -278,6 +321,7 @@ int Stream::release() noexcept {
   detail::StreamCore* core = std::exchange(core_, nullptr);
   RINGLET_ASSERT(core != nullptr && core->recv_op.state == Operation::State::idle && core->send == nullptr &&
                  core->inbound.empty());
+  if (core->turn_end_queued) core->loop_of_thread()->forget_turn_end(core);
   int fd = core->io.fd;
   if (core->timer && core->timer->armed()) core->loop_of_thread()->timers().stop(*core->timer);
   core->loop_of_thread()->backend().detach(core->io);
@@ -523,7 +567,8 @@ Task<void> Stream::linger_close(Linger how) {
     for (;;) {
       dropped += inbound().bytes();
       inbound().clear();
-      if (at_eof() || dropped > how.max_bytes) break;
+      // A receive error (the peer reset) ends it too: wait_more() would return at once, forever.
+      if (at_eof() || core_->error.code != 0 || dropped > how.max_bytes) break;
       const std::int64_t left = deadline - Loop::current()->now_ns();
       if (left <= 0) break;
       Status more = co_await with_timeout(wait_more(), Duration(left));

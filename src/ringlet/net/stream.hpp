@@ -5,9 +5,14 @@
 // Received bytes land in pooled buffers (on io_uring: the kernel's provided-buffer ring) and queue in inbound();
 // receive() hands them out as Slices without copying, and the framing reads (read_line, read_until, read_frame)
 // return views into them. Past the watermark the receive is cancelled, so a peer that sends faster than we consume
-// is held back by TCP flow control, not by our memory (on io_uring the queue can overshoot by one batch of
-// completions the kernel posted before the cancel landed: at most 32 buffers). Data already received is never
-// lost: cancelling a wait (a task cancel, a timeout) leaves the bytes queued for the next read.
+// is held back by TCP flow control, not by our memory (on io_uring the queue can overshoot by the completions the
+// kernel posted before the cancel landed). Data already received is never lost: cancelling a wait (a task cancel,
+// a timeout) leaves the bytes queued for the next read.
+//
+// Received buffers are loans: on io_uring they come from one ring shared by every connection of the loop. Bytes
+// still queued at the end of the turn they arrived in (nobody consumed them: a partial frame, or a reader busy
+// elsewhere), and output still waiting for a peer that does not read, are copied out of the ring into pooled
+// buffers, so a connection that stops consuming cannot starve the others (docs/design/buffers.md).
 //
 // Writing: a stream gathers its output in a chain of Slices. write(Slice) and queue() append to it without copying;
 // the loop's flush phase (once per turn) starts one send of the whole chain — a single send, or one sendmsg of up
@@ -71,7 +76,7 @@ struct SendState final : Flushable {
     iovec iov[kMaxIov];
   };
 
-  void flush_now() noexcept override;  // loop phase 5: start one send of the chain if none is in flight
+  void flush_now() noexcept override;  // loop phase 6: start one send of the chain if none is in flight
   bool idle() const noexcept { return op.state == Operation::State::idle; }
 
   StreamCore* core = nullptr;
@@ -82,6 +87,7 @@ struct SendState final : Flushable {
   bool writer_wants_empty = false;
   bool writer_timed_out = false;
   bool shutdown_after_flush = false;
+  bool recalled = false;  // the in-flight send is being cancelled to copy its loans out (not an error)
 };
 
 // The stream's state on the heap: it must outlive the Stream object while the kernel still holds an operation.
@@ -119,6 +125,13 @@ class StreamCore final : public DeferredClose {
   static void on_receive(Operation& op, int res, std::uint32_t flags) noexcept;
   static void on_sent(Operation& op, int res, std::uint32_t flags) noexcept;
 
+  // Loans: at the end of a turn, queues that still hold slices of the shared receive ring (or a few bytes
+  // pinning a big buffer) copy them out, so no connection keeps receive buffers it is not consuming
+  // (docs/design/buffers.md). Queued by every receive and by every send still in flight after its turn.
+  void check_at_turn_end() noexcept;
+  static void on_turn_end(void* self) noexcept;
+  void return_loans() noexcept;
+
   // The receive op is a plain member; its completion finds the core by the member's offset (one pointer less per
   // connection).
   static StreamCore* from_receive_op(Operation& op) noexcept;
@@ -144,6 +157,7 @@ class StreamCore final : public DeferredClose {
   bool closing = false;
   bool close_deferred = false;
   bool reader_timed_out = false;
+  bool turn_end_queued = false;
 };
 
 }  // namespace detail

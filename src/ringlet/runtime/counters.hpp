@@ -22,6 +22,7 @@ struct ThreadCounters {
   RelaxedCounter bytes_out;          // sent on streams (send and sendfile)
   RelaxedCounter streams_opened;     // stream cores created (accepted, connected or adopted)
   RelaxedCounter streams_closed;
+  RelaxedCounter loans_returned;     // stream queues that copied shared receive-ring buffers out at a turn's end
   RelaxedCounter connections_accepted;  // by a TcpServer on this thread (own listener or handed over)
   RelaxedCounter messages_sent;      // cross-shard messages pushed
   RelaxedCounter messages_received;  // cross-shard messages run

@@ -98,10 +98,11 @@ void Loop::stop() noexcept {
 
 void Loop::run_once(bool may_block) {
   ++stats_.iterations;
-  expire_timers();
   submit_and_wait(may_block);
+  expire_timers();
   take_posted();
   run_ready_tasks();
+  run_turn_end();
   flush_output();
   follow_up_submit();
   close_deferred();
@@ -116,7 +117,7 @@ bool Loop::run_until_idle(std::size_t max_iterations) {
   for (std::size_t i = 0; i < max_iterations; ++i) {
     run_once(false);
     if (ready_.empty() && pending_operations() == 0 && registry_.size() == 0 && deferred_.empty() &&
-        flush_head_ == nullptr) {
+        flush_head_ == nullptr && turn_end_.empty()) {
       return true;
     }
   }
@@ -171,6 +172,25 @@ void Loop::run_ready_tasks() {
   for (std::size_t i = 0; i < n; ++i) {
     ready_.pop().resume();
     ++stats_.tasks_resumed;
+  }
+}
+
+void Loop::run_turn_end() {
+  if (turn_end_.empty()) return;
+  turn_end_running_.swap(turn_end_);
+  // An entry may be forgotten (nulled) by an earlier one in this pass; calls queued now run next turn.
+  for (std::size_t i = 0; i < turn_end_running_.size(); ++i) {
+    if (turn_end_running_[i].ctx != nullptr) turn_end_running_[i].fn(turn_end_running_[i].ctx);
+  }
+  turn_end_running_.clear();
+}
+
+void Loop::forget_turn_end(void* ctx) noexcept {
+  for (TurnEnd& t : turn_end_) {
+    if (t.ctx == ctx) t.ctx = nullptr;
+  }
+  for (TurnEnd& t : turn_end_running_) {
+    if (t.ctx == ctx) t.ctx = nullptr;
   }
 }
 

@@ -5,16 +5,20 @@
 // write from another thread ends a blocked wait on either backend; neither backend carries a wake-up of its own.
 //
 // One iteration (docs/design/loop.md is the spec; run_once() follows it one statement per phase):
-//   1. expire timers        — due timers schedule their tasks
-//   2. submit and wait      — one kernel entry: hand over queued ops, wait for completions (not at all when tasks
-//                             are ready), deliver them (completions schedule their tasks)
+//   1. submit and wait      — one kernel entry: hand over queued ops, wait for completions until the next timer is
+//                             due (not at all when tasks are ready), deliver them (completions schedule tasks)
+//   2. expire timers        — due timers schedule their tasks. After the completions, on purpose: when the process
+//                             was descheduled past a deadline, data that arrived meanwhile wins over the timeout
+//                             (a woken reader no longer waits, so its timer finds nothing to do)
 //   3. take posted work     — re-arm the wake-up read; run the inbox (shard messages) and functions other threads
 //                             posted
 //   4. run ready tasks      — at most kReadyBudget, then back to the kernel (fairness for I/O and timers)
-//   5. flush output         — each stream written to this turn starts one send of its whole output chain; each
+//   5. turn-end checks      — queues that kept receive buffers through the tasks' turn give them back (streams
+//                             copy loans from the shared receive ring out; docs/design/buffers.md)
+//   6. flush output         — each stream written to this turn starts one send of its whole output chain; each
 //                             shard mailbox pushed to wakes its receiver once
-//   6. follow-up submit     — ops the tasks just queued go to the kernel now, not after the next wait
-//   7. deferred closes      — descriptors whose last operation has finally completed are closed
+//   7. follow-up submit     — ops the tasks just queued go to the kernel now, not after the next wait
+//   8. deferred closes      — descriptors whose last operation has finally completed are closed
 #pragma once
 
 #include <atomic>
@@ -56,7 +60,7 @@ class DeferredClose {
   ~DeferredClose() = default;
 };
 
-// Something with output gathered during this turn (a stream's chain), sent in phase 5 as one writev/sendmsg.
+// Something with output gathered during this turn (a stream's chain), sent in phase 6 as one writev/sendmsg.
 class Flushable {
  public:
   virtual void flush_now() noexcept = 0;
@@ -161,7 +165,13 @@ class Loop {
   bool run_until_idle(std::size_t max_iterations = 100000);
 
   void defer_close(DeferredClose* d) { deferred_.push_back(d); }
-  // Queues f for phase 5 of this turn (once, however often it is asked).
+  // Runs fn(ctx) once in phase 5 of this turn, after the tasks ran (queue again to run again). For checks that
+  // only make sense once the tasks had their chance, like "is anyone still holding these receive buffers?".
+  using TurnEndFn = void (*)(void* ctx) noexcept;
+  void at_turn_end(TurnEndFn fn, void* ctx) { turn_end_.push_back({fn, ctx}); }
+  // Drops every queued call with this ctx (it is going away).
+  void forget_turn_end(void* ctx) noexcept;
+  // Queues f for phase 6 of this turn (once, however often it is asked).
   void request_flush(Flushable& f) noexcept {
     if (f.flush_queued_) return;
     f.flush_queued_ = true;
@@ -186,6 +196,7 @@ class Loop {
   void submit_and_wait(bool may_block);
   void take_posted();
   void run_ready_tasks();
+  void run_turn_end();
   void flush_output();
   void follow_up_submit();
   void close_deferred();
@@ -202,6 +213,12 @@ class Loop {
   std::vector<DeferredClose*> deferred_;
   std::vector<DeferredClose*> closing_;
   Flushable* flush_head_ = nullptr;
+  struct TurnEnd {
+    TurnEndFn fn;
+    void* ctx;
+  };
+  std::vector<TurnEnd> turn_end_;
+  std::vector<TurnEnd> turn_end_running_;
   Inbox* inbox_ = nullptr;
   bool inbox_more_ = false;
   LoopStats stats_;

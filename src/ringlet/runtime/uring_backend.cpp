@@ -7,7 +7,9 @@
 // Receives use one multishot recv per stream, selecting buffers from a ring of provided buffers (buffer group 0).
 // A completion hands the owner one reference to that buffer; when the last reference drops, the buffer goes back
 // into the ring. When the ring runs dry the kernel ends the multishot with ENOBUFS: we re-arm it here, at once if
-// buffers are free again, or as soon as one is recycled — the owner never sees ENOBUFS.
+// buffers are free again, or as soon as one is recycled, oldest first — the owner never sees ENOBUFS. The stream
+// layer keeps the ring from staying dry: it copies buffers nobody consumed within a turn out of the ring
+// (docs/design/buffers.md).
 //
 // Setup asks for SINGLE_ISSUER + DEFER_TASKRUN (completion work runs only when we enter the kernel to wait: no
 // interrupts of the loop), falls back to COOP_TASKRUN, and registers the ring fd so each enter skips an fd lookup.
@@ -32,6 +34,8 @@ constexpr int kBufferGroup = 0;
 class ProvidedRing final : public BufferSource {
  public:
   using RecycledFn = void (*)(void* ctx) noexcept;
+
+  ProvidedRing() noexcept : BufferSource(/*shared_ring=*/true) {}
 
   bool init(io_uring& ring, std::uint32_t count, std::uint32_t size, std::string& error) {
     count_ = count;
@@ -315,14 +319,17 @@ class UringBackend final : public Backend {
       bool more = (flags & IORING_CQE_F_MORE) != 0;
       if (op.kind == OpKind::recv_provided) {
         op.buffer = (flags & IORING_CQE_F_BUFFER) ? buffers_.take(flags >> IORING_CQE_BUFFER_SHIFT) : nullptr;
-        if (res == -ENOBUFS && !more && op.state == Operation::State::pending) {
-          // The ring ran dry: re-arm now or when a buffer comes back. The owner never sees ENOBUFS.
-          if (buffers_.free_count() > 0) {
-            prep(op);
-          } else {
-            starved_.push_back(&op);
+        if (res == -ENOBUFS && !more) {
+          if (op.state == Operation::State::pending) {
+            // The ring ran dry: re-arm now or when a buffer comes back. The owner never sees ENOBUFS.
+            if (buffers_.free_count() > 0) {
+              prep(op);
+            } else {
+              starved_.push_back(&op);
+            }
+            continue;
           }
-          continue;
+          res = -ECANCELED;  // it ran dry while we were stopping it anyway: the stop is what the owner asked for
         }
       }
       if (!more) {
@@ -337,12 +344,12 @@ class UringBackend final : public Backend {
   }
 
   static void rearm_starved_cb(void* ctx) noexcept { static_cast<UringBackend*>(ctx)->rearm_starved(); }
+  // Oldest first: a receive that starved first gets the returned buffers first, so a connection that keeps
+  // starving others cannot keep jumping the queue.
   void rearm_starved() noexcept {
-    while (!starved_.empty() && buffers_.free_count() > 0) {
-      Operation* op = starved_.back();
-      starved_.pop_back();
-      prep(*op);
-    }
+    std::size_t n = 0;
+    while (n < starved_.size() && buffers_.free_count() > 0) prep(*starved_[n++]);
+    starved_.erase(starved_.begin(), starved_.begin() + static_cast<std::ptrdiff_t>(n));
   }
 
   io_uring ring_{};

@@ -9,6 +9,7 @@
 
 #include "ringlet/buf/copy_counter.hpp"
 #include "support/allocation_counter.hpp"
+#include "support/fake_ring.hpp"
 
 namespace ringlet {
 namespace {
@@ -409,6 +410,26 @@ TEST_F(SliceQueueTest, a_steady_stream_of_receives_and_frames_allocates_nothing)
   EXPECT_EQ(testing::operator_new_calls() - news_before, 0u);
   EXPECT_EQ(BufferPool::local().cached_bytes(), cached_before) << "buffers came from and went back to the cache";
   EXPECT_TRUE(all_frames);
+}
+
+TEST_F(SliceQueueTest, compacting_a_partial_line_keeps_the_search_where_it_was) {
+  testing::FakeRing kernel_ring(16);
+  SliceQueue q;
+  const std::string line(5000, 'x');
+  for (std::size_t at = 0; at < line.size(); at += 1000) q.push(kernel_ring.lend(std::string_view(line).substr(at, 1000)));
+  EXPECT_EQ(q.take_line(SIZE_MAX).status, Status::need_more);
+  const std::uint64_t scanned_before = SliceQueue::bytes_scanned();
+  EXPECT_EQ(q.compact(), line.size());
+  EXPECT_EQ(kernel_ring.lent(), 0u);
+  q.push(kernel_ring.lend("yz\r\nnext"));
+  FrameResult f = q.take_line(SIZE_MAX);
+  ASSERT_EQ(f.status, Status::frame);
+  EXPECT_EQ(f.frame.view(), line + "yz");
+  EXPECT_LT(SliceQueue::bytes_scanned() - scanned_before, 16u) << "the compacted bytes were searched again";
+  EXPECT_EQ(q.bytes(), 4u);
+  q.clear();
+  f.frame.reset();
+  EXPECT_EQ(kernel_ring.lent(), 0u);
 }
 
 }  // namespace

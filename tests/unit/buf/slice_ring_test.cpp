@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
+
+#include "ringlet/buf/copy_counter.hpp"
+#include "support/fake_ring.hpp"
 
 namespace ringlet {
 namespace {
@@ -63,6 +67,77 @@ TEST_F(SliceRingTest, popped_slots_release_their_buffers) {
   EXPECT_EQ(moved.size(), 1u);
   EXPECT_EQ(moved.front().view(), "two");
   EXPECT_TRUE(ring.empty());
+}
+
+std::string contents(const SliceRing& ring) {
+  std::string all;
+  for (std::size_t i = 0; i < ring.size(); ++i) all += ring[i].view();
+  return all;
+}
+
+TEST_F(SliceRingTest, compact_copies_ring_loans_and_sparse_slices_out_and_keeps_the_bytes_in_order) {
+  testing::FakeRing kernel_ring(8);
+  SliceRing ring;
+  ring.push_back(kernel_ring.lend("GET / HTTP/1.1\r\n"));
+  ring.push_back(kernel_ring.lend("Host: x\r\n"));
+  const std::string dense(BufferPool::kClassCapacity[0], 'd');  // fills a pooled buffer: worth keeping as is
+  ring.push_back(text(dense));
+  Buffer* big = BufferPool::local().acquire(BufferPool::kClassCapacity[1]);
+  std::memcpy(big->data, "tail", 4);
+  ring.push_back(Slice(big, 0, 4));  // 4 bytes pinning 16 KiB
+  const std::string before = contents(ring);
+  const Buffer* dense_buffer = ring[2].buffer();
+  const std::uint64_t copied_before = bytes_copied();
+
+  const std::size_t copied = ring.compact(SliceRing::Copy::loans_and_sparse);
+
+  EXPECT_EQ(copied, before.size() - dense.size());
+  EXPECT_EQ(bytes_copied() - copied_before, copied) << "compaction copies are counted like every other copy";
+  EXPECT_EQ(contents(ring), before);
+  EXPECT_EQ(kernel_ring.lent(), 0u) << "every ring buffer went back";
+  ASSERT_EQ(ring.size(), 3u) << "the two loans share one pooled buffer, the dense slice stays, the tail is copied";
+  EXPECT_EQ(ring[1].buffer(), dense_buffer);
+  for (std::size_t i = 0; i < ring.size(); ++i) EXPECT_FALSE(SliceRing::should_copy_out(ring[i], SliceRing::Copy::loans_and_sparse)) << i;
+  EXPECT_EQ(ring.compact(SliceRing::Copy::loans_and_sparse), 0u) << "a second pass finds nothing to do";
+}
+
+TEST_F(SliceRingTest, compacting_for_loans_only_leaves_a_partly_sent_buffer_of_the_callers_alone) {
+  testing::FakeRing kernel_ring(2);
+  SliceRing ring;
+  Buffer* big = BufferPool::local().acquire(BufferPool::kClassCapacity[2]);
+  std::memset(big->data, 'b', 64);
+  ring.push_back(Slice(big, 0, 64));  // what is left of a big buffer after partial sends
+  ring.push_back(kernel_ring.lend("echoed"));
+  EXPECT_EQ(ring.compact(SliceRing::Copy::loans), 6u);
+  EXPECT_EQ(ring[0].buffer(), big);
+  EXPECT_EQ(kernel_ring.lent(), 0u);
+}
+
+TEST_F(SliceRingTest, compact_of_many_tiny_loans_packs_them_into_few_buffers) {
+  testing::FakeRing kernel_ring(64);
+  SliceRing ring;
+  std::string expected;
+  for (int i = 0; i < 64; ++i) {  // a slowloris: one byte per receive, each pinning a whole ring buffer
+    std::string one(1, static_cast<char>('a' + i % 26));
+    ring.push_back(kernel_ring.lend(one));
+    expected += one;
+  }
+  EXPECT_EQ(ring.compact(SliceRing::Copy::loans_and_sparse), 64u);
+  EXPECT_EQ(ring.size(), 1u);
+  EXPECT_EQ(contents(ring), expected);
+  EXPECT_EQ(kernel_ring.lent(), 0u);
+}
+
+TEST_F(SliceRingTest, a_loan_someone_else_still_holds_stays_lent_until_they_drop_it) {
+  testing::FakeRing kernel_ring(4);
+  SliceRing ring;
+  ring.push_back(kernel_ring.lend("shared"));
+  Slice held = ring[0];  // a parser kept a view of it
+  ring.compact(SliceRing::Copy::loans_and_sparse);
+  EXPECT_EQ(kernel_ring.lent(), 1u) << "compaction cannot take a buffer back from another holder";
+  EXPECT_EQ(held.view(), "shared");
+  held.reset();
+  EXPECT_EQ(kernel_ring.lent(), 0u);
 }
 
 }  // namespace

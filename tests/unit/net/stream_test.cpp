@@ -654,6 +654,23 @@ TEST_P(StreamTest, linger_close_is_bounded_in_time_when_the_peer_stays_open) {
   EXPECT_EQ(*got, "bye\n");
 }
 
+TEST_P(StreamTest, linger_close_ends_at_once_when_the_peer_resets) {
+  StreamPair p = make_pair();
+  ASSERT_TRUE(p.client.is_open());
+  // The client resets the connection (SO_LINGER 0, then close) with the server's reply unread.
+  linger reset{1, 0};
+  ASSERT_EQ(::setsockopt(p.client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+  p.client.close();
+  Stream::Linger how;
+  how.time = 60s;  // only the reset may end it early
+  const auto start = std::chrono::steady_clock::now();
+  auto done = run(bounded(reply_and_linger(&p.server, "400 Bad Request\n", how), 20s));
+  EXPECT_TRUE(done.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s)
+      << "linger_close waited out its time after a reset (a receive error makes wait_more() return at once: it spun)";
+  EXPECT_FALSE(p.server.is_open());
+}
+
 Task<void> send_forever(Stream* c, std::size_t chunk) {
   std::string data = pattern(chunk, 9);
   for (;;) {

@@ -12,7 +12,7 @@
 // and Shard::send below, for code that is not a task.
 //
 // Messages. Each ordered pair of shards (A → B) has one single-producer/single-consumer ring of messages. The
-// sender pushes and, once per loop turn (phase 5), wakes the receiver's loop if it sleeps — one eventfd write per
+// sender pushes and, once per loop turn (phase 6), wakes the receiver's loop if it sleeps — one eventfd write per
 // batch, none while the receiver is busy. The receiver runs everything that arrived in phase 3, in order, up to a
 // budget per ring and turn. Rings are created on first use, so N shards cost nothing for pairs that never talk.
 // Messages from one shard to another run in the order they were sent. A message to the current shard runs inline
@@ -106,7 +106,7 @@ class Shard final : public Inbox {
 
   // The sending side of one ordered pair, kept by the producer shard.
   struct Outbound final : Flushable {
-    void flush_now() noexcept override;  // loop phase 5: wake the receiver once per turn
+    void flush_now() noexcept override;  // loop phase 6: wake the receiver once per turn
     Shard* owner = nullptr;
     unsigned target = 0;
     detail::Mailbox* mailbox = nullptr;
