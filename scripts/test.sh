@@ -3,8 +3,10 @@
 # cross-shard tests under ThreadSanitizer, and each libFuzzer target for a bounded time. Exits non-zero on the
 # first failing stage.
 #   RINGLET_TEST_STAGES="release asan tsan fuzz"   (default) limits or extends the stages; the extra stage
-#                                             `repeat` runs the release integration tests RINGLET_REPEAT times each
-#                                             (ctest --repeat until-fail:N) to catch tests that pass by luck.
+#                                             `repeat` runs the release integration tests and the stress tests
+#                                             (tests/stress/, ten seconds each; no other stage runs them)
+#                                             RINGLET_REPEAT times each (ctest --repeat until-fail:N) to catch
+#                                             tests that pass by luck.
 #   RINGLET_REPEAT=5                          repetitions in the repeat stage.
 #   RINGLET_TEST_HOG=1                        keeps both cores busy with a CPU hog (one spinning process per core,
 #                                             at normal priority) while the stages run: every verdict must hold on
@@ -40,7 +42,7 @@ for stage in $stages; do
       echo "=== release build and tests"
       cmake --preset release >/dev/null
       cmake --build --preset release -j"$jobs"
-      ctest --preset release -j"$jobs"
+      ctest --preset release -j"$jobs" -LE stress
       python3 -m unittest discover -s bench/compare_lib -t bench -q  # the benchmark harness's own tests
       ;;
     repeat)
@@ -48,13 +50,13 @@ for stage in $stages; do
       echo "=== release integration tests, each repeated until it fails (up to ${repeat} times)"
       cmake --preset release >/dev/null
       cmake --build --preset release -j"$jobs"
-      ctest --preset release -j"$jobs" -L integration --repeat until-fail:"$repeat"
+      ctest --preset release -j"$jobs" -L "integration|stress" --repeat until-fail:"$repeat"
       ;;
     asan)
       echo "=== asan-ubsan build and tests"
       cmake --preset asan-ubsan >/dev/null
       cmake --build --preset asan-ubsan -j"$jobs"
-      ctest --preset asan-ubsan -j"$jobs"
+      ctest --preset asan-ubsan -j"$jobs" -LE stress
       ;;
     tsan)
       # Only what crosses threads: the shard runtime and the multi-shard servers.

@@ -16,6 +16,16 @@ void add_common_options(CLI::App& app, CommonOptions& options) {
   app.add_option("--log-level", options.log_level, "Log level: debug, info, warn, error or off")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
+  app.add_option("--receive-buffers", options.receive_buffers,
+                 "io_uring: receive buffers (8 KiB each) in each shard's ring, shared by all its connections; a "
+                 "power of two. Bytes a connection leaves unread are copied out of the ring at the end of each loop "
+                 "turn, so this bounds receives in flight per turn, not connections")
+      ->check(CLI::Range(16u, 32768u))
+      ->check([](const std::string& text) -> std::string {
+        unsigned long n = std::stoul(text);
+        return (n & (n - 1)) == 0 ? std::string() : std::string("must be a power of two");
+      })
+      ->capture_default_str();
 }
 
 void add_sharding_options(CLI::App& app, ShardingCli& options) {
@@ -45,6 +55,7 @@ int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, cons
   set_log_level(level);
   ShardedServerOptions options;
   parse_backend_kind(common.backend, options.shards.loop.backend.kind);
+  options.shards.loop.backend.provided_buffer_count = common.receive_buffers;
   options.shards.shards = sharding.threads;
   options.shards.pin = !sharding.no_pin;
   parse_accept_mode(sharding.accept, options.accept);

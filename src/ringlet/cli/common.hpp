@@ -14,6 +14,7 @@ namespace ringlet::cli {
 struct CommonOptions {
   std::string backend = "auto";
   std::string log_level = "info";
+  std::uint32_t receive_buffers = BackendOptions{}.provided_buffer_count;
 };
 
 // --threads, --accept, --stats-interval, --no-pin: how a server spreads over cores.

@@ -14,6 +14,8 @@ namespace ringlet::http {
 
 namespace {
 
+constexpr int kRequestsPerTurn = 16;  // pipelined requests answered before yielding to other connections
+
 // After an error response we stop reading and close; to let the client read the response before the kernel resets
 // the connection (unread input at close() sends RST), we drain its input for at most this long and this much.
 constexpr auto kLingerTime = std::chrono::seconds(2);
@@ -76,6 +78,7 @@ Task<void> http_connection(Stream stream, TcpServer& tcp) {
   }
   bool first = true;
   bool linger = false;
+  int in_a_row = 0;  // requests answered since this task last let the others run
   for (;;) {
     if (!first && stream.inbound().empty()) {
       // Idle between requests: the keep-alive timeout runs until the next request's first byte.
@@ -155,6 +158,16 @@ Task<void> http_connection(Stream stream, TcpServer& tcp) {
     if (after == After::close) {
       linger = body_failed;
       break;
+    }
+    // Fairness: a client with a deep pipeline gets kRequestsPerTurn answers, then every other connection gets its
+    // turn (its answers still leave in one send per turn). Otherwise a thousand pipelining clients make one loop
+    // turn last a second, and a new client waits that long for its first byte.
+    if (stream.inbound().empty()) {
+      in_a_row = 0;
+    } else if (++in_a_row >= kRequestsPerTurn) {
+      in_a_row = 0;
+      Status yielded = co_await yield();
+      if (!yielded) break;
     }
     // Back-pressure: a client that pipelines without reading makes us wait here (bounded output per connection).
     if (stream.queued_bytes() >= options.output_limit) {
