@@ -18,9 +18,10 @@ namespace {
 constexpr int kStalled = 200;
 constexpr int kSlow = 50;
 constexpr int kNormal = 50;
-// "Prompt": a round trip this slow means the client was starved (a served one takes well under a millisecond;
-// this leaves room for a loaded machine and a sanitizer build).
-constexpr auto kPromptBound = 2s;
+// "Prompt": a round trip this slow means the client was starved — a starved one waits forever. Served ones take
+// milliseconds, and under a second at worst on this project's busy 2-core VM, where this single-threaded client
+// loop also drives the 250 other clients; the slowest is printed.
+constexpr auto kPromptBound = 5s;
 
 std::chrono::seconds stress_duration() {
   const char* env = std::getenv("RINGLET_STRESS_SECONDS");
@@ -88,11 +89,17 @@ TEST_P(MixedClientsTest, stalled_slow_and_normal_clients_for_ten_seconds_every_e
     }
   };
 
-  const auto end = Clock::now() + stress_duration();
+  // The stalled clients' first flood (megabytes the server takes in before they stall) comes first; normal clients
+  // start once it is under way, so "prompt" is about being served beside stalled and slow clients, not about the
+  // server's first megabytes.
+  const auto warm_up_end = Clock::now() + 1s;
+  const auto end = warm_up_end + stress_duration();
   Clock::duration slowest{};
   while (Clock::now() < end) {
     const auto now = Clock::now();
+    const bool warming_up = now < warm_up_end;
     for (Client& c : clients) {
+      if (warming_up && c.kind == Client::Kind::normal) continue;
       switch (c.kind) {
         case Client::Kind::stalled:
           send_stream(c, c.sent + 64 * 1024);  // as much as it takes, never reading
