@@ -236,6 +236,16 @@ Status StreamCore::shutdown_now() noexcept {
 
 void StreamCore::on_sent(Operation& op, int res, std::uint32_t) noexcept {
   StreamCore* self = static_cast<SendState::SendOp&>(op).owner->core;
+  if (op.kind == OpKind::poll) {
+    res = 0;  // the wait for room (below) ended: nothing was sent, flush_now() sends again
+  } else if (res == -EAGAIN && !self->closing) {
+    // io_uring sometimes completes a send on a full socket with EAGAIN instead of waiting for room (seen on 6.18).
+    // Not an error: wait for room, then send again.
+    op.kind = OpKind::poll;
+    op.poll_events = POLLOUT;
+    if (!loop_of_thread()->backend().submit(op)) return;
+    res = 0;
+  }
   self->apply_sent(res);
   if (self->closing) {
     self->send->recalled = false;
@@ -467,6 +477,16 @@ Task<Status> Stream::write(std::span<const std::byte> bytes) {
     op.buf = const_cast<std::byte*>(bytes.data());
     op.len = static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size(), 1u << 30));
     Result<std::size_t> r = co_await op;
+    if (!r && r.error().code == EAGAIN) {
+      // io_uring may answer a full socket with EAGAIN instead of waiting (see on_sent): wait for room, retry.
+      IoAwaitable room(*detail::StreamCore::loop_of_thread());
+      room.kind = OpKind::poll;
+      room.io = &core->io;
+      room.poll_events = POLLOUT;
+      int polled = co_await room;
+      if (polled < 0) co_return error_from_result(polled);
+      continue;
+    }
     if (!r) co_return r.error();
     bytes = bytes.subspan(*r);
   }
