@@ -2,6 +2,7 @@
 // (servers/proxy.hpp). The bytes themselves move in net/relay.
 #include "ringlet/servers/proxy.hpp"
 
+#include <cerrno>
 #include <csignal>
 #include <functional>
 
@@ -83,6 +84,8 @@ int ProxyServer::choose(const Address& client, const std::vector<bool>& tried) n
 // ---- health ---------------------------------------------------------------------------------------------------
 
 void ProxyServer::mark_failure(ProxyBackend& b, const char* what, Error error) noexcept {
+  // Out of descriptors or memory here says nothing about the backend: it must not lose its place for it.
+  if (error.code == EMFILE || error.code == ENFILE || error.code == ENOBUFS || error.code == ENOMEM) return;
   b.successes = 0;
   ++b.failures;
   // Without active checks nothing would ever bring a backend back: then failures only move clients on.
