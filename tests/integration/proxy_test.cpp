@@ -133,10 +133,12 @@ class ProxyTest : public ::testing::TestWithParam<std::string> {
     }
   }
 
-  // A `ringlet echo` backend (the same I/O backend as the proxy); returns its address as text.
+  // A `ringlet echo` backend; returns its address as text. It runs on epoll whatever the proxy's backend: on
+  // io_uring, `ringlet echo` itself sometimes resets a connection that sends it tens of MiB and then half-closes
+  // (seen without any proxy in between; reported with issue #12), and this file tests the proxy, not the echo.
   std::string start_echo(const std::string& listen = "127.0.0.1:0") {
     ChildProcess echo = ChildProcess::spawn(
-        {RINGLET_BINARY, "echo", "--backend", GetParam(), "--listen", listen, "--threads", "1", "--max-conns", "100000"});
+        {RINGLET_BINARY, "echo", "--backend", "epoll", "--listen", listen, "--threads", "1", "--max-conns", "100000"});
     std::optional<std::string> line = echo.wait_for_stderr("listening on ", 10'000ms);
     EXPECT_TRUE(line.has_value()) << echo.stderr_text();
     if (!line) return "";
@@ -586,8 +588,17 @@ TEST_P(ProxyTest, running_out_of_descriptors_keeps_it_running_and_it_recovers) {
   peers.clear();
   expect_running();
   // With the descriptors back, it serves again (health probes that failed for lack of descriptors do not count).
-  std::this_thread::sleep_for(500ms);
-  expect_echoed(pattern(10000, 11));
+  // The connections still queued from the flood are taken first, and may use up the descriptors once more for a
+  // moment, so a client may be turned away a few times before one is served; only a proxy that never recovers
+  // fails the deadline.
+  const std::string data = pattern(10000, 11);
+  bool served = false;
+  for (auto deadline = Clock::now() + 20s; !served && Clock::now() < deadline;) {
+    Peer p = echo_once(endpoint_, data, /*half_close=*/true, 10s);
+    served = p.error == 0 && p.in == data && p.eof;
+    if (!served) std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_TRUE(served) << "no client was served after the descriptors came back";
   expect_running();
 }
 

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "ringlet/buf/buffer.hpp"
@@ -59,6 +60,10 @@ namespace {
 
 // A splice_in asks for at most this much: a default pipe's 16 page slots.
 constexpr std::size_t kPipeBytes = 64 * 1024;
+// A copied read after a short one (the peer had sent everything, so this read may wait for a long time, holding
+// its buffer) uses the smallest pool class: an idle relay holds 2 x 4 KiB, not 2 x copy_buffer. A read that fills
+// it is followed by full-size reads.
+constexpr std::size_t kWaitingReadBytes = 4 * 1024;
 
 struct Side {
   IoHandle io;
@@ -130,6 +135,7 @@ Task<void> pump(Relay* r, int from) {
   const SpliceMode mode = r->options.splice;
   bool may_splice = mode != SpliceMode::never;
   bool splicing = mode == SpliceMode::always;
+  bool last_filled = false;
   for (;;) {
     int n = 0;
     if (splicing) {
@@ -159,20 +165,23 @@ Task<void> pump(Relay* r, int from) {
         continue;
       }
     } else {
-      Buffer* buffer = BufferPool::local().acquire(r->options.copy_buffer);
+      const std::size_t want = last_filled ? r->options.copy_buffer
+                                           : std::min(r->options.copy_buffer, kWaitingReadBytes);
+      Buffer* buffer = BufferPool::local().acquire(want);
       IoAwaitable op(loop);
       op.kind = OpKind::recv;
       op.io = &src.io;
       op.buf = buffer->data;
-      op.len = buffer->capacity;
+      op.len = static_cast<std::uint32_t>(want);
       n = co_await op;
       if (n > 0) {
         int w = co_await send_all(dst.io, buffer->data, static_cast<std::size_t>(n));
-        const bool filled = static_cast<std::uint32_t>(n) == buffer->capacity;
         buffer_unref(buffer);
         if (w < 0) co_return fail(*r, 1 - from, w);
         count(*r, from, static_cast<std::size_t>(n), false);
-        if (may_splice && filled) splicing = true;
+        const bool filled = static_cast<std::size_t>(n) == want;
+        if (may_splice && filled && want == r->options.copy_buffer) splicing = true;
+        last_filled = filled;
         continue;
       }
       buffer_unref(buffer);

@@ -42,8 +42,9 @@ std::string_view splice_mode_name(SpliceMode mode) noexcept;
 
 struct RelayOptions {
   SpliceMode splice = SpliceMode::automatic;
-  // Bytes per copied read (a pooled buffer held only while a read or its write is in flight). In automatic mode a
-  // read that fills it switches its direction to splice.
+  // Bytes per copied read (a pooled buffer held only while a read or its write is in flight; a read that may wait
+  // long, after a short one, takes 4 KiB instead). In automatic mode a read that fills it switches its direction to
+  // splice.
   std::size_t copy_buffer = 16 * 1024;
   Duration idle_timeout = Duration::zero();  // zero: none
 };

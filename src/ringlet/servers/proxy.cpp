@@ -231,8 +231,9 @@ Task<void> proxy_connection(Stream client, TcpServer& tcp) {
         co_await relay(client.release(), backend->release(), options.relay, std::move(preamble), &stats.bytes);
     --stats.open;
     if (result.end == RelayEnd::a_failed || result.end == RelayEnd::b_failed) ++stats.resets;
-    log_debug("{}: {} via {}: {} ({} B up, {} B down)", options.server.name, peer.to_string(),
-              server.backend(i).name, relay_end_name(result.end), result.bytes.a_to_b, result.bytes.b_to_a);
+    log_debug("{}: {} via {}: {}{}{} ({} B up, {} B down)", options.server.name, peer.to_string(),
+              server.backend(i).name, relay_end_name(result.end), result.error != 0 ? ": " : "",
+              result.error != 0 ? Error{result.error}.message() : "", result.bytes.a_to_b, result.bytes.b_to_a);
     co_return;
   }
 }
