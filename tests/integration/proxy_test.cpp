@@ -272,7 +272,7 @@ void reset_close(Fd& fd) {
 
 TEST_P(ProxyTest, a_reset_on_either_side_becomes_a_reset_on_the_other) {
   TestBackend backend = TestBackend::listen_on("127.0.0.1:0");
-  start_proxy({backend.endpoint.text});
+  start_proxy({backend.endpoint.text}, {"--stats-interval", "0.2"});
   {
     Fd client = connect_now(endpoint_);
     ASSERT_TRUE(send_all(client.get(), "x"));
@@ -296,6 +296,9 @@ TEST_P(ProxyTest, a_reset_on_either_side_becomes_a_reset_on_the_other) {
     EXPECT_TRUE(reset) << "a backend's reset should reach the client as a reset";
   }
   expect_running();
+  // Both relays ended by a failure, and the per-backend statistics say so.
+  EXPECT_TRUE(proxy_.wait_for_stderr("2 ended by a failure", 10'000ms).has_value())
+      << "no per-backend statistics line counting the two resets";
 }
 
 TEST_P(ProxyTest, two_thousand_concurrent_connections_are_each_relayed_exactly) {
