@@ -570,6 +570,10 @@ TEST_P(ProxyTest, a_flood_of_connect_then_close_leaves_the_proxy_serving) {
 }
 
 TEST_P(ProxyTest, running_out_of_descriptors_keeps_it_running_and_it_recovers) {
+  // UBSan's vptr check tests that a vtable is readable by writing it into a pipe (sanitizer_common's
+  // IsAccessibleMemoryRange): with no descriptor left that pipe cannot be made, and every virtual call is reported
+  // as "invalid vptr". `ringlet echo` shows the same under a descriptor limit; the release build runs this test.
+  if (is_sanitized_build()) GTEST_SKIP() << "UBSan needs descriptors for its vptr check";
   std::string echo = start_echo();
   // The proxy inherits a low descriptor limit (an explicit --max-conns means it does not raise it).
   rlimit saved{};
@@ -587,7 +591,7 @@ TEST_P(ProxyTest, running_out_of_descriptors_keeps_it_running_and_it_recovers) {
   }
   // Some are served, the rest wait in the accept queue or are closed: all that matters is that nothing hangs
   // forever and the proxy survives.
-  (void)drive(peers, 5s);
+  (void)drive(peers, 2s);
   peers.clear();
   expect_running();
   // With the descriptors back, it serves again (health probes that failed for lack of descriptors do not count).
