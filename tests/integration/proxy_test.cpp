@@ -5,7 +5,9 @@
 // each way, 2,000 concurrent connections, a client that never reads while its backend pushes (bounded bytes in
 // flight), backends that refuse, vanish and come back (health checks), all backends down, a backend whose accept
 // queue is full (connect timeout, retry on the next), a flood of connect-then-close, running out of descriptors,
-// IPv6 and Unix sockets on both sides, and HAProxy behind ringlet proxy reading its PROXY header (v1 and v2).
+// the connection limit, SIGTERM with a transfer in flight, the idle timeout, the three balance algorithms,
+// per-backend statistics, IPv6 and Unix sockets on both sides, and HAProxy behind ringlet proxy reading its PROXY
+// header (v1 and v2).
 // Every verdict waits for a known state with a generous deadline that only a hang can exceed; every test ends with
 // SIGTERM, exit 0 and a stderr free of sanitizer reports (the fixture's TearDown).
 #include <netinet/tcp.h>
@@ -567,6 +569,22 @@ TEST_P(ProxyTest, a_flood_of_connect_then_close_leaves_the_proxy_serving) {
   }
   expect_echoed(pattern(100 * 1000, 5));
   expect_running();
+}
+
+TEST_P(ProxyTest, clients_over_the_connection_limit_are_closed_at_once_and_the_others_relay_on) {
+  TestBackend backend = TestBackend::listen_on("127.0.0.1:0");
+  start_proxy({backend.endpoint.text}, {"--max-conns", "2"});
+  Fd first = connect_now(endpoint_);
+  Fd first_server = backend.accept_one();
+  Fd second = connect_now(endpoint_);
+  Fd second_server = backend.accept_one();
+  ASSERT_TRUE(first_server.valid() && second_server.valid());
+  Fd third = connect_now(endpoint_);
+  ASSERT_TRUE(third.valid());
+  EXPECT_TRUE(closed_by_server_within(third.get(), 5s)) << "the third client was left open over --max-conns 2";
+  ASSERT_TRUE(proxy_.wait_for_stderr("connection limit 2 reached", 5'000ms).has_value());
+  ASSERT_TRUE(send_all(first.get(), "still relayed"));
+  EXPECT_EQ(read_for(first_server.get(), 13, 10s), "still relayed");
 }
 
 TEST_P(ProxyTest, running_out_of_descriptors_keeps_it_running_and_it_recovers) {
