@@ -136,8 +136,9 @@ class ProxyTest : public ::testing::TestWithParam<std::string> {
   }
 
   // A `ringlet echo` backend; returns its address as text. It runs on epoll whatever the proxy's backend: on
-  // io_uring, `ringlet echo` itself sometimes resets a connection that sends it tens of MiB and then half-closes
-  // (seen without any proxy in between; reported with issue #12), and this file tests the proxy, not the echo.
+  // io_uring, `ringlet echo` itself sometimes resets a connection that pushes tens of MiB at it (a Stream send
+  // completes with -EAGAIN there, which the stream takes for a send error; seen without any proxy in between and
+  // reported with issue #12), and this file tests the proxy, not the echo.
   std::string start_echo(const std::string& listen = "127.0.0.1:0") {
     ChildProcess echo = ChildProcess::spawn(
         {RINGLET_BINARY, "echo", "--backend", "epoll", "--listen", listen, "--threads", "1", "--max-conns", "100000"});

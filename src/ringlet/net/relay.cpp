@@ -1,6 +1,7 @@
 // relay.cpp — the two direction tasks of a relay, the idle watchdog and the closing (net/relay.hpp).
 #include "ringlet/net/relay.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -116,6 +117,13 @@ Task<int> send_all(IoHandle& io, const std::byte* data, std::size_t len) {
     op.buf = const_cast<std::byte*>(data);
     op.len = static_cast<std::uint32_t>(std::min<std::size_t>(len, 1u << 30));
     int r = co_await op;
+    if (r == -EAGAIN) {
+      // io_uring may hand a non-blocking socket's EAGAIN back instead of waiting for room itself (seen on 6.18
+      // with `ringlet echo`'s sends): wait for room, then send again.
+      int ready = co_await wait_socket(loop, io, POLLOUT);
+      if (ready < 0) co_return ready;
+      continue;
+    }
     if (r < 0) co_return r;
     data += r;
     len -= static_cast<std::size_t>(r);
@@ -174,6 +182,13 @@ Task<void> pump(Relay* r, int from) {
       op.buf = buffer->data;
       op.len = static_cast<std::uint32_t>(want);
       n = co_await op;
+      if (n == -EAGAIN) {
+        // As in send_all: io_uring may report EAGAIN for a non-blocking socket instead of waiting for input.
+        buffer_unref(buffer);
+        int ready = co_await wait_socket(loop, src.io, POLLIN);
+        if (ready >= 0) continue;
+        co_return fail(*r, from, ready);
+      }
       if (n > 0) {
         int w = co_await send_all(dst.io, buffer->data, static_cast<std::size_t>(n));
         buffer_unref(buffer);
