@@ -55,6 +55,7 @@ class Env:
         self.scratch = Path(tempfile.mkdtemp(prefix="ringlet-compare-"))
         os.chmod(self.scratch, 0o755)  # nginx's worker runs as another user and must reach the root
         self._www: Path | None = None
+        self.backend_port: int | None = None  # the matrix's backend server while a cell runs (runner.run_cell)
 
     def close(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)

@@ -23,7 +23,10 @@ benchmark programs that compare both sides themselves (their format: programs.py
     "checks": [{"label": "...", "subject": "ringlet-uring" | ["a", "b"], "workloads": ["echo_64b_50conn"],
                 "metric": "cpu_ratio" | "throughput_ratio" | "errors", "op": "<=" | ">=" | "==", "value": 0.9}],
                                         # idle_memory: "memory_ratio", or "bytes_per_connection" (absolute)
-    "per_thread": false                 # report how CPU time and connections spread over the server's threads
+    "per_thread": false,                # report how CPU time and connections spread over the server's threads
+    "backend": {"name": "ringlet-epoll", "cpus": "1"}
+                                        # optional: a server started beside each cell's server, for servers that
+                                        # relay to one (proxies); they find its port in env.backend_port
   }
 
 Ratio checks compare the ratio of medians to the cell's baseline; an absolute check (bytes_per_connection)
@@ -86,6 +89,7 @@ class Matrix:
     source: Path | None = None
     measure: str = "cpu"
     programs: list[Program] = field(default_factory=list)  # a "program" matrix has these and nothing else
+    backend: ServerUse | None = None  # started beside each cell's server (a proxy's backend)
 
     def baseline_for(self, workload: Workload, server: ServerUse | None) -> str:
         """The server (or client) a cell's ratios are taken against: the server's own baseline, else the
@@ -185,9 +189,17 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Matrix:
                               f"op one of {OPS}")
         checks.append(Check(c.get("label", ""), _need(c, "subject", where), c.get("workloads"), c["metric"], c["op"],
                             float(_need(c, "value", where))))
+    backend = None
+    if "backend" in data:
+        entry = data["backend"]
+        entry = {"name": entry} if isinstance(entry, str) else dict(entry)
+        spec = SERVERS.get(entry.get("name", ""))
+        if spec is None:
+            raise MatrixError(f"{where}: unknown backend server {entry.get('name')!r}; known: {', '.join(SERVERS)}")
+        backend = ServerUse(spec, "backend", list(entry.get("args", [])), entry.get("cpus"))
     return Matrix(_need(data, "name", where), data.get("title", data["name"]), data.get("about", ""), compare,
                   baseline, str(data.get("server_cpus", "1")), str(data.get("client_cpus", "0")), servers, clients,
-                  workloads, checks, bool(data.get("per_thread", False)), source, measure)
+                  workloads, checks, bool(data.get("per_thread", False)), source, measure, backend=backend)
 
 
 def cap_connections(matrix: Matrix, limit: int, why: str) -> None:

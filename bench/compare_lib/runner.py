@@ -165,9 +165,28 @@ def run_cell(env: Env, matrix: Matrix, cell: Cell, duration: float, warmup: floa
     """Runs one cell once; returns its record (see report.py for the fields)."""
     server_cpus = cell.server.cpus or server_cpus or matrix.server_cpus
     client_cpus = client_cpus or matrix.client_cpus
-    if matrix.measure == "idle_memory":
-        return run_idle_memory_cell(env, cell, server_cpus, client_cpus)
-    return _run_cpu_cell(env, cell, duration, warmup, server_cpus, client_cpus)
+    backend = _start_backend(env, matrix, server_cpus) if matrix.backend is not None else None
+    try:
+        if matrix.measure == "idle_memory":
+            return run_idle_memory_cell(env, cell, server_cpus, client_cpus)
+        return _run_cpu_cell(env, cell, duration, warmup, server_cpus, client_cpus)
+    finally:
+        if backend is not None:
+            backend.stop()
+            env.backend_port = None
+
+
+def _start_backend(env: Env, matrix: Matrix, server_cpus: str) -> RunningServer:
+    """The matrix's backend server (a proxy's), on its own CPUs when the matrix gives them; its port goes to
+    env.backend_port for the server under test. Outside the measured server's process tree, so its CPU is not
+    counted as the proxy's."""
+    use = matrix.backend
+    port = free_port()
+    run_dir = env.run_dir("backend")
+    backend = RunningServer("backend", use.argv(env, port, run_dir), use.cpus or server_cpus, port)
+    backend.wait_ready("echo")
+    env.backend_port = port
+    return backend
 
 
 def _run_cpu_cell(env: Env, cell: Cell, duration: float, warmup: float, server_cpus: str,

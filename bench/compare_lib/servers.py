@@ -98,6 +98,30 @@ def _nginx_check(env: Env) -> str | None:
     return _system_check("nginx")(env)
 
 
+def _backend_port(env: Env) -> int:
+    if env.backend_port is None:
+        raise RuntimeError("this server relays to a backend: its matrix needs a \"backend\" entry")
+    return env.backend_port
+
+
+def _ringlet_proxy_argv(io_backend: str) -> ArgvFn:
+    def argv(env: Env, port: int, run_dir: Path) -> list[str]:
+        return [str(env.ringlet), "proxy", "--listen", f"127.0.0.1:{port}", "--backend",
+                f"127.0.0.1:{_backend_port(env)}", "--io-backend", io_backend, "--threads", "1"]
+    return argv
+
+
+# HAProxy as issue 12 compares against: Debian's 2.6, `mode tcp`, one thread, default buffers (it copies), a TCP
+# health check like ours, logging off.
+def _haproxy_argv(env: Env, port: int, run_dir: Path) -> list[str]:
+    conf = run_dir / "haproxy.cfg"
+    conf.write_text("global\n  nbthread 1\n  maxconn 8000\n"
+                    "defaults\n  mode tcp\n  timeout connect 3s\n  timeout client 300s\n  timeout server 300s\n"
+                    f"frontend in\n  bind 127.0.0.1:{port}\n  default_backend out\n"
+                    f"backend out\n  server s1 127.0.0.1:{_backend_port(env)} check inter 2s\n")
+    return [str(env.system_binary("haproxy")), "-db", "-f", str(conf)]
+
+
 def _memcached_argv(env: Env, port: int, run_dir: Path) -> list[str]:
     argv = [str(env.system_binary("memcached")), "-t", "1", "-l", "127.0.0.1", "-p", str(port), "-U", "0",
             "-m", "1024", "-c", "16384"]
@@ -142,6 +166,13 @@ def _catalogue() -> dict[str, ServerSpec]:
     specs.append(ServerSpec("ringlet-queue-binlog", frozenset({"beanstalk"}),
                             _ringlet_server("queue", "--binlog", "{run_dir}"), _ringlet_check("queue", "--binlog"),
                             "ringlet queue --binlog DIR", ("ringlet",)))
+    for backend in ("uring", "epoll"):
+        specs.append(ServerSpec(f"ringlet-proxy-{backend}", frozenset({"echo"}), _ringlet_proxy_argv(backend),
+                                _ringlet_check("proxy", "--io-backend", "--splice"),
+                                f"ringlet proxy --io-backend {backend} --threads 1 (matrix args add --splice)",
+                                ("ringlet",)))
+    specs.append(ServerSpec("haproxy", frozenset({"echo"}), _haproxy_argv, _system_check("haproxy"),
+                            "HAProxy, mode tcp, nbthread 1", required=True))
     argv, check = _peer("bench/peers/epoll_echo")
     specs.append(ServerSpec("epoll-c", frozenset({"echo"}), argv, check,
                             "bench/peers/epoll_echo.c: hand-written edge-triggered epoll", ("epoll_echo",)))

@@ -7,8 +7,8 @@
 
 namespace ringlet::cli {
 
-void add_common_options(CLI::App& app, CommonOptions& options) {
-  app.add_option("--backend", options.backend,
+void add_common_options(CLI::App& app, CommonOptions& options, const std::string& backend_flag) {
+  app.add_option(backend_flag, options.backend,
                  "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll. "
                  "The environment variable RINGLET_BACKEND does the same when this is auto")
       ->check(CLI::IsMember({"auto", "uring", "epoll"}))

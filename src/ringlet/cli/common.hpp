@@ -25,7 +25,9 @@ struct ShardingCli {
   bool no_pin = false;
 };
 
-void add_common_options(CLI::App& app, CommonOptions& options);
+// `backend_flag` names the I/O backend option: `--backend`, or `--io-backend` where --backend means something else
+// (`ringlet proxy`'s backend servers).
+void add_common_options(CLI::App& app, CommonOptions& options, const std::string& backend_flag = "--backend");
 void add_sharding_options(CLI::App& app, ShardingCli& options);
 // Adds --listen, --max-conns, --idle-timeout, --shutdown-timeout to a server subcommand.
 void add_server_options(CLI::App& app, ServerOptions& options, std::string& listen_text, double& idle_seconds,

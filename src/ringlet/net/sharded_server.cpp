@@ -200,7 +200,7 @@ Task<void> shard_main(Shard& shard, Context* ctx) {
     stats = shard.loop().spawn_joinable(log_stats_every(&shard, ctx->options->stats_interval));
     logging = true;
   }
-  co_await service->tcp().run();
+  co_await service->run();
   if (logging) {
     stats.cancel();
     co_await stats;

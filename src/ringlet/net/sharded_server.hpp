@@ -44,6 +44,9 @@ class ShardService {
  public:
   virtual ~ShardService() = default;
   virtual TcpServer& tcp() = 0;
+  // Serves until the server has stopped and its connections have closed. A service with work of its own beside
+  // the connections (health checks, timers) runs it here and ends it before returning.
+  virtual Task<void> run() { return tcp().run(); }
 };
 
 // Builds shard `shard`'s service on that shard's thread, with the server options it must use (the shared listen

@@ -6,6 +6,7 @@
 // (readiness drained). Multishot ops (accept, provided-buffer receive) are emulated by draining: each success is
 // one completion with kMore, and the op stays parked.
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ bool waits_for_write(const Operation& op) noexcept {
     case OpKind::send:
     case OpKind::sendmsg:
     case OpKind::connect:
+    case OpKind::splice_out:
       return true;
     case OpKind::poll:
       return (op.poll_events & POLLOUT) != 0 && (op.poll_events & POLLIN) == 0;
@@ -170,6 +172,16 @@ class EpollBackend final : public Backend {
       }
       case OpKind::read: {
         ssize_t n = ::read(fd, op.buf, op.len);
+        return n >= 0 ? static_cast<int>(n) : errno_result();
+      }
+      // The pipe side never blocks: callers splice into an empty pipe and out of one holding the bytes, so EAGAIN
+      // speaks for the socket and parking on the socket's readiness is right.
+      case OpKind::splice_in: {
+        ssize_t n = ::splice(fd, nullptr, op.pipe_fd, nullptr, op.len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        return n >= 0 ? static_cast<int>(n) : errno_result();
+      }
+      case OpKind::splice_out: {
+        ssize_t n = ::splice(op.pipe_fd, nullptr, fd, nullptr, op.len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         return n >= 0 ? static_cast<int>(n) : errno_result();
       }
     }

@@ -33,6 +33,8 @@ enum class OpKind : std::uint8_t {
   recv_provided,     // multishot receive into backend-provided buffers; each result carries `buffer`
   poll,              // poll_events (POLLIN/POLLOUT); result: revents
   read,              // plain read(2) on a non-socket fd (eventfd, signalfd, pipe)
+  splice_in,         // splice(2) from the socket `io` into the pipe `pipe_fd` (its write end), len; result: bytes
+  splice_out,        // splice(2) from the pipe `pipe_fd` (its read end) into the socket `io`, len; result: bytes
 };
 
 struct IoHandle;
@@ -58,9 +60,10 @@ struct Operation {
     msghdr* msg;          // recvmsg, sendmsg
     sockaddr* addr;       // accept, connect
     Buffer* buffer;       // recv_provided: the buffer holding this completion's bytes (one reference handed over)
+    int pipe_fd;          // splice_in, splice_out: the pipe end on the other side of the socket
   };
   union {
-    std::uint32_t len = 0;     // recv, send, read
+    std::uint32_t len = 0;     // recv, send, read, splice_in, splice_out
     std::uint32_t poll_events; // poll (POLLIN/POLLOUT)
     socklen_t addrlen_in;      // connect: address length; accept: capacity of addr
   };

@@ -13,6 +13,7 @@
 //
 // Setup asks for SINGLE_ISSUER + DEFER_TASKRUN (completion work runs only when we enter the kernel to wait: no
 // interrupts of the loop), falls back to COOP_TASKRUN, and registers the ring fd so each enter skips an fd lookup.
+#include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -294,6 +295,14 @@ class UringBackend final : public Backend {
         break;
       case OpKind::read:
         io_uring_prep_read(sqe, fd, op.buf, op.len, static_cast<std::uint64_t>(-1));
+        break;
+      // The kernel runs a splice in an io-wq worker; on a non-blocking socket with nothing to move it completes
+      // with -EAGAIN rather than waiting (runtime/splice.hpp then polls and retries).
+      case OpKind::splice_in:
+        io_uring_prep_splice(sqe, fd, -1, op.pipe_fd, -1, op.len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        break;
+      case OpKind::splice_out:
+        io_uring_prep_splice(sqe, op.pipe_fd, -1, fd, -1, op.len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         break;
     }
     io_uring_sqe_set_data64(sqe, token::encode(&op, token::Tag::operation));

@@ -1,0 +1,86 @@
+// splice.cpp — the pipe pool and the two waiting splice loops (runtime/splice.hpp).
+#include "ringlet/runtime/splice.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace ringlet {
+
+PipePool& PipePool::local() noexcept {
+  static thread_local PipePool pool;
+  return pool;
+}
+
+PipePool::~PipePool() { trim(); }
+
+Result<Pipe> PipePool::acquire() noexcept {
+  if (!free_.empty()) {
+    Pipe p = free_.back();
+    free_.pop_back();
+    ++outstanding_;
+    return p;
+  }
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return Error{errno};
+  ++outstanding_;
+  ++created_;
+  return Pipe{fds[0], fds[1]};
+}
+
+void PipePool::release(Pipe pipe) noexcept {
+  if (!pipe.valid()) return;
+  --outstanding_;
+  if (free_.size() < kMaxCached) {
+    free_.push_back(pipe);
+    return;
+  }
+  ::close(pipe.read_fd);
+  ::close(pipe.write_fd);
+}
+
+void PipePool::discard(Pipe pipe) noexcept {
+  if (!pipe.valid()) return;
+  --outstanding_;
+  ::close(pipe.read_fd);
+  ::close(pipe.write_fd);
+}
+
+void PipePool::trim() noexcept {
+  for (Pipe p : free_) {
+    ::close(p.read_fd);
+    ::close(p.write_fd);
+  }
+  free_.clear();
+}
+
+Task<int> splice_in_some(IoHandle& socket, Pipe pipe, std::size_t len) {
+  Loop& loop = *Loop::current();
+  for (;;) {
+    int r = co_await splice_in_op(loop, socket, pipe, len);
+    if (r != -EAGAIN) co_return r;
+    // io_uring only: the socket had nothing. Wait for it, then splice again.
+    int ready = co_await wait_socket(loop, socket, POLLIN);
+    if (ready < 0) co_return ready;
+  }
+}
+
+Task<int> splice_out_all(IoHandle& socket, Pipe pipe, std::size_t len) {
+  Loop& loop = *Loop::current();
+  while (len > 0) {
+    int r = co_await splice_out_op(loop, socket, pipe, len);
+    if (r > 0) {
+      len -= static_cast<std::size_t>(r);
+      continue;
+    }
+    if (r == 0) co_return -EPIPE;  // the pipe ran dry before `len`: the caller's count is wrong
+    if (r != -EAGAIN) co_return r;
+    int ready = co_await wait_socket(loop, socket, POLLOUT);
+    if (ready < 0) co_return ready;
+  }
+  co_return 0;
+}
+
+}  // namespace ringlet
