@@ -373,7 +373,13 @@ bool watch_remove(Core* c, int fd, bool write) {
   Py_CLEAR(op->handle);
   // io_uring: a pending poll holds a reference to the file, so the socket would stay open after the caller
   // closes it; cancel now (epoll ends it at once, io_uring with the next submission).
-  if (op->state == Operation::State::pending && c->backend) c->backend->cancel(*op);
+  if (op->state == Operation::State::pending && same_thread_backend(c)) {
+    c->backend->cancel(*op);
+    // io_uring: hand the cancellation to the kernel now and let it finish the poll, so the file is released
+    // before the caller's close() (a listener must refuse connections as soon as server.close() returns). The
+    // completion only lands in `completed`, delivered next turn.
+    if (op->state != Operation::State::idle) c->backend->wait(0);
+  }
   if (w->reader.handle == nullptr && w->writer.handle == nullptr) {
     c->watches.erase(it);
     w->dying = true;
