@@ -16,9 +16,11 @@ iteration (repr of transports, close) from the core's watcher table.
 
 import asyncio
 import collections.abc
+import os
 import selectors
 import socket
 import sys
+import weakref
 from asyncio import base_events, format_helpers, unix_events
 from asyncio.log import logger
 
@@ -110,6 +112,17 @@ class _Selector:
         self._map = {}
 
 
+_live_loops = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for loop in list(_live_loops):
+        loop._core_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Loop(_core.LoopCore, unix_events.SelectorEventLoop):
     """An asyncio event loop on ringlet's runtime. ``backend`` is 'auto' (io_uring when the kernel allows it,
     else epoll; the environment variable RINGLET_BACKEND overrides it), 'uring' or 'epoll'."""
@@ -117,6 +130,7 @@ class Loop(_core.LoopCore, unix_events.SelectorEventLoop):
     def __init__(self, *, backend="auto"):
         self._core_setup(backend)
         unix_events.SelectorEventLoop.__init__(self, _Selector(self))
+        _live_loops.add(self)
 
     @property
     def backend(self):

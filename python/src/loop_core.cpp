@@ -187,6 +187,9 @@ void free_dying(Core* c, bool all) noexcept {
     bool idle = w->reader.state == Operation::State::idle && w->writer.state == Operation::State::idle;
     if (all || (idle && !w->reader.rearm_queued && !w->writer.rearm_queued)) {
       if (!all && c->backend) c->backend->detach(w->io);
+      for (PollOp* p : {&w->reader, &w->writer}) {
+        if (p->rearm_queued) std::erase(c->rearm, p);
+      }
       delete w;
     } else {
       *keep++ = w;
@@ -195,11 +198,22 @@ void free_dying(Core* c, bool all) noexcept {
   c->dying.erase(keep, c->dying.end());
 }
 
+enum class Drop { destroy, forget };
+
 // Drops the backend with whatever it has in flight (closing an io_uring ends every operation on it; closing
 // the epoll descriptor forgets every registration). Operations are idle again afterwards.
-void drop_backend(Core* c) noexcept {
+//
+// Drop::forget is for a child process after fork(): the ring or epoll set is then the parent's, shared through
+// the inherited descriptor, so the child must neither tear it down (io_uring would unregister the parent's
+// buffers) nor change it (epoll_ctl on a shared set edits the parent's registrations). It is leaked instead: a
+// little memory and two descriptors, and the next run creates the child's own backend.
+void drop_backend(Core* c, Drop how = Drop::destroy) noexcept {
   if (!c->backend) return;
-  c->backend.reset();
+  if (how == Drop::forget) {
+    (void)c->backend.release();
+  } else {
+    c->backend.reset();
+  }
   c->completed.clear();
   for (auto& [fd, w] : c->watches) {
     for (PollOp* op : {&w->reader, &w->writer}) {
@@ -711,6 +725,17 @@ PyObject* loop_core_setup(PyObject* self, PyObject* arg) {
   Py_RETURN_NONE;
 }
 
+PyObject* loop_core_after_fork(PyObject* self, PyObject*) {
+  Core* c = core_of(self);
+  if (c->closed || !c->backend) Py_RETURN_NONE;
+  drop_backend(c, Drop::forget);
+  for (auto& [fd, w] : c->watches) {
+    if (w->reader.handle != nullptr) queue_rearm(c, &w->reader);
+    if (w->writer.handle != nullptr) queue_rearm(c, &w->writer);
+  }
+  Py_RETURN_NONE;
+}
+
 PyObject* loop_core_close(PyObject* self, PyObject*) {
   Core* c = core_of(self);
   if (!c->closed) core_close(c);
@@ -764,6 +789,7 @@ PyMethodDef loop_methods[] = {
     {"_watch_info", loop_watch_info, METH_O, "(mask, reader, writer) of a watched fd, or None."},
     {"_watched_fds", loop_watched_fds, METH_NOARGS, "The watched descriptors."},
     {"_core_setup", loop_core_setup, METH_O, "Choose the backend: 'auto', 'uring' or 'epoll'."},
+    {"_core_after_fork", loop_core_after_fork, METH_NOARGS, "In a forked child: leave the parent's backend."},
     {"_core_close", loop_core_close, METH_NOARGS, "Release every handle, timer, watcher and the backend."},
     {"_core_set_debug", loop_core_set_debug, METH_O, "Follow asyncio debug mode."},
     {"_core_stats", loop_core_stats, METH_NOARGS, "Counts of what the loop holds."},

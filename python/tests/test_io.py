@@ -518,3 +518,37 @@ def test_unix_socket_path_is_cleaned_up(loop):
             await server.wait_closed()
 
         run(loop, main())
+
+
+def test_connect_echo_close_soak_leaves_nothing_behind(loop):
+    # A bounded version of the soak: many connect/echo/close rounds, then the same descriptors, no
+    # watcher, timer or operation left, and no growth in live objects between the second and third batch.
+    import gc
+
+    async def batch(addr, n):
+        for _ in range(n):
+            reader, writer = await asyncio.open_connection(*addr)
+            writer.write(b"ping")
+            assert await reader.readexactly(4) == b"ping"
+            writer.close()
+            await writer.wait_closed()
+
+    async def main():
+        server = await loop.create_server(EchoProtocol, "127.0.0.1", 0)
+        addr = server.sockets[0].getsockname()
+        await batch(addr, 50)  # warm-up: caches, free lists
+        counts = []
+        for _ in range(2):
+            await batch(addr, 100)
+            await asyncio.sleep(0)
+            gc.collect()
+            counts.append(len(gc.get_objects()))
+        server.close()
+        await server.wait_closed()
+        return counts
+
+    fds_before = len(os.listdir("/proc/self/fd"))
+    counts = run(loop, main())
+    loop.run_until_complete(asyncio.sleep(0))
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert counts[1] - counts[0] < 50, counts  # nothing grows per connection

@@ -522,3 +522,47 @@ def test_clean_shutdown_after_work(loop):
     run_with_watchdog(loop, main())
     loop.run_until_complete(asyncio.sleep(0))
     assert_clean(loop)
+
+
+def test_set_default_executor(loop):
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="mine") as ex:
+        loop.set_default_executor(ex)
+        name = run_with_watchdog(loop, loop.run_in_executor(None, lambda: threading.current_thread().name))
+    assert name.startswith("mine")
+
+
+def test_a_forked_child_gets_its_own_backend_and_leaves_the_parents_alone(loop):
+    import socket
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    got = []
+
+    async def wait_for_data():
+        while not got:
+            await asyncio.sleep(0.001)
+
+    try:
+        # The parent watches `a` across the fork, armed in its backend.
+        loop.add_reader(a, lambda: got.append(a.recv(100)))
+        run_with_watchdog(loop, asyncio.sleep(0))
+        pid = os.fork()
+        if pid == 0:  # the child: remove the inherited watcher and run the inherited loop, then exit
+            code = 1
+            try:
+                loop.remove_reader(a)  # on the parent's epoll set this would delete the parent's registration
+                if loop.run_until_complete(asyncio.sleep(0.01, "child ran")) == "child ran":
+                    code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        b.send(b"after fork")
+        run_with_watchdog(loop, wait_for_data())
+        loop.remove_reader(a)
+    finally:
+        a.close()
+        b.close()
+    assert got == [b"after fork"]
