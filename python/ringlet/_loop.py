@@ -25,6 +25,7 @@ from asyncio import base_events, format_helpers, unix_events
 from asyncio.log import logger
 
 from . import _core
+from ._transport import SocketTransport
 
 __all__ = ("Loop", "new_event_loop", "run", "EventLoopPolicy", "install")
 
@@ -68,6 +69,7 @@ def _slow_callback(loop, handle, seconds):
     logger.warning("Executing %s took %.3f seconds", base_events._format_handle(handle), seconds)
 
 
+_core._set_buffered_protocol(asyncio.BufferedProtocol)
 _core._set_helpers(handle_repr=_handle_repr, callback_failed=_callback_failed, debug_check=_debug_check,
                    extract_stack=_extract_stack, slow_callback=_slow_callback)
 
@@ -150,6 +152,10 @@ class Loop(_core.LoopCore, unix_events.SelectorEventLoop):
             super().close()
         finally:
             self._core_close()
+
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        # Plain TCP and Unix stream sockets; SSL and pipes keep asyncio's transports.
+        return SocketTransport(self, sock, protocol, waiter, extra, server)
 
     async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
         # Numeric hosts and ports are answered here, without the executor thread (getaddrinfo(3) with

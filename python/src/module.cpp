@@ -1,8 +1,10 @@
-// module.cpp — ringlet._core: the extension module. Registers the C types (Handle, TimerHandle, LoopCore) and
-// takes the Python helpers the cold paths call (helpers.hpp). The package ringlet/ wraps it; users import ringlet.
+// module.cpp — ringlet._core: the extension module. Registers the C types (Handle, TimerHandle, LoopCore,
+// WriteChain) and the transport functions,
+// and takes the Python helpers the cold paths call (helpers.hpp). The package ringlet/ wraps it.
 #include "handle.hpp"
 #include "helpers.hpp"
 #include "loop_core.hpp"
+#include "transport.hpp"
 
 namespace ringlet::py {
 namespace {
@@ -57,7 +59,7 @@ PyMODINIT_FUNC PyInit__core() {
   }
   PyObject* m = PyModule_Create(&module_def);
   if (m == nullptr) return nullptr;
-  if (handle_types_ready(m) < 0 || loop_core_type_ready(m) < 0) {
+  if (handle_types_ready(m) < 0 || loop_core_type_ready(m) < 0 || transport_ready(m) < 0) {
     Py_DECREF(m);
     return nullptr;
   }

@@ -552,3 +552,155 @@ def test_connect_echo_close_soak_leaves_nothing_behind(loop):
     loop.run_until_complete(asyncio.sleep(0))
     assert len(os.listdir("/proc/self/fd")) == fds_before
     assert counts[1] - counts[0] < 50, counts  # nothing grows per connection
+
+
+# ---- the C++ stream transport (python/src/transport.cpp) ----------------------------------------------------------
+
+class Collect(asyncio.Protocol):
+    def __init__(self):
+        self.data = bytearray()
+        self.eof = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.data += data
+
+    def eof_received(self):
+        self.eof.set_result(bytes(self.data))
+
+
+async def collecting_pair(loop, family, tmp_path):
+    """A client transport and the server-side protocol that collects what it sends until EOF."""
+    collected = []
+
+    def factory():
+        collected.append(Collect())
+        return collected[-1]
+
+    if family == "tcp":
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+        transport, _ = await loop.create_connection(asyncio.Protocol, *server.sockets[0].getsockname())
+    else:
+        path = str(tmp_path / "c.sock")
+        server = await loop.create_unix_server(factory, path)
+        transport, _ = await loop.create_unix_connection(asyncio.Protocol, path)
+    while not collected:
+        await asyncio.sleep(0.001)
+    return server, transport, collected[0]
+
+
+def test_stream_transports_are_ringlets(loop, family, tmp_path):
+    import ringlet._transport
+
+    async def main():
+        server, transport, peer = await collecting_pair(loop, family, tmp_path)
+        kinds = type(transport), type(peer.transport)
+        transport.close()
+        server.close()
+        await server.wait_closed()
+        return kinds
+
+    assert run(loop, main()) == (ringlet._transport.SocketTransport,) * 2
+
+
+def test_writes_of_every_bytes_like_kind_arrive_in_order_and_are_copied_when_mutable(loop, family, tmp_path):
+    async def main():
+        server, transport, peer = await collecting_pair(loop, family, tmp_path)
+        mutable = bytearray(b"bytearray;")
+        transport.write(b"bytes;")
+        transport.write(mutable)
+        mutable[:] = b"CHANGED!!!"  # written data was taken as it was at write()
+        transport.write(memoryview(b"..memoryview;")[2:])
+        transport.writelines([b"lines:", bytearray(b"a,"), memoryview(b"b,"), b"c;"])
+        transport.write(b"")
+        # Fill the kernel's buffers (the peer does not read meanwhile) until writes queue in the chain, then let
+        # _write_ready drain it.
+        peer.transport.pause_reading()
+        await asyncio.sleep(0.01)
+        chunk = os.urandom(1 << 20)
+        big = b""
+        while transport.get_write_buffer_size() == 0 and len(big) < (256 << 20):
+            transport.write(chunk)
+            big += chunk
+        assert transport.get_write_buffer_size() > 0
+        transport.writelines([b"tail"] * 100)
+        peer.transport.resume_reading()
+        transport.write_eof()
+        got = await peer.eof
+        transport.close()
+        server.close()
+        await server.wait_closed()
+        return got, big
+
+    got, big = run(loop, main())
+    assert got == b"bytes;bytearray;memoryview;lines:a,b,c;" + big + b"tail" * 100
+
+
+def test_write_rejects_what_asyncio_rejects(loop):
+    async def main():
+        server, transport, _ = await collecting_pair(loop, "tcp", None)
+        with pytest.raises(TypeError, match="bytes-like"):
+            transport.write("text")
+        transport.write_eof()
+        with pytest.raises(RuntimeError, match="write_eof"):
+            transport.write(b"late")
+        transport.close()
+        server.close()
+        await server.wait_closed()
+
+    run(loop, main())
+
+
+def test_writes_after_the_connection_is_lost_are_dropped_then_logged(loop, caplog):
+    async def main():
+        server, transport, peer = await collecting_pair(loop, "tcp", None)
+        transport.abort()
+        await asyncio.sleep(0)
+        for _ in range(6):
+            transport.write(b"into the void")
+        server.close()
+        await server.wait_closed()
+
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        run(loop, main())
+    assert "socket.send() raised exception." in caplog.text
+
+
+def test_peer_reset_during_writes_reaches_connection_lost(loop):
+    class Writer(asyncio.Protocol):
+        def __init__(self):
+            self.lost = asyncio.get_running_loop().create_future()
+
+        def connection_lost(self, exc):
+            self.lost.set_result(exc)
+
+    async def main():
+        accepted = loop.create_future()
+
+        def on_accept(reader, writer):
+            accepted.set_result(writer)
+
+        server = await asyncio.start_server(on_accept, "127.0.0.1", 0)
+        transport, proto = await loop.create_connection(Writer, *server.sockets[0].getsockname())
+        writer = await accepted
+        sock = writer.get_extra_info("socket")
+        import struct
+
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # RST
+        for _ in range(200):
+            if transport.is_closing():
+                break
+            transport.write(b"x" * 65536)
+            await asyncio.sleep(0.001)
+        exc = await proto.lost
+        server.close()
+        await server.wait_closed()
+        return exc
+
+    exc = run(loop, main())
+    assert exc is None or isinstance(exc, (ConnectionResetError, BrokenPipeError))
