@@ -15,7 +15,8 @@ import ringlet
 # Debian's 3.11 has it from libpython3.11-testsuite; interpreters built from source (pyenv) carry their own.
 test_asyncio = pytest.importorskip("test.test_asyncio", reason="CPython's test suite is not installed")
 from test.test_asyncio import test_buffered_proto, test_events, test_sendfile  # noqa: E402
-from test.test_asyncio import test_server, test_sock_lowlevel, test_streams, test_subprocess  # noqa: E402
+from test.test_asyncio import test_server, test_sock_lowlevel, test_ssl, test_sslproto  # noqa: E402
+from test.test_asyncio import test_streams, test_subprocess  # noqa: E402
 from test.test_asyncio import test_taskgroups, test_timeouts  # noqa: E402
 from test.test_asyncio import utils as test_utils  # noqa: E402
 
@@ -30,7 +31,7 @@ def _skip_known(cls):
     return cls
 
 
-def _classes_for(backend):
+def _classes_for(backend, with_ssl):
     def make():
         return ringlet.Loop(backend=backend)
 
@@ -51,6 +52,21 @@ def _classes_for(backend):
             return make()
 
     class StartServer(test_server.BaseStartServer, unittest.TestCase):
+        def new_loop(self):
+            return make()
+
+    class StartTLS(test_sslproto.BaseStartTLS, unittest.TestCase):
+        def new_loop(self):
+            return make()
+
+    class SSL(test_ssl.TestSSL):
+        # asyncio's SSL over ringlet's readiness, with start_tls over ringlet's stream transport.
+        def setUp(self):
+            super().setUp()
+            self.loop.close()
+            self.loop = make()
+            self.set_event_loop(self.loop)
+
         def new_loop(self):
             return make()
 
@@ -87,7 +103,12 @@ def _classes_for(backend):
     class Timeouts(WithPolicy, test_timeouts.TimeoutTests):
         pass
 
-    classes = [Events, SockLowlevel, Sendfile, BufferedProto, StartServer, Streams, Subprocess, TaskGroups, Timeouts]
+    classes = [Events, SockLowlevel, Sendfile, BufferedProto, StartServer, StartTLS, Streams, Subprocess,
+               TaskGroups, Timeouts]
+    if with_ssl:
+        # test_ssl takes ~25 s per backend and tests asyncio's SSL layer more than the loop; once is enough (the
+        # readiness and transport paths under it run on both backends in the other classes).
+        classes.append(SSL)
     for cls in classes:
         cls.__name__ = cls.__qualname__ = f"{cls.__name__}_{backend}"
         _skip_known(cls)
@@ -108,7 +129,7 @@ def _available(backend):
         loop.close()
 
 
-for _backend in ("uring", "epoll"):
-    if _available(_backend):  # a kernel without io_uring runs the epoll half only
-        for _cls in _classes_for(_backend):
-            globals()[_cls.__name__] = _cls
+_backends = [b for b in ("uring", "epoll") if _available(b)]  # a kernel without io_uring runs the epoll half only
+for _backend in _backends:
+    for _cls in _classes_for(_backend, with_ssl=_backend == _backends[0]):
+        globals()[_cls.__name__] = _cls
