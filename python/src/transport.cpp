@@ -378,10 +378,10 @@ int check_writable(PyObject* self, PyObject* data, Py_ssize_t& length) {
   }
   if (PyBytes_Check(data)) {
     length = PyBytes_GET_SIZE(data);
+  } else if (PyByteArray_Check(data)) {
+    length = PyByteArray_GET_SIZE(data);
   } else {
-    length = PyObject_Length(data);
-    if (length < 0) return -1;
-    if (PyMemoryView_Check(data)) length = PyMemoryView_GET_BUFFER(data)->len;  // bytes, not items
+    length = PyMemoryView_GET_BUFFER(data)->len;  // bytes, not items
   }
   if (length == 0) return 0;
   int lost = attr_true(self, names.conn_lost);
