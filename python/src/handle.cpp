@@ -32,6 +32,18 @@ int handle_clear(PyObject* self) {
   return 0;
 }
 
+// An armed timer keeps its loop: the wheel is reached through it (cancel() from a finalizer during collection
+// must still find it). The cycle loop -> armed timer -> loop is broken by the loop's tp_clear, which disarms.
+int timer_handle_clear(PyObject* self) {
+  auto* t = reinterpret_cast<TimerHandleObject*>(self);
+  Py_CLEAR(t->callback);
+  Py_CLEAR(t->args);
+  Py_CLEAR(t->context);
+  Py_CLEAR(t->source_traceback);
+  if (!t->slot.armed()) Py_CLEAR(t->loop);
+  return 0;
+}
+
 void handle_dealloc(PyObject* self) {
   PyObject_GC_UnTrack(self);
   handle_clear_refs(reinterpret_cast<HandleObject*>(self));
@@ -205,7 +217,7 @@ PyTypeObject TimerHandleType = [] {
   t.tp_base = &HandleType;
   t.tp_dealloc = timer_handle_dealloc;
   t.tp_traverse = handle_traverse;
-  t.tp_clear = handle_clear;
+  t.tp_clear = timer_handle_clear;
   t.tp_repr = handle_repr;
   t.tp_richcompare = timer_richcompare;
   t.tp_hash = timer_hash;

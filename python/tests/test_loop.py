@@ -566,3 +566,19 @@ def test_a_forked_child_gets_its_own_backend_and_leaves_the_parents_alone(loop):
         a.close()
         b.close()
     assert got == [b"after fork"]
+
+
+def test_a_finalizer_may_cancel_a_timer_while_an_unreachable_loop_is_collected(backend):
+    loop = ringlet.Loop(backend=backend)
+
+    class Holder:
+        def __del__(self):
+            self.timer.cancel()  # runs during collection, possibly after the timer was cleared
+
+    h = Holder()
+    h.timer = loop.call_later(3600, print, h)
+    h.loop = loop  # a cycle: holder -> loop -> timer -> holder
+    loop_ref = weakref.ref(loop)
+    del h, loop
+    gc.collect()
+    assert loop_ref() is None
