@@ -5,8 +5,9 @@
 // does on every turn lives here, in C++: the ready queue, the timers (ringlet's timer wheel), readiness watchers
 // (add_reader/add_writer as poll operations on ringlet's backend, io_uring or epoll) and the iteration itself
 // (_run_once). asyncio's Python classes keep what runs once per connection or per call of a high-level API:
-// run_forever's set-up, futures and tasks, transports, servers, executors, signals. Their methods reach the C half
-// through the private names asyncio's loops call on themselves (_run_once, _add_reader, _add_callback, ...).
+// run_forever's set-up, futures and tasks, servers, executors, signals, the per-connection parts of transports
+// (their per-message paths are transport.cpp's). Their methods reach the C half through the private names
+// asyncio's loops call on themselves (_run_once, _add_reader, _add_callback, ...).
 //
 // One iteration (_run_once), in asyncio's order:
 //   1. arm watchers   — poll operations for readers and writers whose callbacks ran since their last event
