@@ -42,8 +42,9 @@ for stage in $stages; do
       echo "=== release build and tests"
       cmake --preset release >/dev/null
       cmake --build --preset release -j"$jobs"
-      ctest --preset release -j"$jobs" -LE stress
+      ctest --preset release -j"$jobs" -LE stress  # includes python_pytest: the binding on Debian's python3
       python3 -m unittest discover -s bench/compare_lib -t bench -q  # the benchmark harness's own tests
+      bash scripts/test-python-versions.sh  # the binding on python3.12/3.13 when present
       ;;
     repeat)
       # Every integration test RINGLET_REPEAT times in a row (the release build must exist: run after `release`).

@@ -1,0 +1,34 @@
+"""ringlet's stream transport for plain TCP and Unix sockets.
+
+It is asyncio's selector socket transport with the per-message paths replaced by C++ (python/src/transport.cpp):
+``_read_ready`` (one recv; bytes for a Protocol, straight into get_buffer()'s buffer for a BufferedProtocol),
+``write``/``writelines`` (send at once while nothing is queued, else queue references to the caller's bytes)
+and ``_write_ready`` (one sendmsg over the queued pieces, no copy of a partly sent tail). Everything done once per
+connection — set-up, close, abort, connection_lost, server bookkeeping, sendfile, start_tls — is asyncio's own.
+"""
+
+from asyncio import constants, selector_events
+from asyncio.log import logger
+
+from . import _core
+
+
+class SocketTransport(selector_events._SelectorSocketTransport):
+    _read_ready = _core._instancemethod(_core._transport_read_ready)
+    _write_ready = _core._instancemethod(_core._transport_write_ready)
+    write = _core._instancemethod(_core._transport_write)
+    writelines = _core._instancemethod(_core._transport_writelines)
+
+    def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
+        super().__init__(loop, sock, protocol, waiter, extra, server)
+        self._buffer = _core.WriteChain()
+        # asyncio 3.12+ picks its own writer callback per instance; ours is the class attribute above.
+        vars(self).pop("_write_ready", None)
+
+    def get_write_buffer_size(self):
+        return len(self._buffer)
+
+    def _write_after_lost(self):
+        if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+            logger.warning("socket.send() raised exception.")
+        self._conn_lost += 1

@@ -1,0 +1,609 @@
+// transport.cpp — the hot half of ringlet's stream transport (ringlet/_transport.py holds the other half).
+// Core-local: called on the loop's thread with the GIL held.
+//
+// ringlet._transport.SocketTransport derives from asyncio's own selector socket transport, so everything that
+// happens once per connection (set-up, close, abort, connection_lost, server attach/detach, sendfile, start_tls)
+// is asyncio's code. The per-message paths are replaced by the functions here:
+//
+//  - _read_ready: one recv(2). A Protocol gets the bytes received into a loop-wide scratch buffer (copied once
+//    into a bytes object of the exact size, instead of allocating max_size and shrinking it); a BufferedProtocol
+//    gets them straight in the buffer its get_buffer() returned (no copy at all).
+//  - write / writelines: try the send at once while nothing is queued (most writes end here); what the kernel did
+//    not take goes on a WriteChain. _write_ready hands the chain to the kernel with one sendmsg of up to
+//    kMaxIov pieces and drops exactly what was sent: a partly sent piece keeps an offset, its tail is never copied.
+//
+// The WriteChain is the transport's `_buffer`: asyncio's inherited methods only ask it whether it is empty and
+// clear it, which it supports.
+#include "transport.hpp"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <memory>
+
+#include "helpers.hpp"
+
+namespace ringlet::py {
+namespace {
+
+// Pieces per sendmsg: enough to drain a burst of small writes in one call, well under IOV_MAX.
+constexpr int kMaxIov = 64;
+// The receive scratch buffer: asyncio's max_size, so one recv takes as much as asyncio's would.
+constexpr Py_ssize_t kScratchSize = 256 * 1024;
+
+// ---- WriteChain -------------------------------------------------------------------------------------------------
+
+struct Piece {
+  PyObject* owner;  // a bytes object: immutable, so holding a reference is as good as a copy
+  Py_ssize_t offset;
+};
+
+struct WriteChainObject {
+  PyObject_HEAD
+  std::deque<Piece>* pieces;
+  Py_ssize_t size;  // bytes not yet sent
+};
+
+PyTypeObject WriteChainType{PyVarObject_HEAD_INIT(nullptr, 0)};
+
+void chain_clear(WriteChainObject* c) noexcept {
+  if (c->pieces == nullptr) return;
+  std::deque<Piece> pieces;
+  pieces.swap(*c->pieces);
+  c->size = 0;
+  for (Piece& p : pieces) Py_DECREF(p.owner);
+}
+
+// Appends data[offset:], taking a reference to bytes and copying any other (mutable) buffer.
+bool chain_append(WriteChainObject* c, PyObject* data, Py_ssize_t offset) {
+  PyObject* owner;
+  if (PyBytes_CheckExact(data)) {
+    owner = Py_NewRef(data);
+  } else {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return false;
+    owner = PyBytes_FromStringAndSize(static_cast<const char*>(view.buf) + offset, view.len - offset);
+    PyBuffer_Release(&view);
+    if (owner == nullptr) return false;
+    offset = 0;
+  }
+  Py_ssize_t len = PyBytes_GET_SIZE(owner) - offset;
+  if (len <= 0) {
+    Py_DECREF(owner);
+    return true;
+  }
+  c->pieces->push_back(Piece{owner, offset});
+  c->size += len;
+  return true;
+}
+
+// One sendmsg of up to kMaxIov pieces. Returns bytes sent, or -errno.
+Py_ssize_t chain_send(WriteChainObject* c, int fd) noexcept {
+  iovec iov[kMaxIov];
+  int n = 0;
+  for (const Piece& p : *c->pieces) {
+    if (n == kMaxIov) break;
+    iov[n].iov_base = PyBytes_AS_STRING(p.owner) + p.offset;
+    iov[n].iov_len = static_cast<std::size_t>(PyBytes_GET_SIZE(p.owner) - p.offset);
+    ++n;
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<std::size_t>(n);
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return -errno;
+  // Drop what went out; a piece sent in part keeps its tail in place (an offset, no copy).
+  Py_ssize_t left = sent;
+  while (left > 0) {
+    Piece& p = c->pieces->front();
+    Py_ssize_t avail = PyBytes_GET_SIZE(p.owner) - p.offset;
+    if (left < avail) {
+      p.offset += left;
+      break;
+    }
+    left -= avail;
+    Py_DECREF(p.owner);
+    c->pieces->pop_front();
+  }
+  c->size -= sent;
+  return sent;
+}
+
+PyObject* chain_new(PyTypeObject* type, PyObject*, PyObject*) {
+  auto* c = reinterpret_cast<WriteChainObject*>(type->tp_alloc(type, 0));
+  if (c == nullptr) return nullptr;
+  c->pieces = new (std::nothrow) std::deque<Piece>();
+  c->size = 0;
+  if (c->pieces == nullptr) {
+    Py_DECREF(c);
+    return PyErr_NoMemory();
+  }
+  return reinterpret_cast<PyObject*>(c);
+}
+
+void chain_dealloc(PyObject* self) {
+  auto* c = reinterpret_cast<WriteChainObject*>(self);
+  chain_clear(c);
+  delete c->pieces;
+  Py_TYPE(self)->tp_free(self);
+}
+
+Py_ssize_t chain_len(PyObject* self) { return reinterpret_cast<WriteChainObject*>(self)->size; }
+
+PyObject* chain_py_clear(PyObject* self, PyObject*) {
+  chain_clear(reinterpret_cast<WriteChainObject*>(self));
+  Py_RETURN_NONE;
+}
+
+PyObject* chain_py_append(PyObject* self, PyObject* data) {
+  if (!chain_append(reinterpret_cast<WriteChainObject*>(self), data, 0)) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyMethodDef chain_methods[] = {
+    {"clear", chain_py_clear, METH_NOARGS, "Drop everything not yet sent."},
+    {"append", chain_py_append, METH_O, "Queue a bytes-like object (bytes by reference, others copied)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PySequenceMethods chain_as_sequence = {chain_len};
+
+// ---- names ------------------------------------------------------------------------------------------------------
+
+struct Names {
+  PyObject *conn_lost, *protocol, *sock_fd, *buffer, *eof, *empty_waiter, *loop, *fatal_error, *on_eof,
+      *data_received, *get_buffer, *buffer_updated, *add_writer, *remove_writer, *write_ready, *maybe_pause,
+      *maybe_resume, *closing, *call_connection_lost, *write_after_lost, *max_size, *set_result, *set_exception;
+};
+Names names;
+PyObject* g_buffered_protocol = nullptr;  // asyncio.BufferedProtocol
+char* g_scratch = nullptr;
+
+bool init_names() {
+  struct {
+    PyObject** slot;
+    const char* text;
+  } table[] = {
+      {&names.conn_lost, "_conn_lost"}, {&names.protocol, "_protocol"}, {&names.sock_fd, "_sock_fd"},
+      {&names.buffer, "_buffer"}, {&names.eof, "_eof"}, {&names.empty_waiter, "_empty_waiter"},
+      {&names.loop, "_loop"}, {&names.fatal_error, "_fatal_error"}, {&names.on_eof, "_read_ready__on_eof"},
+      {&names.data_received, "data_received"}, {&names.get_buffer, "get_buffer"},
+      {&names.buffer_updated, "buffer_updated"}, {&names.add_writer, "_add_writer"},
+      {&names.remove_writer, "_remove_writer"}, {&names.write_ready, "_write_ready"},
+      {&names.maybe_pause, "_maybe_pause_protocol"}, {&names.maybe_resume, "_maybe_resume_protocol"},
+      {&names.closing, "_closing"}, {&names.call_connection_lost, "_call_connection_lost"},
+      {&names.write_after_lost, "_write_after_lost"}, {&names.max_size, "max_size"},
+      {&names.set_result, "set_result"}, {&names.set_exception, "set_exception"},
+  };
+  for (auto& e : table) {
+    *e.slot = PyUnicode_InternFromString(e.text);
+    if (*e.slot == nullptr) return false;
+  }
+  return true;
+}
+
+// ---- small helpers ----------------------------------------------------------------------------------------------
+
+// getattr(self, name) as a truth value; -1 on error.
+int attr_true(PyObject* self, PyObject* name) {
+  PyObject* v = PyObject_GetAttr(self, name);
+  if (v == nullptr) return -1;
+  int r = PyObject_IsTrue(v);
+  Py_DECREF(v);
+  return r;
+}
+
+int attr_fd(PyObject* self) {
+  PyObject* v = PyObject_GetAttr(self, names.sock_fd);
+  if (v == nullptr) return -1;
+  long fd = PyLong_AsLong(v);
+  Py_DECREF(v);
+  return static_cast<int>(fd);
+}
+
+WriteChainObject* attr_chain(PyObject* self) {
+  PyObject* v = PyObject_GetAttr(self, names.buffer);
+  if (v == nullptr) return nullptr;
+  if (!Py_IS_TYPE(v, &WriteChainType)) {
+    Py_DECREF(v);
+    PyErr_SetString(PyExc_TypeError, "ringlet transport: _buffer is not a WriteChain");
+    return nullptr;
+  }
+  return reinterpret_cast<WriteChainObject*>(v);  // new reference
+}
+
+PyObject* call_method0(PyObject* self, PyObject* name) {
+  PyObject* a[] = {self};
+  return PyObject_VectorcallMethod(name, a, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+}
+
+PyObject* call_method1(PyObject* self, PyObject* name, PyObject* arg) {
+  PyObject* a[] = {self, arg};
+  return PyObject_VectorcallMethod(name, a, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+}
+
+PyObject* call_method2(PyObject* self, PyObject* name, PyObject* a1, PyObject* a2) {
+  PyObject* a[] = {self, a1, a2};
+  return PyObject_VectorcallMethod(name, a, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+}
+
+// The pending exception goes to self._fatal_error(exc, message), as asyncio's transport does in its `except
+// BaseException` arms. SystemExit and KeyboardInterrupt stay set and propagate. Returns 0 or -1.
+int fatal_from_pending(PyObject* self, const char* message) {
+  if (PyErr_ExceptionMatches(PyExc_SystemExit) || PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) return -1;
+  PyObject* exc = take_raised_exception();
+  PyObject* msg = PyUnicode_FromString(message);
+  PyObject* r = msg != nullptr ? call_method2(self, names.fatal_error, exc, msg) : nullptr;
+  Py_XDECREF(msg);
+  Py_XDECREF(exc);
+  if (r == nullptr) return -1;
+  Py_DECREF(r);
+  return 0;
+}
+
+// Sets OSError (its errno subclass: ConnectionResetError, BrokenPipeError, ...) for -err.
+void set_os_error(int err) {
+  errno = err;
+  PyErr_SetFromErrno(PyExc_OSError);
+}
+
+bool would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+
+// ---- reading ----------------------------------------------------------------------------------------------------
+
+PyObject* read_into_protocol_buffer(PyObject* self, PyObject* protocol, int fd) {
+  PyObject* minus_one = PyLong_FromLong(-1);
+  PyObject* buf = minus_one != nullptr ? call_method1(protocol, names.get_buffer, minus_one) : nullptr;
+  Py_XDECREF(minus_one);
+  Py_buffer view;
+  bool have_view = false;
+  if (buf != nullptr) {
+    if (PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) == 0) {
+      have_view = true;
+      if (view.len == 0) PyErr_SetString(PyExc_RuntimeError, "get_buffer() returned an empty buffer");
+    }
+  }
+  if (!have_view || view.len == 0) {
+    if (have_view) PyBuffer_Release(&view);
+    Py_XDECREF(buf);
+    if (fatal_from_pending(self, "Fatal error: protocol.get_buffer() call failed.") < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  ssize_t n = ::recv(fd, view.buf, static_cast<std::size_t>(view.len), 0);
+  int err = errno;
+  PyBuffer_Release(&view);
+  Py_DECREF(buf);
+  if (n < 0) {
+    if (would_block(err)) Py_RETURN_NONE;
+    set_os_error(err);
+    if (fatal_from_pending(self, "Fatal read error on socket transport") < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  if (n == 0) return call_method0(self, names.on_eof);
+  PyObject* count = PyLong_FromSsize_t(n);
+  PyObject* r = count != nullptr ? call_method1(protocol, names.buffer_updated, count) : nullptr;
+  Py_XDECREF(count);
+  if (r == nullptr) {
+    if (fatal_from_pending(self, "Fatal error: protocol.buffer_updated() call failed.") < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  Py_DECREF(r);
+  Py_RETURN_NONE;
+}
+
+PyObject* read_into_bytes(PyObject* self, PyObject* protocol, int fd) {
+  Py_ssize_t max_size = kScratchSize;
+  if (PyObject* v = PyObject_GetAttr(self, names.max_size)) {
+    max_size = PyLong_AsSsize_t(v);
+    Py_DECREF(v);
+    if (max_size <= 0 || max_size > kScratchSize) {
+      PyErr_Clear();
+      max_size = kScratchSize;
+    }
+  } else {
+    PyErr_Clear();
+  }
+  if (g_scratch == nullptr) {
+    g_scratch = static_cast<char*>(PyMem_RawMalloc(kScratchSize));
+    if (g_scratch == nullptr) return PyErr_NoMemory();
+  }
+  ssize_t n = ::recv(fd, g_scratch, static_cast<std::size_t>(max_size), 0);
+  if (n < 0) {
+    int err = errno;
+    if (would_block(err)) Py_RETURN_NONE;
+    set_os_error(err);
+    if (fatal_from_pending(self, "Fatal read error on socket transport") < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  if (n == 0) return call_method0(self, names.on_eof);
+  PyObject* data = PyBytes_FromStringAndSize(g_scratch, n);
+  if (data == nullptr) return nullptr;
+  PyObject* r = call_method1(protocol, names.data_received, data);
+  Py_DECREF(data);
+  if (r == nullptr) {
+    if (fatal_from_pending(self, "Fatal error: protocol.data_received() call failed.") < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  Py_DECREF(r);
+  Py_RETURN_NONE;
+}
+
+// The reader callback: self._read_ready().
+PyObject* transport_read_ready(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "_read_ready() takes no arguments");
+  PyObject* self = args[0];
+  int lost = attr_true(self, names.conn_lost);
+  if (lost != 0) {
+    if (lost < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  int fd = attr_fd(self);
+  if (fd < 0) return PyErr_Occurred() ? nullptr : Py_NewRef(Py_None);
+  PyObject* protocol = PyObject_GetAttr(self, names.protocol);
+  if (protocol == nullptr) return nullptr;
+  int buffered = PyObject_IsInstance(protocol, g_buffered_protocol);
+  PyObject* r = buffered < 0   ? nullptr
+                : buffered > 0 ? read_into_protocol_buffer(self, protocol, fd)
+                               : read_into_bytes(self, protocol, fd);
+  Py_DECREF(protocol);
+  return r;
+}
+
+// ---- writing ----------------------------------------------------------------------------------------------------
+
+// asyncio's checks before a write; returns 1 to go on, 0 when the write is a no-op, -1 on error.
+int check_writable(PyObject* self, PyObject* data, Py_ssize_t& length) {
+  if (!PyBytes_Check(data) && !PyByteArray_Check(data) && !PyMemoryView_Check(data)) {
+    PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not '%s'", Py_TYPE(data)->tp_name);
+    return -1;
+  }
+  int eof = attr_true(self, names.eof);
+  if (eof != 0) {
+    if (eof > 0) PyErr_SetString(PyExc_RuntimeError, "Cannot call write() after write_eof()");
+    return -1;
+  }
+  PyObject* waiter = PyObject_GetAttr(self, names.empty_waiter);
+  if (waiter == nullptr) return -1;
+  bool sendfile_running = waiter != Py_None;
+  Py_DECREF(waiter);
+  if (sendfile_running) {
+    PyErr_SetString(PyExc_RuntimeError, "unable to write; sendfile is in progress");
+    return -1;
+  }
+  if (PyBytes_Check(data)) {
+    length = PyBytes_GET_SIZE(data);
+  } else if (PyByteArray_Check(data)) {
+    length = PyByteArray_GET_SIZE(data);
+  } else {
+    length = PyMemoryView_GET_BUFFER(data)->len;  // bytes, not items
+  }
+  if (length == 0) return 0;
+  int lost = attr_true(self, names.conn_lost);
+  if (lost != 0) {
+    if (lost < 0) return -1;
+    PyObject* r = call_method0(self, names.write_after_lost);  // logs and counts, as asyncio does
+    Py_XDECREF(r);
+    return r == nullptr ? -1 : 0;
+  }
+  return 1;
+}
+
+bool register_writer(PyObject* self, int fd) {
+  PyObject* loop = PyObject_GetAttr(self, names.loop);
+  if (loop == nullptr) return false;
+  PyObject* cb = PyObject_GetAttr(self, names.write_ready);
+  PyObject* fd_obj = PyLong_FromLong(fd);
+  PyObject* r = nullptr;
+  if (cb != nullptr && fd_obj != nullptr) r = call_method2(loop, names.add_writer, fd_obj, cb);
+  Py_XDECREF(fd_obj);
+  Py_XDECREF(cb);
+  Py_DECREF(loop);
+  Py_XDECREF(r);
+  return r != nullptr;
+}
+
+bool unregister_writer(PyObject* self, int fd) {
+  PyObject* loop = PyObject_GetAttr(self, names.loop);
+  if (loop == nullptr) return false;
+  PyObject* fd_obj = PyLong_FromLong(fd);
+  PyObject* r = fd_obj != nullptr ? call_method1(loop, names.remove_writer, fd_obj) : nullptr;
+  Py_XDECREF(fd_obj);
+  Py_DECREF(loop);
+  Py_XDECREF(r);
+  return r != nullptr;
+}
+
+// Queues `data[offset:]` (or every item of `items`) and starts waiting for writability if the chain was empty.
+PyObject* write_impl(PyObject* self, PyObject* const* items, Py_ssize_t count) {
+  WriteChainObject* chain = attr_chain(self);
+  if (chain == nullptr) return nullptr;
+  int fd = attr_fd(self);
+  if (fd < 0 && PyErr_Occurred()) {
+    Py_DECREF(chain);
+    return nullptr;
+  }
+  bool was_empty = chain->size == 0;
+  PyObject* result = nullptr;
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    if (!chain_append(chain, items[i], 0)) goto done;
+  }
+  if (was_empty && chain->size != 0) {
+    // Nothing was queued: send now (most writes end here, without touching the loop).
+    Py_ssize_t sent = chain_send(chain, fd);
+    if (sent < 0 && !would_block(static_cast<int>(-sent))) {
+      chain_clear(chain);
+      set_os_error(static_cast<int>(-sent));
+      if (fatal_from_pending(self, "Fatal write error on socket transport") < 0) goto done;
+      result = Py_NewRef(Py_None);
+      goto done;
+    }
+    if (chain->size == 0) {
+      result = Py_NewRef(Py_None);
+      goto done;
+    }
+    if (!register_writer(self, fd)) goto done;
+  }
+  if (PyObject* r = call_method0(self, names.maybe_pause)) {
+    Py_DECREF(r);
+    result = Py_NewRef(Py_None);
+  }
+done:
+  Py_DECREF(chain);
+  return result;
+}
+
+// transport.write(data)
+PyObject* transport_write(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2) return PyErr_Format(PyExc_TypeError, "write() takes exactly one argument");
+  Py_ssize_t length = 0;
+  int go = check_writable(args[0], args[1], length);
+  if (go < 0) return nullptr;
+  if (go == 0) Py_RETURN_NONE;
+  return write_impl(args[0], args + 1, 1);
+}
+
+// transport.writelines(list_of_data): everything is queued first, then one sendmsg takes as much as it can.
+PyObject* transport_writelines(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2) return PyErr_Format(PyExc_TypeError, "writelines() takes exactly one argument");
+  PyObject* self = args[0];
+  PyObject* seq = PySequence_Fast(args[1], "writelines() argument must be iterable");
+  if (seq == nullptr) return nullptr;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  PyObject** items = PySequence_Fast_ITEMS(seq);
+  Py_ssize_t total = 0;
+  int go = 1;
+  for (Py_ssize_t i = 0; i < n && go > 0; ++i) {
+    Py_ssize_t length = 0;
+    go = check_writable(self, items[i], length);
+    total += length;
+  }
+  PyObject* r = go < 0 ? nullptr : (go == 0 || total == 0) ? Py_NewRef(Py_None) : write_impl(self, items, n);
+  Py_DECREF(seq);
+  return r;
+}
+
+// The writer callback: self._write_ready().
+PyObject* transport_write_ready(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "_write_ready() takes no arguments");
+  PyObject* self = args[0];
+  int lost = attr_true(self, names.conn_lost);
+  if (lost != 0) {
+    if (lost < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  WriteChainObject* chain = attr_chain(self);
+  if (chain == nullptr) return nullptr;
+  int fd = attr_fd(self);
+  PyObject* result = nullptr;
+  PyObject* waiter = nullptr;
+  if (chain->size == 0) {  // cleared by close or abort meanwhile
+    result = Py_NewRef(Py_None);
+    goto done;
+  }
+  {
+    Py_ssize_t sent = chain_send(chain, fd);
+    waiter = PyObject_GetAttr(self, names.empty_waiter);
+    if (waiter == nullptr) goto done;
+    if (sent < 0) {
+      if (would_block(static_cast<int>(-sent))) {
+        result = Py_NewRef(Py_None);
+        goto done;
+      }
+      if (!unregister_writer(self, fd)) goto done;
+      chain_clear(chain);
+      set_os_error(static_cast<int>(-sent));
+      PyObject* exc = take_raised_exception();
+      PyObject* msg = PyUnicode_FromString("Fatal write error on socket transport");
+      PyObject* r = msg != nullptr ? call_method2(self, names.fatal_error, exc, msg) : nullptr;
+      Py_XDECREF(msg);
+      if (r != nullptr && waiter != Py_None) {
+        Py_DECREF(r);
+        r = call_method1(waiter, names.set_exception, exc);
+      }
+      Py_DECREF(exc);
+      if (r != nullptr) {
+        Py_DECREF(r);
+        result = Py_NewRef(Py_None);
+      }
+      goto done;
+    }
+    if (PyObject* r = call_method0(self, names.maybe_resume)) {  // may write more
+      Py_DECREF(r);
+    } else {
+      goto done;
+    }
+    if (chain->size == 0) {
+      if (!unregister_writer(self, fd)) goto done;
+      if (waiter != Py_None) {
+        PyObject* r = call_method1(waiter, names.set_result, Py_None);
+        if (r == nullptr) goto done;
+        Py_DECREF(r);
+      }
+      int closing = attr_true(self, names.closing);
+      if (closing < 0) goto done;
+      if (closing) {
+        PyObject* r = call_method1(self, names.call_connection_lost, Py_None);
+        if (r == nullptr) goto done;
+        Py_DECREF(r);
+      } else {
+        int eof = attr_true(self, names.eof);
+        if (eof < 0) goto done;
+        if (eof && ::shutdown(fd, SHUT_WR) != 0) {
+          PyErr_SetFromErrno(PyExc_OSError);
+          goto done;
+        }
+      }
+    }
+    result = Py_NewRef(Py_None);
+  }
+done:
+  Py_XDECREF(waiter);
+  Py_DECREF(chain);
+  return result;
+}
+
+PyObject* instancemethod(PyObject*, PyObject* func) { return PyInstanceMethod_New(func); }
+
+PyObject* set_buffered_protocol(PyObject*, PyObject* cls) {
+  Py_XSETREF(g_buffered_protocol, Py_NewRef(cls));
+  Py_RETURN_NONE;
+}
+
+PyMethodDef transport_functions[] = {
+    {"_transport_read_ready", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_read_ready)),
+     METH_FASTCALL, "SocketTransport._read_ready"},
+    {"_transport_write", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write)),
+     METH_FASTCALL, "SocketTransport.write"},
+    {"_transport_writelines", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_writelines)),
+     METH_FASTCALL, "SocketTransport.writelines"},
+    {"_transport_write_ready", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write_ready)),
+     METH_FASTCALL, "SocketTransport._write_ready"},
+    {"_instancemethod", instancemethod, METH_O, "Make a C function bind like a method."},
+    {"_set_buffered_protocol", set_buffered_protocol, METH_O, "Tell the core which class is BufferedProtocol."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+}  // namespace
+
+int transport_ready(PyObject* module) {
+  if (!init_names()) return -1;
+  WriteChainType.tp_name = "ringlet._core.WriteChain";
+  WriteChainType.tp_basicsize = sizeof(WriteChainObject);
+  WriteChainType.tp_flags = Py_TPFLAGS_DEFAULT;
+  WriteChainType.tp_doc = "A transport's unsent output: references to the caller's bytes, sent with sendmsg.";
+  WriteChainType.tp_new = chain_new;
+  WriteChainType.tp_dealloc = chain_dealloc;
+  WriteChainType.tp_methods = chain_methods;
+  WriteChainType.tp_as_sequence = &chain_as_sequence;
+  if (PyType_Ready(&WriteChainType) < 0) return -1;
+  if (PyModule_AddObjectRef(module, "WriteChain", reinterpret_cast<PyObject*>(&WriteChainType)) < 0) return -1;
+  return PyModule_AddFunctions(module, transport_functions);
+}
+
+}  // namespace ringlet::py
