@@ -238,6 +238,22 @@ TEST_P(CacheServerTest, garbage_input_never_crashes_the_server_nor_shows_another
             "VALUE secret 0 28\r\n" + secret + "\r\nEND\r\n");
 }
 
+TEST_P(CacheServerTest, a_client_that_closes_inside_a_data_block_is_closed_too) {
+  Server& s = start();
+  for (const char* input : {"set k 0 0 100\r\nabc", "set k 0 0 5000\r\n", "get k", "ms k 2000 T0\r\nxy"}) {
+    echo::Peer p;
+    p.fd = echo::connect_now(s.endpoint);
+    ASSERT_TRUE(p.fd.valid());
+    p.out = input;
+    p.shut_wr_after_send = true;
+    p.wait_eof = true;
+    echo::drive_one(p, 10s);
+    EXPECT_TRUE(p.eof) << input;
+    EXPECT_EQ(p.in, "") << input;
+  }
+  EXPECT_EQ(exactly(s, "get k\r\n", "END\r\n"), "END\r\n");
+}
+
 TEST_P(CacheServerTest, two_shards_partition_the_keys_and_a_multi_get_across_them_keeps_the_request_order) {
   Server& s = start({"--threads", "2"});
   std::string sets;

@@ -359,9 +359,10 @@ Task<void> write_stats(Stream& stream, CacheServer& server, std::string_view arg
 // Waits until `in` holds at least n bytes. False when the client went away (or the server is stopping).
 Task<bool> wait_for_bytes(Stream& stream, std::size_t n) {
   while (stream.inbound().bytes() < n) {
+    const std::size_t had = stream.inbound().bytes();
     Status more = co_await stream.wait_more();
-    if (!more || stream.at_eof()) co_return false;
-    if (stream.inbound().bytes() < n && stream.inbound().empty()) co_return false;
+    // No new bytes means end of input (or an error): wait_more() would return at once from now on.
+    if (!more || stream.inbound().bytes() == had) co_return false;
   }
   co_return true;
 }
