@@ -338,6 +338,25 @@ TEST_P(CacheServerTest, a_unix_socket_listener_with_memcacheds_s_flag) {
   http::remove_tree(dir);
 }
 
+TEST_P(CacheServerTest, ringlet_bench_memcache_verifies_every_reply_against_two_shards) {
+  Server& s = start({"--threads", "2"});
+  const std::vector<std::vector<std::string>> modes = {
+      {"--protocol", "text", "--multiget", "5", "--distribution", "zipf", "--preload", "--keys", "2000"},
+      {"--protocol", "meta", "--depth", "4", "--preload", "--keys", "2000"},
+      {"--protocol", "text", "--noreply", "--depth", "8", "--get-ratio", "0.5", "--preload"},
+  };
+  for (const std::vector<std::string>& mode : modes) {
+    std::vector<std::string> args = {"bench", "memcache", "--json", "--duration", "1", "--connections", "4",
+                                     "--backend", GetParam()};
+    args.insert(args.end(), mode.begin(), mode.end());
+    args.push_back("127.0.0.1:" + std::to_string(s.port));
+    echo::Finished f = echo::run_ringlet(args, 20s);
+    ASSERT_TRUE(f.status && f.status->success()) << f.err;
+    EXPECT_NE(f.out.find("\"errors\":0,"), std::string::npos) << f.out;
+    EXPECT_NE(f.out.find("\"requests\":"), std::string::npos) << f.out;
+  }
+}
+
 // ---- real clients ---------------------------------------------------------------------------------------------------
 
 std::string run_script(const std::string& script, const std::string& args) {
