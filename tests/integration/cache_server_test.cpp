@@ -58,7 +58,9 @@ void stop_cache(Server& s) {
     s.process.send_signal(SIGTERM);
     auto status = s.process.wait_for_exit(10'000ms);
     EXPECT_TRUE(status.has_value()) << "the server did not exit after SIGTERM";
-    if (status) EXPECT_TRUE(status->success()) << "server " << status->describe();
+    if (status) {
+      EXPECT_TRUE(status->success()) << "server " << status->describe();
+    }
   }
   const std::string err = s.process.stderr_text();
   echo::expect_no_sanitizer_report(err);

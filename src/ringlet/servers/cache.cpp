@@ -46,12 +46,6 @@ bool is_meta(Command c) noexcept { return c >= Command::mg; }
 
 // ---- running a command where its key lives ----------------------------------------------------------------------
 
-CacheServer* owner_server(CacheServer& here, unsigned owner) {
-  const CacheOptions& o = here.options();
-  if (owner == o.shard || o.cluster == nullptr) return &here;
-  return o.cluster->servers[owner];
-}
-
 // On another shard: the command runs there into a string (Slices never cross shards) and the bytes are queued
 // here. The request's views point into this connection's buffers, which stay put while this task waits for the
 // answer; nothing on the other shard touches their reference counts.
