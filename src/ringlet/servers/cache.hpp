@@ -38,7 +38,6 @@ struct CacheOptions {
   std::size_t memory_bytes = 64 * 1024 * 1024;  // this shard's store budget
   std::size_t max_item_bytes = 1024 * 1024;
   std::size_t output_limit = 256 * 1024;        // queued reply bytes per connection before we wait
-  std::size_t max_get_keys = 100000;            // keys in one get line (memcached: unbounded)
   Duration send_timeout = std::chrono::seconds(60);
   Duration expiry_interval = std::chrono::seconds(1);  // background expiry pass
   std::size_t expiry_batch = 10000;                    // items examined per pass
