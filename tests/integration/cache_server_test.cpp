@@ -274,6 +274,29 @@ TEST_P(CacheServerTest, two_shards_partition_the_keys_and_a_multi_get_across_the
   const std::string input = sets + get + "\r\nincr key3 1\r\nflush_all\r\nget key1 key2\r\n";
   const std::string expected = expected_sets + expected_get + "22\r\nOK\r\nEND\r\n";
   EXPECT_EQ(exactly(s, input, expected), expected);
+  // Big values: each shard answers part of a batch (up to the output limit), the rest comes in later batches, and
+  // the order still follows the request.
+  std::string big_sets;
+  std::string big_get = "get";
+  std::string big_expected;
+  for (int i = 0; i < 12; ++i) {
+    const std::string k = "big" + std::to_string(i);
+    const std::string v = echo::pattern(100 * 1024 + i, static_cast<std::uint64_t>(i));
+    big_sets += "set " + k + " 0 0 " + std::to_string(v.size()) + "\r\n" + v + "\r\n";
+    big_expected += "STORED\r\n";
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (int j = 0; j < 12; ++j) {
+      const int i = round == 0 ? j : 11 - j;
+      const std::string k = "big" + std::to_string(i);
+      const std::string v = echo::pattern(100 * 1024 + i, static_cast<std::uint64_t>(i));
+      big_get += " " + k;
+      big_expected += "VALUE " + k + " 0 " + std::to_string(v.size()) + "\r\n" + v + "\r\n";
+    }
+  }
+  big_expected += "END\r\n";
+  const std::string got = converse(s, big_sets + big_get + "\r\n", big_expected.size());
+  EXPECT_EQ(got, big_expected) << echo::first_difference(big_expected, got);
   // Both shards hold items: stats sums them.
   const std::string stats = converse_until(s, "set a 0 0 1\r\n1\r\nset b 0 0 1\r\n2\r\nstats\r\n", "END\r\n");
   EXPECT_NE(stats.find("STAT threads 2\r\n"), std::string::npos);

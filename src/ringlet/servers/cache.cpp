@@ -5,8 +5,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <vector>
 
 #include "ringlet/base/log.hpp"
 #include "ringlet/proto/memcache/reply.hpp"
@@ -63,17 +65,43 @@ Task<void> run_remote_key(Stream& stream, CacheServer& here, unsigned owner, con
   stream.queue_copy(reply);
 }
 
-Task<void> run_remote_get(Stream& stream, CacheServer& here, unsigned owner, const Request& req,
-                          std::string_view key) {
+// A multi-get over several shards goes in batches: up to kBatchKeys keys at a time, one message per shard that owns
+// some of them, the answers queued in request order. Each shard answers its keys of the batch in order until its
+// answers pass `budget` bytes, so a batch of big values costs about one output limit per shard, not 32 values; the
+// keys left unanswered start the next batch.
+constexpr std::size_t kBatchKeys = 32;
+
+struct GetBatch {
+  std::vector<std::string_view> keys;
+  std::vector<unsigned> owners;
+  std::vector<std::string> replies;
+  std::vector<char> answered;
+};
+
+void answer_batch(Partition& part, const Request& req, unsigned owner, GetBatch& batch, std::size_t budget) {
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < batch.keys.size() && bytes < budget; ++i) {
+    if (batch.owners[i] != owner) continue;
+    ReplyBuffer out(batch.replies[i]);
+    get_key(part, req, batch.keys[i], out);
+    batch.answered[i] = 1;
+    bytes += batch.replies[i].size();
+  }
+}
+
+Task<void> run_remote_batch(CacheServer& here, unsigned owner, const Request& req, GetBatch& batch) {
   CacheCluster* cluster = here.options().cluster;
-  std::string reply = co_await submit_to(owner, [cluster, owner, &req, key] {
-    std::string text;
-    ReplyBuffer out(text);
+  const std::size_t budget = here.options().output_limit;
+  co_await submit_to(owner, [cluster, owner, &req, &batch, budget] {
     CacheServer* there = cluster->servers[owner];
-    if (there != nullptr) get_key(there->partition(), req, key, out);
-    return text;
+    if (there != nullptr) {
+      answer_batch(there->partition(), req, owner, batch, budget);
+      return;
+    }
+    for (std::size_t i = 0; i < batch.keys.size(); ++i) {
+      if (batch.owners[i] == owner) batch.answered[i] = 1;  // a stopped shard: its keys miss
+    }
   });
-  if (!reply.empty()) stream.queue_copy(reply);
 }
 
 Task<void> run_remote_store(Stream& stream, CacheServer& here, unsigned owner, const Request& req,
@@ -380,19 +408,51 @@ Task<bool> wait_for_room(Stream& stream, const CacheOptions& o) {
   co_return room.ok();
 }
 
-// get/gets/gat/gats: values are queued key by key, and the task waits for the client whenever the output is over
-// the limit, so a huge multi-get costs output_limit plus one value of memory, however slowly it is read.
+// get/gets/gat/gats: values are queued key by key (in batches across shards), and the task waits for the client
+// whenever the output is over the limit, so a huge multi-get costs about output_limit (per shard) plus one value of
+// memory, however slowly it is read.
 Task<bool> retrieve(Stream& stream, CacheServer& server, const Request& req) {
   const CacheOptions& o = server.options();
   memcache::Tokens t(req.keys);
-  for (std::string_view key = t.next(); !key.empty(); key = t.next()) {
-    const unsigned owner = shard_of(key, o.shards);
-    if (owner == o.shard || o.cluster == nullptr) {
+  if (o.shards <= 1 || o.cluster == nullptr) {
+    for (std::string_view key = t.next(); !key.empty(); key = t.next()) {
       ReplyBuffer out(stream.output());
       get_key(server.partition(), req, key, out);
-    } else {
-      co_await run_remote_get(stream, server, owner, req, key);
+      if (stream.queued_bytes() >= o.output_limit && !co_await wait_for_room(stream, o)) co_return false;
     }
+    memcache::write_line(stream.output(), wire::kEnd);
+    co_return true;
+  }
+  GetBatch batch;
+  bool more = true;
+  for (;;) {
+    while (more && batch.keys.size() < kBatchKeys) {
+      const std::string_view key = t.next();
+      if (key.empty()) {
+        more = false;
+        break;
+      }
+      batch.keys.push_back(key);
+      batch.owners.push_back(shard_of(key, o.shards));
+    }
+    if (batch.keys.empty()) break;
+    batch.replies.assign(batch.keys.size(), std::string());
+    batch.answered.assign(batch.keys.size(), 0);
+    for (unsigned s = 0; s < o.shards; ++s) {
+      if (std::find(batch.owners.begin(), batch.owners.end(), s) == batch.owners.end()) continue;
+      if (s == o.shard) {
+        answer_batch(server.partition(), req, s, batch, o.output_limit);
+      } else {
+        co_await run_remote_batch(server, s, req, batch);
+      }
+    }
+    // Queue the answers in request order, up to the first key a shard left for the next batch.
+    std::size_t done = 0;
+    for (; done < batch.keys.size() && batch.answered[done] != 0; ++done) {
+      if (!batch.replies[done].empty()) stream.queue_copy(batch.replies[done]);
+    }
+    batch.keys.erase(batch.keys.begin(), batch.keys.begin() + static_cast<std::ptrdiff_t>(done));
+    batch.owners.erase(batch.owners.begin(), batch.owners.begin() + static_cast<std::ptrdiff_t>(done));
     if (stream.queued_bytes() >= o.output_limit && !co_await wait_for_room(stream, o)) co_return false;
   }
   memcache::write_line(stream.output(), wire::kEnd);
