@@ -681,7 +681,7 @@ void key_command(Partition& part, const Request& req, std::string_view key, Repl
       const bool incr = req.command == Command::incr;
       DeltaResult d = add_delta(store, key, incr, req.delta, 0, 0);
       if (d.status == Delta::ok) {
-        (incr ? stats.incr_hits : stats.incr_misses)++;
+        (incr ? stats.incr_hits : stats.decr_hits)++;
       } else if (d.status == Delta::not_found) {
         (incr ? stats.incr_misses : stats.decr_misses)++;
       }

@@ -116,6 +116,10 @@ TEST(Commands, incr_wraps_at_two_to_the_64_and_decr_stops_at_zero_padding_in_pla
   EXPECT_EQ(d.run("incr n 18446744073709551615\r\nget n\r\n"), "4\r\nVALUE n 0 3\r\n4  \r\nEND\r\n");
   EXPECT_EQ(d.run("decr n 10\r\n"), "0\r\n");
   EXPECT_EQ(d.run("set m 0 0 1\r\n9\r\nincr m 1\r\nget m\r\n"), "STORED\r\n10\r\nVALUE m 0 2\r\n10\r\nEND\r\n");
+  EXPECT_EQ(d.stats.incr_hits, 2u);
+  EXPECT_EQ(d.stats.incr_misses, 1u);
+  EXPECT_EQ(d.stats.decr_hits, 2u);
+  EXPECT_EQ(d.stats.decr_misses, 0u);
 }
 
 TEST(Commands, incr_refuses_non_numeric_values) {
