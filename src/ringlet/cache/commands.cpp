@@ -576,7 +576,11 @@ void get_key(Partition& part, const Request& req, std::string_view key, ReplyBuf
     ++part.stats.cmd_get;
     (item ? part.stats.get_hits : part.stats.get_misses)++;
   }
-  if (!item) return;
+  if (!item) {
+    if (store.last_miss() == Store::Miss::expired) ++part.stats.get_expired;
+    if (store.last_miss() == Store::Miss::flushed) ++part.stats.get_flushed;
+    return;
+  }
   if (touch) item.set_exptime(store.to_exptime(req.exptime));
   store.bump(item);
   value_reply(out, item, req.command == Command::gets || req.command == Command::gats);

@@ -213,24 +213,28 @@ std::size_t Store::allocated_bytes() const noexcept {
 
 // ---- items -------------------------------------------------------------------------------------------------------
 
-bool Store::dead(const ItemRef& item) const noexcept {
+Store::Miss Store::death(const ItemRef& item) const noexcept {
   const std::uint32_t t = now();
   const std::uint32_t e = item.exptime();
-  if (e != 0 && e <= t) return true;
+  if (e != 0 && e <= t) return Miss::expired;
   // memcached's item_is_flushed().
-  if (oldest_live_ == 0 || oldest_live_ > t) return false;
-  return item.atime() <= oldest_live_ || (oldest_cas_ != 0 && item.cas() < oldest_cas_);
+  if (oldest_live_ == 0 || oldest_live_ > t) return Miss::absent;
+  const bool flushed = item.atime() <= oldest_live_ || (oldest_cas_ != 0 && item.cas() < oldest_cas_);
+  return flushed ? Miss::flushed : Miss::absent;
 }
 
 ItemRef Store::find(std::string_view key) {
   const std::uint64_t h = hash_key(key);
   const std::size_t slot = find_slot(key, h);
+  last_miss_ = Miss::absent;
   if (slot == static_cast<std::size_t>(-1)) return {};
   ItemRef ref(item_at(index_[slot]), slot);
-  if (dead(ref)) {
+  const Miss death_of = death(ref);
+  if (death_of != Miss::absent) {
     ++stats_.reclaimed;
     if (!ref.has(kFetched)) ++stats_.expired_unfetched;
     unlink(ref);
+    last_miss_ = death_of;
     return {};
   }
   return ref;

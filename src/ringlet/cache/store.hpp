@@ -162,6 +162,9 @@ class Store {
   // ---- reading ----
   // The live item for `key`, or an empty ref. An expired or flushed item found on the way is unlinked.
   ItemRef find(std::string_view key);
+  // Why the last find() missed (memcached's get_expired and get_flushed counters).
+  enum class Miss : std::uint8_t { absent, expired, flushed };
+  Miss last_miss() const noexcept { return last_miss_; }
   // A read: sets the accessed and fetched bits and the access time (memcached's LRU bump).
   void bump(const ItemRef& item) noexcept;
 
@@ -227,7 +230,8 @@ class Store {
   static std::size_t item_bytes(const std::byte* item) noexcept;
   // The slot holding `key`, or npos.
   std::size_t find_slot(std::string_view key, std::uint64_t hash) const noexcept;
-  bool dead(const ItemRef& item) const noexcept;  // expired or flushed
+  bool dead(const ItemRef& item) const noexcept { return death(item) != Miss::absent; }  // expired or flushed
+  Miss death(const ItemRef& item) const noexcept;  // absent: alive
   void unlink_slot(std::size_t slot, std::byte* item) noexcept;
   void insert_entry(std::uint64_t hash, std::uint64_t entry);
   void rebuild_index(std::size_t slots);
@@ -272,6 +276,7 @@ class Store {
   std::uint32_t cursor_offset_ = 0;
 
   bool reserved_ = false;
+  Miss last_miss_ = Miss::absent;
   StoreStats stats_;
 };
 

@@ -156,6 +156,11 @@ TEST(Commands, flush_all_with_a_delay) {
   EXPECT_EQ(d.run("set a 0 0 1\r\nx\r\nflush_all 2\r\nget a\r\n"), "STORED\r\nOK\r\nVALUE a 0 1\r\nx\r\nEND\r\n");
   d.clock.advance(1 * kSecond);
   EXPECT_EQ(d.run("get a\r\n"), "END\r\n");
+  EXPECT_EQ(d.stats.get_flushed, 1u);
+  EXPECT_EQ(d.run("set e 0 1 1\r\nx\r\n"), "STORED\r\n");
+  d.clock.advance(1 * kSecond);
+  EXPECT_EQ(d.run("get e\r\n"), "END\r\n");
+  EXPECT_EQ(d.stats.get_expired, 1u);
 }
 
 TEST(Commands, a_bad_data_chunk_stores_nothing) {
