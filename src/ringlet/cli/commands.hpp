@@ -10,6 +10,7 @@ namespace ringlet::cli {
 void add_echo_command(CLI::App& app, std::function<int()>& run);
 void add_http_command(CLI::App& app, std::function<int()>& run);
 void add_proxy_command(CLI::App& app, std::function<int()>& run);
+void add_cache_command(CLI::App& app, std::function<int()>& run);
 void add_bench_command(CLI::App& app, std::function<int()>& run);
 
 }  // namespace ringlet::cli

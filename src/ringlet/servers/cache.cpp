@@ -1,0 +1,663 @@
+// cache.cpp — the connection loop of `ringlet cache` (docs/design/cache.md, "The connection loop"), the cross-shard
+// hand-off, stats, and the server's creation. Item semantics live in cache/commands, parsing in proto/memcache.
+#include "ringlet/servers/cache.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <vector>
+
+#include "ringlet/base/log.hpp"
+#include "ringlet/proto/memcache/reply.hpp"
+#include "ringlet/runtime/counters.hpp"
+#include "ringlet/runtime/shard/submit_to.hpp"
+
+namespace ringlet::cache {
+
+namespace {
+
+namespace wire = memcache::wire;
+using memcache::Command;
+using memcache::Request;
+
+// What VERSION says: memcached's version first (clients compare it to enable features), then ours.
+constexpr std::string_view kVersion = "1.6.18-ringlet-0.1.0";
+// The reply when the shard owning a key has already stopped (a graceful stop drains shards one by one).
+constexpr std::string_view kStopping = "SERVER_ERROR shutting down\r\n";
+
+// How the connection loop handles each command, indexed by Command (the dispatch table).
+enum class Handling : std::uint8_t { retrieve, store, key, flush, version, verbosity, quit, stats, noop };
+constexpr Handling kHandling[] = {
+    Handling::retrieve, Handling::retrieve, Handling::retrieve, Handling::retrieve,  // get gets gat gats
+    Handling::store,    Handling::store,    Handling::store,    Handling::store,     // set add replace append
+    Handling::store,    Handling::store,                                             // prepend cas
+    Handling::key,      Handling::key,      Handling::key,      Handling::key,       // delete incr decr touch
+    Handling::flush,    Handling::version,  Handling::verbosity, Handling::quit,     // flush_all version ...
+    Handling::stats,                                                                 // stats
+    Handling::key,      Handling::store,    Handling::key,      Handling::key,       // mg ms md ma
+    Handling::noop,     Handling::key,                                               // mn me
+};
+static_assert(std::size(kHandling) == std::size(memcache::kCommands));
+
+std::int64_t unix_now() noexcept { return static_cast<std::int64_t>(::time(nullptr)); }
+
+bool is_meta(Command c) noexcept { return c >= Command::mg; }
+
+// ---- running a command where its key lives ----------------------------------------------------------------------
+
+// On another shard: the command runs there into a string (Slices never cross shards) and the bytes are queued
+// here. The request's views point into this connection's buffers, which stay put while this task waits for the
+// answer; nothing on the other shard touches their reference counts.
+Task<void> run_remote_key(Stream& stream, CacheServer& here, unsigned owner, const Request& req,
+                          std::string_view key) {
+  CacheCluster* cluster = here.options().cluster;
+  std::string reply = co_await submit_to(owner, [cluster, owner, &req, key] {
+    std::string text;
+    ReplyBuffer out(text);
+    CacheServer* there = cluster->servers[owner];
+    if (there == nullptr) return std::string(kStopping);
+    key_command(there->partition(), req, key, out);
+    return text;
+  });
+  stream.queue_copy(reply);
+}
+
+// A multi-get over several shards goes in batches: up to kBatchKeys keys at a time, one message per shard that owns
+// some of them, the answers queued in request order. Each shard answers its keys of the batch in order until its
+// answers pass `budget` bytes, so a batch of big values costs about one output limit per shard, not 32 values; the
+// keys left unanswered start the next batch.
+constexpr std::size_t kBatchKeys = 32;
+
+struct GetBatch {
+  std::vector<std::string_view> keys;
+  std::vector<unsigned> owners;
+  std::vector<std::string> replies;
+  std::vector<char> answered;
+};
+
+void answer_batch(Partition& part, const Request& req, unsigned owner, GetBatch& batch, std::size_t budget) {
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < batch.keys.size() && bytes < budget; ++i) {
+    if (batch.owners[i] != owner) continue;
+    ReplyBuffer out(batch.replies[i]);
+    get_key(part, req, batch.keys[i], out);
+    batch.answered[i] = 1;
+    bytes += batch.replies[i].size();
+  }
+}
+
+Task<void> run_remote_batch(CacheServer& here, unsigned owner, const Request& req, GetBatch& batch) {
+  CacheCluster* cluster = here.options().cluster;
+  const std::size_t budget = here.options().output_limit;
+  co_await submit_to(owner, [cluster, owner, &req, &batch, budget] {
+    CacheServer* there = cluster->servers[owner];
+    if (there != nullptr) {
+      answer_batch(there->partition(), req, owner, batch, budget);
+      return;
+    }
+    for (std::size_t i = 0; i < batch.keys.size(); ++i) {
+      if (batch.owners[i] == owner) batch.answered[i] = 1;  // a stopped shard: its keys miss
+    }
+  });
+}
+
+Task<void> run_remote_store(Stream& stream, CacheServer& here, unsigned owner, const Request& req,
+                            std::string block) {
+  CacheCluster* cluster = here.options().cluster;
+  std::string reply = co_await submit_to(owner, [cluster, owner, &req, &block] {
+    std::string text;
+    ReplyBuffer out(text);
+    CacheServer* there = cluster->servers[owner];
+    if (there == nullptr) return std::string(kStopping);
+    DataBlock data{nullptr, block};
+    store_command(there->partition(), req, data, out);
+    return text;
+  });
+  stream.queue_copy(reply);
+}
+
+Task<void> run_remote_drop(CacheServer& here, unsigned owner, std::string_view key) {
+  CacheCluster* cluster = here.options().cluster;
+  co_await submit_to(owner, [cluster, owner, key] {
+    if (CacheServer* there = cluster->servers[owner]) drop_after_too_large(there->partition(), key);
+  });
+}
+
+// flush_all reaches every shard; the reply waits until all have flushed.
+Task<void> flush_everywhere(CacheServer& here, std::int64_t delay) {
+  const CacheOptions& o = here.options();
+  for (unsigned s = 0; s < o.shards; ++s) {
+    if (s == o.shard || o.cluster == nullptr) {
+      here.store().flush_all(delay);
+      continue;
+    }
+    CacheCluster* cluster = o.cluster;
+    co_await submit_to(s, [cluster, s, delay] {
+      if (CacheServer* there = cluster->servers[s]) there->store().flush_all(delay);
+    });
+  }
+  ++here.stats().cmd_flush;
+}
+
+// ---- stats -------------------------------------------------------------------------------------------------------
+
+struct ShardReport {
+  CommandStats commands;
+  StoreStats store;
+  std::uint64_t curr_connections = 0;
+  std::uint64_t total_connections = 0;
+  std::uint64_t rejected_connections = 0;
+  std::uint64_t bytes_read = 0;
+  std::uint64_t bytes_written = 0;
+
+  void add(const ShardReport& o) {
+    commands.add(o.commands);
+    const StoreStats& s = o.store;
+    store.curr_items += s.curr_items;
+    store.total_items += s.total_items;
+    store.bytes += s.bytes;
+    store.evictions += s.evictions;
+    store.evicted_unfetched += s.evicted_unfetched;
+    store.reclaimed += s.reclaimed;
+    store.expired_unfetched += s.expired_unfetched;
+    store.retained += s.retained;
+    store.segments += s.segments;
+    store.segments_free += s.segments_free;
+    store.segment_bytes = s.segment_bytes;
+    store.index_bytes += s.index_bytes;
+    store.index_slots += s.index_slots;
+    store.allocated_bytes += s.allocated_bytes;
+    store.budget_bytes += s.budget_bytes;
+    curr_connections += o.curr_connections;
+    total_connections += o.total_connections;
+    rejected_connections += o.rejected_connections;
+    bytes_read += o.bytes_read;
+    bytes_written += o.bytes_written;
+  }
+};
+
+ShardReport report_of(CacheServer& server) {
+  ShardReport r;
+  r.commands = server.stats();
+  r.store = server.store().stats();
+  const ServerStats t = server.tcp().stats();
+  r.curr_connections = t.open;
+  r.total_connections = server.total_connections();
+  r.rejected_connections = t.refused;
+  const ThreadCounters& c = thread_counters();
+  r.bytes_read = c.bytes_in.get();
+  r.bytes_written = c.bytes_out.get();
+  return r;
+}
+
+Task<ShardReport> gather_reports(CacheServer& here) {
+  const CacheOptions& o = here.options();
+  ShardReport all;
+  for (unsigned s = 0; s < o.shards; ++s) {
+    if (s == o.shard || o.cluster == nullptr) {
+      all.add(report_of(here));
+      continue;
+    }
+    CacheCluster* cluster = o.cluster;
+    all.add(co_await submit_to(s, [cluster, s] {
+      CacheServer* there = cluster->servers[s];
+      return there != nullptr ? report_of(*there) : ShardReport{};
+    }));
+  }
+  co_return all;
+}
+
+double seconds_of(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
+
+void stat(OutputChain& out, std::string_view name, std::uint64_t v) { memcache::write_stat(out, name, v); }
+void stat(OutputChain& out, std::string_view name, std::string_view v) { memcache::write_stat(out, name, v); }
+
+void general_stats(OutputChain& out, CacheServer& server, const ShardReport& r) {
+  const CacheOptions& o = server.options();
+  const std::int64_t now = unix_now();
+  const std::int64_t started = o.cluster != nullptr ? o.cluster->started_unix : now;
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  char usage[64];
+  stat(out, "pid", static_cast<std::uint64_t>(::getpid()));
+  stat(out, "uptime", static_cast<std::uint64_t>(std::max<std::int64_t>(now - started, 0)));
+  stat(out, "time", static_cast<std::uint64_t>(now));
+  stat(out, "version", kVersion);
+  stat(out, "libevent", "ringlet");
+  stat(out, "pointer_size", std::uint64_t{sizeof(void*) * 8});
+  std::snprintf(usage, sizeof usage, "%.6f", seconds_of(ru.ru_utime));
+  stat(out, "rusage_user", usage);
+  std::snprintf(usage, sizeof usage, "%.6f", seconds_of(ru.ru_stime));
+  stat(out, "rusage_system", usage);
+  stat(out, "max_connections", o.max_connections_total);
+  stat(out, "curr_connections", r.curr_connections);
+  stat(out, "total_connections", r.total_connections);
+  stat(out, "rejected_connections", r.rejected_connections);
+  stat(out, "connection_structures", r.curr_connections);
+  const CommandStats& c = r.commands;
+  stat(out, "cmd_get", c.cmd_get);
+  stat(out, "cmd_set", c.cmd_set);
+  stat(out, "cmd_flush", c.cmd_flush);
+  stat(out, "cmd_touch", c.cmd_touch);
+  stat(out, "cmd_meta", c.meta_cmds);
+  stat(out, "get_hits", c.get_hits);
+  stat(out, "get_misses", c.get_misses);
+  stat(out, "get_expired", c.get_expired);
+  stat(out, "get_flushed", c.get_flushed);
+  stat(out, "delete_misses", c.delete_misses);
+  stat(out, "delete_hits", c.delete_hits);
+  stat(out, "incr_misses", c.incr_misses);
+  stat(out, "incr_hits", c.incr_hits);
+  stat(out, "decr_misses", c.decr_misses);
+  stat(out, "decr_hits", c.decr_hits);
+  stat(out, "cas_misses", c.cas_misses);
+  stat(out, "cas_hits", c.cas_hits);
+  stat(out, "cas_badval", c.cas_badval);
+  stat(out, "touch_hits", c.touch_hits);
+  stat(out, "touch_misses", c.touch_misses);
+  stat(out, "store_too_large", c.store_too_large);
+  stat(out, "store_no_memory", c.store_no_memory);
+  stat(out, "auth_cmds", 0);
+  stat(out, "auth_errors", 0);
+  stat(out, "bytes_read", r.bytes_read);
+  stat(out, "bytes_written", r.bytes_written);
+  stat(out, "limit_maxbytes", r.store.budget_bytes);
+  stat(out, "accepting_conns", 1);
+  stat(out, "threads", o.shards);
+  const StoreStats& s = r.store;
+  stat(out, "hash_bytes", s.index_bytes);
+  stat(out, "hash_is_expanding", 0);
+  stat(out, "bytes", s.bytes);
+  stat(out, "curr_items", s.curr_items);
+  stat(out, "total_items", s.total_items);
+  stat(out, "expired_unfetched", s.expired_unfetched);
+  stat(out, "evicted_unfetched", s.evicted_unfetched);
+  stat(out, "evicted_active", 0);
+  stat(out, "evictions", s.evictions);
+  stat(out, "reclaimed", s.reclaimed);
+  // Our own: what the segment store does (docs/cache.md lists them).
+  stat(out, "segments", s.segments);
+  stat(out, "segments_free", s.segments_free);
+  stat(out, "segment_bytes", s.segment_bytes);
+  stat(out, "retained", s.retained);
+  stat(out, "allocated_bytes", s.allocated_bytes);
+}
+
+void settings_stats(OutputChain& out, CacheServer& server) {
+  const CacheOptions& o = server.options();
+  stat(out, "maxbytes", static_cast<std::uint64_t>(o.memory_bytes) * o.shards);
+  stat(out, "maxconns", o.max_connections_total);
+  stat(out, "tcpport", o.server.listen.port());
+  stat(out, "udpport", 0);
+  stat(out, "verbosity", server.verbosity());
+  stat(out, "num_threads", o.shards);
+  stat(out, "evictions", "on");
+  stat(out, "cas_enabled", "yes");
+  stat(out, "item_size_max", o.max_item_bytes);
+  stat(out, "idle_timeout",
+       static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(o.server.idle_timeout).count()));
+  stat(out, "flush_enabled", "yes");
+  stat(out, "binding_protocol", "ascii");
+  stat(out, "lru_segmented", "no");
+  stat(out, "eviction_policy", "segment-clock");
+}
+
+// "stats items" and "stats slabs": memcached reports per slab class; the segment store has one class, so monitoring
+// tools that read class 1 see the whole store.
+void items_stats(OutputChain& out, const ShardReport& r) {
+  stat(out, "items:1:number", r.store.curr_items);
+  stat(out, "items:1:age", 0);
+  stat(out, "items:1:evicted", r.store.evictions);
+  stat(out, "items:1:evicted_nonzero", 0);
+  stat(out, "items:1:evicted_unfetched", r.store.evicted_unfetched);
+  stat(out, "items:1:expired_unfetched", r.store.expired_unfetched);
+  stat(out, "items:1:reclaimed", r.store.reclaimed);
+  stat(out, "items:1:outofmemory", 0);
+}
+
+void slabs_stats(OutputChain& out, const ShardReport& r) {
+  const StoreStats& s = r.store;
+  stat(out, "1:chunk_size", s.segment_bytes);
+  stat(out, "1:chunks_per_page", 1);
+  stat(out, "1:total_pages", s.segments);
+  stat(out, "1:total_chunks", s.segments);
+  stat(out, "1:used_chunks", s.segments - s.segments_free);
+  stat(out, "1:free_chunks", s.segments_free);
+  stat(out, "1:mem_requested", s.bytes);
+  stat(out, "1:get_hits", r.commands.get_hits);
+  stat(out, "1:cmd_set", r.commands.cmd_set);
+  stat(out, "1:delete_hits", r.commands.delete_hits);
+  stat(out, "1:incr_hits", r.commands.incr_hits);
+  stat(out, "1:decr_hits", r.commands.decr_hits);
+  stat(out, "1:cas_hits", r.commands.cas_hits);
+  stat(out, "1:cas_badval", r.commands.cas_badval);
+  stat(out, "1:touch_hits", r.commands.touch_hits);
+  stat(out, "active_slabs", 1);
+  stat(out, "total_malloced", s.allocated_bytes);
+}
+
+Task<void> reset_everywhere(CacheServer& here) {
+  const CacheOptions& o = here.options();
+  for (unsigned s = 0; s < o.shards; ++s) {
+    if (s == o.shard || o.cluster == nullptr) {
+      here.stats() = CommandStats{};
+      continue;
+    }
+    CacheCluster* cluster = o.cluster;
+    co_await submit_to(s, [cluster, s] {
+      if (CacheServer* there = cluster->servers[s]) there->stats() = CommandStats{};
+    });
+  }
+}
+
+Task<void> write_stats(Stream& stream, CacheServer& server, std::string_view args) {
+  memcache::Tokens t(args);
+  const std::string_view what = t.next();
+  if (what == "reset") {
+    co_await reset_everywhere(server);
+    memcache::write_line(stream.output(), wire::kReset);
+    co_return;
+  }
+  if (!what.empty() && what != "settings" && what != "items" && what != "slabs" && what != "sizes" &&
+      what != "conns") {
+    memcache::write_line(stream.output(), wire::kError);
+    co_return;
+  }
+  ShardReport r;
+  if (what.empty() || what == "items" || what == "slabs") r = co_await gather_reports(server);
+  OutputChain& out = stream.output();
+  if (what.empty()) general_stats(out, server, r);
+  if (what == "settings") settings_stats(out, server);
+  if (what == "items") items_stats(out, r);
+  if (what == "slabs") slabs_stats(out, r);
+  memcache::write_line(out, wire::kEnd);
+}
+
+// ---- the connection loop -------------------------------------------------------------------------------------------
+
+// Waits until `in` holds at least n bytes. False when the client went away (or the server is stopping).
+Task<bool> wait_for_bytes(Stream& stream, std::size_t n) {
+  while (stream.inbound().bytes() < n) {
+    const std::size_t had = stream.inbound().bytes();
+    Status more = co_await stream.wait_more();
+    // No new bytes means end of input (or an error): wait_more() would return at once from now on.
+    if (!more || stream.inbound().bytes() == had) co_return false;
+  }
+  co_return true;
+}
+
+// Discards n bytes as they arrive (a refused command's data block). False when the client went away first.
+Task<bool> swallow(Stream& stream, std::uint64_t n) {
+  n = memcache::skip_bytes(stream.inbound(), n);
+  while (n > 0) {
+    Status more = co_await stream.wait_more();
+    if (!more || stream.inbound().empty()) co_return false;
+    n = memcache::skip_bytes(stream.inbound(), n);
+  }
+  co_return true;
+}
+
+// Back-pressure: waits while the client has more than output_limit of our replies unread.
+Task<bool> wait_for_room(Stream& stream, const CacheOptions& o) {
+  if (stream.queued_bytes() < o.output_limit) co_return true;
+  Status room = co_await with_timeout(stream.write(Slice{}), o.send_timeout);
+  if (!room) log_debug("cache: fd {}: client not reading: {}", stream.fd(), room.error().message());
+  co_return room.ok();
+}
+
+// get/gets/gat/gats: values are queued key by key (in batches across shards), and the task waits for the client
+// whenever the output is over the limit, so a huge multi-get costs about output_limit (per shard) plus one value of
+// memory, however slowly it is read.
+Task<bool> retrieve(Stream& stream, CacheServer& server, const Request& req) {
+  const CacheOptions& o = server.options();
+  memcache::Tokens t(req.keys);
+  if (o.shards <= 1 || o.cluster == nullptr) {
+    for (std::string_view key = t.next(); !key.empty(); key = t.next()) {
+      ReplyBuffer out(stream.output());
+      get_key(server.partition(), req, key, out);
+      if (stream.queued_bytes() >= o.output_limit && !co_await wait_for_room(stream, o)) co_return false;
+    }
+    memcache::write_line(stream.output(), wire::kEnd);
+    co_return true;
+  }
+  GetBatch batch;
+  bool more = true;
+  for (;;) {
+    while (more && batch.keys.size() < kBatchKeys) {
+      const std::string_view key = t.next();
+      if (key.empty()) {
+        more = false;
+        break;
+      }
+      batch.keys.push_back(key);
+      batch.owners.push_back(shard_of(key, o.shards));
+    }
+    if (batch.keys.empty()) break;
+    batch.replies.assign(batch.keys.size(), std::string());
+    batch.answered.assign(batch.keys.size(), 0);
+    for (unsigned s = 0; s < o.shards; ++s) {
+      if (std::find(batch.owners.begin(), batch.owners.end(), s) == batch.owners.end()) continue;
+      if (s == o.shard) {
+        answer_batch(server.partition(), req, s, batch, o.output_limit);
+      } else {
+        co_await run_remote_batch(server, s, req, batch);
+      }
+    }
+    // Queue the answers in request order, up to the first key a shard left for the next batch.
+    std::size_t done = 0;
+    for (; done < batch.keys.size() && batch.answered[done] != 0; ++done) {
+      if (!batch.replies[done].empty()) stream.queue_copy(batch.replies[done]);
+    }
+    batch.keys.erase(batch.keys.begin(), batch.keys.begin() + static_cast<std::ptrdiff_t>(done));
+    batch.owners.erase(batch.owners.begin(), batch.owners.begin() + static_cast<std::ptrdiff_t>(done));
+    if (stream.queued_bytes() >= o.output_limit && !co_await wait_for_room(stream, o)) co_return false;
+  }
+  memcache::write_line(stream.output(), wire::kEnd);
+  co_return true;
+}
+
+// A storage command whose line parsed: its data block is read (waiting for it), then stored where the key lives.
+Task<bool> store(Stream& stream, CacheServer& server, const Request& req) {
+  const CacheOptions& o = server.options();
+  const std::uint64_t block = req.data_block();
+  if (!co_await wait_for_bytes(stream, block)) co_return false;
+  char buf[memcache::kMaxKeyLength];
+  const std::string_view key = req.command == Command::ms ? meta_key(req, buf) : req.key;
+  const unsigned owner = shard_of(key, o.shards);
+  if (owner == o.shard || o.cluster == nullptr) {
+    ReplyBuffer out(stream.output());
+    DataBlock data{&stream.inbound(), {}};
+    store_command(server.partition(), req, data, out);
+    co_return true;
+  }
+  std::string bytes(block, '\0');
+  DataBlock data{&stream.inbound(), {}};
+  data.take(bytes.data(), bytes.size());
+  co_await run_remote_store(stream, server, owner, req, std::move(bytes));
+  co_return true;
+}
+
+Task<void> key(Stream& stream, CacheServer& server, const Request& req) {
+  char buf[memcache::kMaxKeyLength];
+  const std::string_view k = is_meta(req.command) ? meta_key(req, buf) : req.key;
+  const CacheOptions& o = server.options();
+  const unsigned owner = shard_of(k, o.shards);
+  if (owner == o.shard || o.cluster == nullptr) {
+    ReplyBuffer out(stream.output());
+    key_command(server.partition(), req, k, out);
+    co_return;
+  }
+  co_await run_remote_key(stream, server, owner, req, k);
+}
+
+// A refused storage command (the parser's verdict): memcached drops the key's old value when a set was too large.
+Task<void> after_too_large(CacheServer& server, const Request& req) {
+  if (req.command != Command::set && req.command != Command::ms) co_return;
+  char buf[memcache::kMaxKeyLength];
+  const std::string_view k = req.command == Command::ms ? meta_key(req, buf) : req.key;
+  if (k.empty()) co_return;
+  const unsigned owner = shard_of(k, server.options().shards);
+  if (owner == server.options().shard || server.options().cluster == nullptr) {
+    drop_after_too_large(server.partition(), k);
+    co_return;
+  }
+  co_await run_remote_drop(server, owner, k);
+}
+
+}  // namespace
+
+Task<void> cache_connection(Stream stream, TcpServer& tcp) {
+  CacheServer& server = *static_cast<CacheServer*>(tcp.user());
+  const CacheOptions& o = server.options();
+  ++server.total_connections();
+  memcache::RequestLimits limits;
+  limits.max_data_length = static_cast<std::uint32_t>(o.max_item_bytes);
+  memcache::RequestParser parser(limits);
+  SliceQueue& in = stream.inbound();
+  // A command line that arrived in pieces is gathered here (each byte once); most lines are parsed in place.
+  std::string pending;
+  bool open = true;
+  while (open) {
+    if (in.empty()) {
+      Status more = co_await stream.wait_more();
+      if (!more || in.empty()) break;  // end of input, idle timeout, error, or a graceful stop
+    }
+    // 1. The command line: in place when the first received slice holds all of it, else gathered.
+    Slice hold;  // keeps the line's buffer alive while the request's views point into it
+    const std::string_view front = in.front().view();
+    const void* nl = std::memchr(front.data(), '\n', front.size());
+    memcache::ParseResult r;
+    if (pending.empty() && nl != nullptr) {
+      hold = in.front();
+      r = parser.parse(front.substr(0, static_cast<const char*>(nl) - front.data() + 1));
+      in.consume(r.consumed);
+    } else {
+      const std::size_t take =
+          nl != nullptr ? static_cast<std::size_t>(static_cast<const char*>(nl) - front.data() + 1) : front.size();
+      pending.append(front.substr(0, take));
+      in.consume(take);
+      r = parser.parse(pending);
+      if (r.need_more()) continue;
+    }
+    // 2. Refused lines: the error, the refused data block swallowed; an endless line closes the connection.
+    if (r.failed()) {
+      if (r.error == memcache::ParseError::line_too_long) {
+        log_debug("cache: fd {}: command line too long: closing", stream.fd());
+        break;
+      }
+      if (!r.noreply) memcache::write_line(stream.output(), r.reply);
+      if (r.error == memcache::ParseError::too_large) {
+        ++server.stats().store_too_large;
+        co_await after_too_large(server, parser.request());
+      }
+      if (r.swallow > 0 && !co_await swallow(stream, r.swallow)) break;
+    } else {
+      // 3. The command, by the dispatch table.
+      const Request& req = parser.request();
+      switch (kHandling[static_cast<std::size_t>(req.command)]) {
+        case Handling::retrieve:
+          open = co_await retrieve(stream, server, req);
+          break;
+        case Handling::store:
+          open = co_await store(stream, server, req);
+          break;
+        case Handling::key:
+          co_await key(stream, server, req);
+          break;
+        case Handling::flush:
+          co_await flush_everywhere(server, req.has_delay ? req.exptime : 0);
+          if (!req.noreply) memcache::write_line(stream.output(), wire::kOk);
+          break;
+        case Handling::version:
+          memcache::write_version(stream.output(), kVersion);
+          break;
+        case Handling::verbosity:
+          server.verbosity() = req.verbosity;
+          if (!req.noreply) memcache::write_line(stream.output(), wire::kOk);
+          break;
+        case Handling::quit:
+          open = false;
+          break;
+        case Handling::stats:
+          co_await write_stats(stream, server, req.args);
+          break;
+        case Handling::noop:
+          memcache::write_line(stream.output(), wire::kMetaMn);
+          break;
+      }
+    }
+    parser.reset();
+    pending.clear();
+    hold.reset();
+    // 4. Back-pressure: a client that pipelines without reading waits here, holding back its own requests.
+    if (open && stream.queued_bytes() >= o.output_limit) open = co_await wait_for_room(stream, o);
+  }
+  (void)co_await with_timeout(stream.flush(), o.send_timeout);
+}
+
+// ---- the server ------------------------------------------------------------------------------------------------------
+
+std::size_t shard_memory(std::size_t total, unsigned shards, std::size_t max_item_bytes) noexcept {
+  const std::size_t each = total / std::max(shards, 1u);
+  return each < Store::min_memory_bytes(max_item_bytes) ? 0 : each;
+}
+
+Result<std::unique_ptr<CacheServer>> CacheServer::create(Loop& loop, CacheOptions options) {
+  if (options.memory_bytes < Store::min_memory_bytes(options.max_item_bytes)) {
+    log_error("cache: {} bytes of memory per shard is below the minimum {} for --max-item-size {}",
+              options.memory_bytes, Store::min_memory_bytes(options.max_item_bytes), options.max_item_bytes);
+    return errc::invalid_argument;
+  }
+  if (options.server.name == ServerOptions{}.name) options.server.name = "cache";
+  options.server.listen_options.stream.send_high_watermark = options.output_limit;
+  StoreOptions store;
+  store.memory_bytes = options.memory_bytes;
+  store.max_item_bytes = options.max_item_bytes;
+  store.cas_first = options.shard + 1;
+  store.cas_stride = std::max(options.shards, 1u);
+  store.unix_now = unix_now();
+  auto server = std::unique_ptr<CacheServer>(new CacheServer(loop, std::move(options), store));
+  CacheServer* self = server.get();
+  const CacheOptions& o = self->options_;
+  if (o.cluster != nullptr) o.cluster->servers[o.shard] = self;
+  self->verbosity_ = o.verbosity;
+  if (o.shard == 0) {
+    log_info("cache: {} MiB of memory in {} shard(s), items up to {} bytes, {} B segments",
+             o.memory_bytes * o.shards / (1024 * 1024), o.shards, o.max_item_bytes,
+             Store::segment_bytes_for(o.max_item_bytes));
+  }
+  self->expiry_ = loop.spawn_joinable(expire_periodically(self));
+  return server;
+}
+
+Task<void> CacheServer::run() { co_await tcp_.run(); }
+
+// The bounded background pass: every expiry_interval, up to expiry_batch items of the oldest segments. It runs until
+// the server is destroyed.
+Task<void> CacheServer::expire_periodically(CacheServer* self) {
+  for (;;) {
+    Status slept = co_await sleep_for(self->options_.expiry_interval);
+    if (!slept) co_return;  // cancelled by the destructor: `self` may be gone, touch nothing
+    self->store_.expire_some(self->options_.expiry_batch);
+  }
+}
+
+CacheServer::CacheServer(Loop& loop, CacheOptions options, const StoreOptions& store)
+    : loop_(&loop),
+      options_(std::move(options)),
+      clock_(loop),
+      store_(store, clock_),
+      partition_{store_, stats_},
+      tcp_(loop, options_.server, &cache_connection, this) {}
+
+CacheServer::~CacheServer() {
+  expiry_.cancel();
+  // Other shards reach this one through the cluster: from now on they find no server here (they run on this thread
+  // when they look, so the check and this store cannot race).
+  if (options_.cluster != nullptr) options_.cluster->servers[options_.shard] = nullptr;
+}
+
+}  // namespace ringlet::cache
