@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   ringlet::cli::add_echo_command(app, run);
   ringlet::cli::add_http_command(app, run);
+  ringlet::cli::add_queue_command(app, run);
   ringlet::cli::add_bench_command(app, run);
   try {
     app.parse(argc, argv);
