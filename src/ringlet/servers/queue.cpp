@@ -636,13 +636,6 @@ Task<int> wait_for_hangup(Stream* stream) {
   }
 }
 
-// Waits for more input; false when the connection should end (EOF, error, timeout, stop).
-Task<bool> more_input(Stream& stream) {
-  const std::size_t before = stream.inbound().bytes();
-  Status s = co_await stream.wait_more();
-  co_return s.ok() && stream.inbound().bytes() > before;
-}
-
 }  // namespace
 
 Task<void> queue_connection(Stream stream, TcpServer& tcp) {
@@ -658,7 +651,10 @@ Task<void> queue_connection(Stream stream, TcpServer& tcp) {
   for (;;) {
     beanstalk::ParseResult r = parser.parse(stream.inbound());
     if (r.need_more()) {
-      if (!co_await more_input(stream)) break;
+      // Awaited here, not in a helper task: a graceful stop's drain request reaches only this task's own waits.
+      const std::size_t before = stream.inbound().bytes();
+      Status more = co_await stream.wait_more();
+      if (!more || stream.inbound().bytes() <= before) break;
       continue;
     }
     if (r.error()) {
@@ -678,7 +674,9 @@ Task<void> queue_connection(Stream stream, TcpServer& tcp) {
       for (;;) {
         beanstalk::PutBody b = beanstalk::take_put_body(stream.inbound(), c.request.bytes);
         if (b.status == beanstalk::PutBody::Status::need_more) {
-          if (!co_await more_input(stream)) {
+          const std::size_t before = stream.inbound().bytes();
+          Status more = co_await stream.wait_more();
+          if (!more || stream.inbound().bytes() <= before) {
             gone = true;
             break;
           }
