@@ -10,7 +10,7 @@ PACKAGES=(
   # tests
   libgtest-dev libgmock-dev python3 curl
   # reference peers and real clients for black-box tests
-  nginx-light memcached beanstalkd wrk ruby-beaneater python3-pymemcache libmemcached-tools
+  nginx-light memcached beanstalkd wrk ruby ruby-beaneater python3-pymemcache libmemcached-tools
   # benchmarks and peers
   libbenchmark-dev libuv1-dev util-linux procps python3-matplotlib linux-perf
 )

@@ -289,6 +289,22 @@ TEST_P(QueueServerTest, ten_thousand_connections_each_put_and_reserve_a_job) {
   stop_and_expect_clean_exit();
 }
 
+TEST_P(QueueServerTest, ruby_beaneater_runs_its_common_operations) {
+  if (::access("/usr/bin/ruby", X_OK) != 0) GTEST_SKIP() << "ruby is not installed (scripts/install-deps.sh)";
+  start_queue({"--threads", "2"});
+  std::string error;
+  ChildProcess client = ChildProcess::spawn(
+      {"/usr/bin/ruby", RINGLET_SOURCE_DIR "/tests/integration/queue_beaneater.rb", endpoint_.text}, &error);
+  ASSERT_TRUE(client.valid()) << error;
+  auto status = client.wait_for_exit(60'000ms);
+  client.kill_and_reap();
+  ASSERT_TRUE(status.has_value()) << "the beaneater client hung";
+  if (client.stderr_text().find("cannot load such file") != std::string::npos) GTEST_SKIP() << "no ruby-beaneater";
+  EXPECT_TRUE(status->success()) << client.stderr_text();
+  EXPECT_NE(client.stdout_text().find("beaneater: ok"), std::string::npos) << client.stdout_text();
+  stop_and_expect_clean_exit();
+}
+
 // ---- durability --------------------------------------------------------------------------------------------
 
 class QueueBinlogTest : public QueueServerTest {

@@ -510,9 +510,17 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
       loop.schedule(w.handle);
     }
   }
-  // Stopping: what is still pending goes to disk now, synced, so a clean stop loses nothing.
-  if (core->binlog_->has_pending()) (void)core->binlog_->write_pending(loop.now_ns(), wall_now_ns());
-  (void)sync_all(core->binlog_->all_fds());
+  // Stopping: what is still pending goes to disk now, synced, so a clean stop loses nothing, and no reply stays
+  // parked behind a batch that will never come.
+  bool ok = true;
+  if (core->binlog_->has_pending()) ok = core->binlog_->write_pending(loop.now_ns(), wall_now_ns()).ok();
+  ok = sync_all(core->binlog_->all_fds()) && ok;
+  core->done_seq_ = core->binlog_->appended();
+  for (const Waiter& w : core->waiters_) {
+    *w.ok = ok;
+    loop.schedule(w.handle);
+  }
+  core->waiters_.clear();
 }
 
 // ---- the core: creation --------------------------------------------------------------------------------------------
