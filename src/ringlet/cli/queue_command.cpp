@@ -16,11 +16,14 @@ namespace {
 
 struct QueueService final : ShardService {
   QueueService(Loop& loop, QueueOptions o, std::shared_ptr<QueueCore> owned, QueueCore* core)
-      : options(std::move(o)), core(std::move(owned)), server(loop, options, core) {}
+      : options(std::move(o)), core(std::move(owned)), server(loop, options, options.server, core) {}
   TcpServer& tcp() override { return server.tcp(); }
+  std::span<TcpServer* const> more_servers() override { return more_tcp; }
   QueueOptions options;             // this shard's copy
   std::shared_ptr<QueueCore> core;  // shard 0 only
   QueueServer server;
+  std::vector<std::unique_ptr<QueueServer>> more;  // further --listen addresses served by this shard
+  std::vector<TcpServer*> more_tcp;
 };
 
 // "10m", "512k", "1g" or plain bytes.
@@ -41,6 +44,21 @@ bool parse_size(const std::string& text, std::uint64_t& out) {
   return true;
 }
 
+// The further --listen addresses this shard serves: all of them on shard 0; on the others, those the kernel can
+// spread over the shards (SO_REUSEPORT, as the first address in reuseport mode) — not a Unix path, not port 0.
+void add_more_servers(QueueService& service, Shard& shard, const std::vector<Address>& addresses) {
+  const bool shared = service.options.server.listen_options.reuse_port == ReusePort::yes;
+  for (const Address& a : addresses) {
+    const bool spread = shared && !a.is_unix() && a.port() != 0;
+    if (shard.id() != 0 && !spread) continue;
+    ServerOptions server = service.options.server;
+    server.listen = a;
+    server.listen_options.reuse_port = spread ? ReusePort::yes : ReusePort::no;
+    service.more.push_back(std::make_unique<QueueServer>(shard.loop(), service.options, server, service.server.core_ptr()));
+    service.more_tcp.push_back(&service.more.back()->tcp());
+  }
+}
+
 }  // namespace
 
 void add_queue_command(CLI::App& app, std::function<int()>& run) {
@@ -50,7 +68,9 @@ void add_queue_command(CLI::App& app, std::function<int()>& run) {
     CommonOptions common;
     ShardingCli sharding;
     QueueOptions queue;
-    std::string listen;
+    std::string listen;               // add_server_options' text (replaced by `listens`)
+    std::vector<std::string> listens;
+    std::vector<Address> more_addresses;
     std::string bs_addr;
     std::uint16_t bs_port = 0;
     double idle_seconds = 0;
@@ -66,8 +86,11 @@ void add_queue_command(CLI::App& app, std::function<int()>& run) {
   };
   auto state = std::make_shared<State>();
   add_server_options(*cmd, state->queue.server, state->listen, state->idle_seconds, state->shutdown_seconds);
-  cmd->get_option("--listen")->description(
-      "Address to listen on: HOST:PORT, [IPv6]:PORT or unix:/path (default 127.0.0.1:11300)");
+  cmd->remove_option(cmd->get_option("--listen"));
+  cmd->add_option("--listen", state->listens,
+                  "Address to listen on: HOST:PORT, [IPv6]:PORT or unix:/path (default 127.0.0.1:11300). Repeatable: "
+                  "the first address is spread over the shards as --accept says; further ones are served by every "
+                  "shard through SO_REUSEPORT, or by shard 0 alone for a Unix path or port 0");
   cmd->add_option("-l", state->bs_addr,
                   "beanstalkd's listen address (with -p; default 0.0.0.0 when only -p is given); unix:/path works too");
   cmd->add_option("-p", state->bs_port, "beanstalkd's port (with -l; default 11300)");
@@ -97,7 +120,16 @@ void add_queue_command(CLI::App& app, std::function<int()>& run) {
   cmd->callback([state, &run] {
     run = [state]() -> int {
       State& s = *state;
-      std::string listen = s.listen;
+      std::string listen = s.listens.empty() ? std::string() : s.listens[0];
+      for (std::size_t i = 1; i < s.listens.size(); ++i) {
+        auto a = Address::parse(s.listens[i]);
+        if (!a) {
+          std::fprintf(stderr, "ringlet: --listen %s: not an address (expected HOST:PORT, [IPv6]:PORT or unix:/path)\n",
+                       s.listens[i].c_str());
+          return 2;
+        }
+        s.more_addresses.push_back(*a);
+      }
       if (listen.empty()) {
         if (!s.bs_addr.empty() && s.bs_addr.rfind("unix:", 0) == 0) {
           listen = s.bs_addr;
@@ -154,7 +186,10 @@ void add_queue_command(CLI::App& app, std::function<int()>& run) {
                                st.core = owned.get();
                                shard.loop().spawn(watch_drain_signal(&st.draining));
                              }
-                             return std::make_unique<QueueService>(shard.loop(), std::move(options), std::move(owned), st.core);
+                             auto service = std::make_unique<QueueService>(shard.loop(), std::move(options),
+                                                                           std::move(owned), st.core);
+                             add_more_servers(*service, shard, st.more_addresses);
+                             return service;
                            });
     };
   });

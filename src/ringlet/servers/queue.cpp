@@ -570,8 +570,8 @@ Result<std::shared_ptr<QueueCore>> QueueCore::create(Loop& loop, const QueueOpti
 
 // ---- the connection ------------------------------------------------------------------------------------------------
 
-QueueServer::QueueServer(Loop& loop, const QueueOptions& options, QueueCore* core)
-    : options_(&options), core_(core), tcp_(loop, options.server, &queue_connection, this) {}
+QueueServer::QueueServer(Loop& loop, const QueueOptions& options, const ServerOptions& server, QueueCore* core)
+    : options_(&options), core_(core), tcp_(loop, server, &queue_connection, this) {}
 
 bool QueueServer::core_is_here() const noexcept { return current_shard() == core_->shard(); }
 

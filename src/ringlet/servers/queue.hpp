@@ -160,8 +160,9 @@ class QueueCore final : public queue::WaitListener {
 
 class QueueServer {
  public:
-  // `core` lives on shard 0 and outlives this server.
-  QueueServer(Loop& loop, const QueueOptions& options, QueueCore* core);
+  // `core` lives on shard 0 and outlives this server. `server`: where and how this one listens (options.server, or
+  // one of the further --listen addresses).
+  QueueServer(Loop& loop, const QueueOptions& options, const ServerOptions& server, QueueCore* core);
   TcpServer& tcp() noexcept { return tcp_; }
   Status listen() { return tcp_.listen(); }
   Task<void> run() { return tcp_.run(); }
@@ -169,6 +170,7 @@ class QueueServer {
 
   const QueueOptions& options() const noexcept { return *options_; }
   QueueCore& core() noexcept { return *core_; }
+  QueueCore* core_ptr() const noexcept { return core_; }
   bool core_is_here() const noexcept;
   bool allowed(const Stream& stream) const;
 
