@@ -289,6 +289,22 @@ TEST_P(QueueServerTest, ten_thousand_connections_each_put_and_reserve_a_job) {
   stop_and_expect_clean_exit();
 }
 
+TEST_P(QueueServerTest, every_listen_address_serves_the_same_queue) {
+  char tmpl[] = "/tmp/ringlet-queue-sock-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/q.sock";
+  start_queue({"--threads", "2", "--listen", "unix:" + path});
+  Fd tcp = connect_now(endpoint_);
+  expect_reply(tcp, "put 0 0 60 3\r\ntcp\r\n", "INSERTED 1\r\n");
+  std::optional<Endpoint> unix_endpoint = parse_endpoint("unix:" + path);
+  ASSERT_TRUE(unix_endpoint.has_value());
+  Fd local = connect_now(*unix_endpoint);
+  ASSERT_TRUE(local.valid());
+  expect_reply(local, "reserve\r\n", "RESERVED 1 3\r\ntcp\r\n");
+  stop_and_expect_clean_exit();
+  std::system(("rm -rf '" + std::string(tmpl) + "'").c_str());
+}
+
 TEST_P(QueueServerTest, ruby_beaneater_runs_its_common_operations) {
   if (::access("/usr/bin/ruby", X_OK) != 0) GTEST_SKIP() << "ruby is not installed (scripts/install-deps.sh)";
   start_queue({"--threads", "2"});
