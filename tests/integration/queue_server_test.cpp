@@ -289,6 +289,40 @@ TEST_P(QueueServerTest, ten_thousand_connections_each_put_and_reserve_a_job) {
   stop_and_expect_clean_exit();
 }
 
+TEST_P(QueueServerTest, a_waiting_reserve_ends_on_half_close_and_at_a_graceful_stop) {
+  start_queue({"--threads", "2", "--shutdown-timeout", "60"});
+  // Half-close while waiting: TIMED_OUT (as beanstalkd), then pipelined commands still run.
+  Fd half = connect_now(endpoint_);
+  std::string r = "reserve\r\nlist-tube-used\r\n";
+  ::send(half.get(), r.data(), r.size(), MSG_NOSIGNAL);
+  ::shutdown(half.get(), SHUT_WR);
+  const std::string replies = "TIMED_OUT\r\nUSING default\r\n";
+  EXPECT_EQ(talk(half, "", replies.size()), replies);
+  // Idle workers blocked in reserve do not hold a graceful stop until its (here long) shutdown timeout.
+  std::vector<Fd> workers;
+  for (int i = 0; i < 4; ++i) {
+    workers.push_back(connect_now(endpoint_));
+    std::string w = "reserve\r\n";
+    ::send(workers.back().get(), w.data(), w.size(), MSG_NOSIGNAL);
+  }
+  Fd probe = connect_now(endpoint_);
+  auto deadline = Clock::now() + 10s;
+  while (request(probe, "stats\r\n").find("\ncurrent-waiting: 4\n") == std::string::npos) {
+    ASSERT_LT(Clock::now(), deadline);
+    std::this_thread::sleep_for(5ms);
+  }
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(server_.send_signal(SIGTERM));
+  for (Fd& w : workers) {
+    EXPECT_EQ(read_reply(w), "TIMED_OUT\r\n");
+    EXPECT_TRUE(closed_by_server_within(w.get(), 30s));
+  }
+  auto status = server_.wait_for_exit(30'000ms);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(status->success()) << status->describe();
+  EXPECT_LT(Clock::now() - t0, 30s) << "the stop waited for the shutdown timeout";
+}
+
 TEST_P(QueueServerTest, every_listen_address_serves_the_same_queue) {
   char tmpl[] = "/tmp/ringlet-queue-sock-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -20,7 +20,6 @@
 #include "ringlet/runtime/blocking_pool.hpp"
 #include "ringlet/runtime/shard/submit_to.hpp"
 #include "ringlet/runtime/signals.hpp"
-#include "ringlet/runtime/when.hpp"
 
 namespace ringlet {
 
@@ -386,18 +385,21 @@ void QueueCore::wait_ended(queue::Session& s, queue::WaitEnd end, Job* job) {
   deliver_wake(*c);
 }
 
+namespace {
+void wake_connection(QueueConn* conn) {
+  conn->woken = true;
+  if (auto h = std::exchange(conn->waiter, nullptr)) Loop::current()->schedule(h);
+}
+}  // namespace
+
 void QueueCore::deliver_wake(QueueConn& c) {
   QueueConn* conn = &c;
   if (c.shard == shard_) {
-    conn->woken = true;
-    conn->wake.set();
+    wake_connection(conn);
     return;
   }
   // The connection's fields are its shard's: the message sets them there (after wake_reply, written above).
-  Shard::current()->send(c.shard, [conn] {
-    conn->woken = true;
-    conn->wake.set();
-  });
+  Shard::current()->send(c.shard, [conn] { wake_connection(conn); });
 }
 
 void QueueCore::rearm() noexcept {
@@ -630,18 +632,47 @@ Task<void> on_core(QueueServer& server, QueueConn& c, CoreOp op) {
   co_await submit_to(call.core->shard(), [call] { return run_on_core(call); });
 }
 
-Task<int> wait_for_wake(QueueConn* c) {
-  Status s = co_await c->wake.wait();
-  co_return s ? 0 : 1;
-}
+// Suspends the connection until its reserve is answered (woken), its peer hangs up (the watcher below), or the
+// task is cancelled or asked to drain (a graceful stop: the wait counts as an input wait, so a stopping server
+// does not keep idle workers until its shutdown timeout). Never completes on its own otherwise.
+class [[nodiscard]] WakeOrHangup {
+ public:
+  explicit WakeOrHangup(QueueConn* c) noexcept : c_(c) {}
+  bool await_ready() const noexcept { return c_->woken || c_->hung_up; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    CancelState* cs = nullptr;
+    if (cancelled_before_suspend(h, cs) || (cs != nullptr && cs->drain_requested())) return false;
+    c_->waiter = h;
+    cancel_ = cs;
+    if (cs != nullptr) cs->install(&WakeOrHangup::cancel_slot, this, WaitKind::input);
+    return true;
+  }
+  void await_resume() noexcept {
+    if (cancel_ != nullptr) cancel_->clear();
+    c_->waiter = nullptr;
+  }
 
-// Ends when the peer hangs up (or the wait is cancelled); pipelined commands arriving meanwhile stay queued.
-Task<int> wait_for_hangup(Stream* stream) {
+ private:
+  static void cancel_slot(void* ctx) noexcept {
+    auto* self = static_cast<WakeOrHangup*>(ctx);
+    if (auto h = std::exchange(self->c_->waiter, nullptr)) Loop::current()->schedule(h);
+  }
+  QueueConn* c_;
+  CancelState* cancel_ = nullptr;
+};
+
+// The stream's reader while a reserve waits: ends when the peer hangs up (pipelined commands arriving meanwhile stay
+// queued) or when cancelled, and then resumes the waiting connection.
+Task<void> watch_hangup(Stream* stream, QueueConn* c) {
   for (;;) {
     const std::size_t before = stream->inbound().bytes();
     Status s = co_await stream->wait_more();
-    if (!s || stream->inbound().bytes() == before) co_return 1;
+    if (!s && s.error() == errc::cancelled) co_return;
+    if (!s || stream->inbound().bytes() == before) break;
   }
+  c->hung_up = true;
+  if (auto h = std::exchange(c->waiter, nullptr)) Loop::current()->schedule(h);
 }
 
 }  // namespace
@@ -708,8 +739,11 @@ Task<void> queue_connection(Stream stream, TcpServer& tcp) {
     body.reset();
     if (c.waiting) {
       parser.drop_line();  // do not pin a receive buffer while we wait
-      WhenAnyResult<int> first = co_await when_any(wait_for_wake(&c), wait_for_hangup(&stream));
-      if (first.index != 0) co_await on_core(server, c, CoreOp::cancel_wait);
+      JoinHandle<void> watcher = stream.loop().spawn_joinable(watch_hangup(&stream, &c));
+      co_await WakeOrHangup(&c);
+      watcher.cancel();
+      co_await watcher;  // the stream has one reader: the watcher is gone before we read again
+      if (!c.woken) co_await on_core(server, c, CoreOp::cancel_wait);
       // A wake-up that raced the hang-up has arrived by now (it was sent before the core's answer).
       if (c.woken) {
         stream.queue_copy(c.wake_reply);
@@ -718,7 +752,7 @@ Task<void> queue_connection(Stream stream, TcpServer& tcp) {
         stream.queue_copy("\r\n");
       }
       c.woken = false;
-      c.wake.clear();
+      c.hung_up = false;
       c.waiting = false;
     } else {
       stream.queue_copy(c.reply);

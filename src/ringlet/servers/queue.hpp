@@ -27,6 +27,7 @@
 #include "ringlet/queue/binlog.hpp"
 #include "ringlet/queue/state.hpp"
 #include "ringlet/runtime/sync.hpp"
+#include "ringlet/runtime/task.hpp"
 
 namespace ringlet {
 
@@ -63,10 +64,12 @@ struct QueueConn {
   std::string reply;       // the bytes to send
   std::uint64_t sync_seq = 0;  // > 0: send the reply only once the binlog has this record on disk
   bool waiting = false;    // reserve is waiting: the reply comes with the wake-up
-  // Wake-up of a waiting reserve.
+  // Wake-up of a waiting reserve, all on the connection's shard except wake_reply (written by the core before the
+  // message that sets `woken`).
   std::string wake_reply;
   bool woken = false;
-  Event wake;              // on the connection's shard
+  bool hung_up = false;              // the peer closed (or the stream failed) while the reserve waited
+  std::coroutine_handle<> waiter;    // the connection, suspended until woken, hung up, drained or cancelled
 };
 
 class QueueCore final : public queue::WaitListener {
