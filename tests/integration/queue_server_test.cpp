@@ -145,6 +145,8 @@ TEST_P(QueueServerTest, every_command_gets_beanstalkds_exact_reply) {
   expect_reply(c, std::string(70002, 'z'), "");
   expect_reply(c, "use " + std::string(201, 'a') + "\r\n", "BAD_FORMAT\r\n");
   expect_reply(c, "peek-ready\r\n", "FOUND 1 5\r\nhello\r\n");
+  // The EXPECTED_CRLF put above used up id 4, as in beanstalkd (it creates the job before reading the body).
+  expect_reply(c, "put 0 0 1 1\r\nz\r\n", "INSERTED 5\r\n");
   expect_reply(c, "quit\r\n", "");
   EXPECT_TRUE(closed_by_server_within(c.get(), 10s));
   stop_and_expect_clean_exit();

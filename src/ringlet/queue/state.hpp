@@ -237,6 +237,9 @@ class QueueState {
     if (next > next_id_) next_id_ = next;
   }
   std::uint64_t next_id() const noexcept { return next_id_; }
+  // A put refused after its line was read (EXPECTED_CRLF, DRAINING) still uses up an id, as in beanstalkd, which
+  // creates the job before it reads the body.
+  void skip_id() noexcept { ++next_id_; }
   // After restores: hand ready jobs to waiters (none at start-up, but keeps the invariant).
   void settle(std::int64_t now) { process_queue(now); }
 

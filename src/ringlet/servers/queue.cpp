@@ -164,7 +164,13 @@ void QueueCore::wrote(QueueConn& c) {
 
 void QueueCore::on_put(QueueCore& q, QueueConn& c) {
   const beanstalk::Request& r = c.request;
+  if (c.bad_body) {
+    q.state_.skip_id();
+    q.reply(c, ReplyKind::expected_crlf);
+    return;
+  }
   if (q.options_.draining != nullptr && q.options_.draining->load(std::memory_order_relaxed)) {
+    q.state_.skip_id();
     q.reply(c, ReplyKind::draining);
     return;
   }
@@ -721,18 +727,14 @@ Task<void> queue_connection(Stream stream, TcpServer& tcp) {
           }
           continue;
         }
-        if (b.status == beanstalk::PutBody::Status::expected_crlf) {
-          stream.queue_copy(beanstalk::reply_word(ReplyKind::expected_crlf));
-          stream.queue_copy("\r\n");
-          refused = true;
-        } else {
-          body = std::move(b.body);
-        }
+        // A body without its CRLF still goes to the core: it answers EXPECTED_CRLF and counts the put and its id.
+        refused = b.status == beanstalk::PutBody::Status::expected_crlf;
+        if (!refused) body = std::move(b.body);
         break;
       }
       if (gone) break;
-      if (refused) continue;
     }
+    c.bad_body = refused;
     c.body = body.view();
     co_await on_core(server, c, CoreOp::execute);
     c.body = {};

@@ -61,6 +61,7 @@ struct QueueConn {
   unsigned shard = 0;
   beanstalk::Request request;
   std::string_view body;   // put: the job's bytes (in the connection shard's receive buffer)
+  bool bad_body = false;   // put: the body did not end in CRLF (EXPECTED_CRLF; the id is used up all the same)
   std::string reply;       // the bytes to send
   std::uint64_t sync_seq = 0;  // > 0: send the reply only once the binlog has this record on disk
   bool waiting = false;    // reserve is waiting: the reply comes with the wake-up
