@@ -180,7 +180,7 @@ Result<std::unique_ptr<Binlog>> Binlog::open(const std::string& dir, const Binlo
   auto log = std::unique_ptr<Binlog>(new Binlog(dir, options, state, lock_fd));
   Status replayed = log->replay(mono_now, wall_now, report);
   if (!replayed) return replayed.error();
-  Status started = log->start_segment();
+  Status started = log->start_segment(/*or_unallocated=*/true);
   if (!started) return started.error();
   state.set_journal(log.get());
   return log;
@@ -311,19 +311,25 @@ Status Binlog::replay(std::int64_t mono_now, std::int64_t wall_now, ReplayReport
   return {};
 }
 
-Status Binlog::start_segment() {
+Status Binlog::start_segment(bool or_unallocated) {
   const std::uint64_t seq = current_ + 1;
   const std::string path = path_of(seq);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) return errno_status();
   std::uint64_t capacity = options_.segment_size;
+  bool preallocated = true;
   int r = ::posix_fallocate(fd, 0, static_cast<off_t>(capacity));
-  if (r == ENOSPC) {
+  if (r == ENOSPC && !or_unallocated) {
     ::close(fd);
     ::unlink(path.c_str());
     return Error{ENOSPC};
   }
-  if (r != 0) capacity = UINT64_MAX;  // no preallocation on this filesystem: writes may fail when the disk fills
+  if (r == ENOSPC) {
+    (void)::ftruncate(fd, 0);  // give back what the failed preallocation took
+    log_warn("queue: binlog: the disk is full: puts answer OUT_OF_MEMORY until space is freed");
+    preallocated = false;
+  }
+  if (r != 0) capacity = UINT64_MAX;  // no preallocation here: writes may fail when the disk fills
   std::string header;
   header.append(kMagic);
   put_le<std::uint32_t>(header, kBinlogVersion);
@@ -346,6 +352,7 @@ Status Binlog::start_segment() {
   seg.fd = fd;
   seg.size = kHeaderSize;
   seg.capacity = capacity;
+  seg.preallocated = preallocated;
   segments_[seq] = seg;
   current_ = seq;
   return {};
@@ -354,7 +361,7 @@ Status Binlog::start_segment() {
 bool Binlog::room_for_put(std::size_t tube_bytes, std::size_t body_bytes) {
   const std::uint64_t need = job_record_bytes(tube_bytes, body_bytes) + kHeadroomBytes;
   Segment& cur = segments_[current_];
-  if (cur.capacity - cur.size >= need) return true;
+  if (cur.preallocated && cur.capacity - cur.size >= need) return true;
   // Roll over now, so the put's record lands in a segment that has room.
   Status started = start_segment();
   if (!started) {

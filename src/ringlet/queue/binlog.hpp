@@ -28,7 +28,8 @@
 // Disk full: segments are preallocated, so writes into them do not fail for lack of space. A put is refused
 // (room_for_put false: the server answers OUT_OF_MEMORY) when the current segment cannot hold it plus
 // kHeadroomBytes and no new segment can be allocated; the headroom keeps deletes, releases and burials of
-// acknowledged jobs writable when the disk is full.
+// acknowledged jobs writable when the disk is full. A server started on a full disk writes into an unallocated
+// segment (only what is not a put) and refuses puts until a preallocated segment can be started.
 //
 // Compaction: a job's latest record is live, everything else is dead. When the log holds more than twice the live
 // bytes plus one segment, the oldest segment's live jobs are written again (moved to the current segment) and the
@@ -118,6 +119,7 @@ class Binlog final : public Journal {
     std::uint64_t size = 0;        // bytes assigned so far (header included)
     std::uint64_t capacity = 0;    // preallocated size
     std::uint64_t live = 0;        // bytes of records that are their job's latest
+    bool preallocated = true;      // false: started on a full disk; puts wait for a segment that is
   };
   struct Chunk {
     std::uint64_t seq;
@@ -127,7 +129,9 @@ class Binlog final : public Journal {
 
   Binlog(std::string dir, const BinlogOptions& options, QueueState& state, int lock_fd);
   Status replay(std::int64_t mono_now, std::int64_t wall_now, ReplayReport& report);
-  Status start_segment();  // a new, preallocated current segment
+  // A new current segment, preallocated. `or_unallocated`: on a full disk, start one anyway (at start-up: the
+  // server must come up to let jobs be deleted; puts are refused until a preallocated segment can be started).
+  Status start_segment(bool or_unallocated = false);
   void append(std::string_view payload, Job* job);
   void encode_job(const Job& job, std::string& out) const;
   void maybe_compact();

@@ -3,6 +3,7 @@
 #include "ringlet/queue/binlog.hpp"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -183,6 +184,74 @@ TEST_F(BinlogTest, compaction_keeps_the_log_a_small_multiple_of_the_live_jobs) {
   auto again = open(back, r2, o);
   EXPECT_TRUE(r2.problems.empty());
   EXPECT_EQ(back.job_count(), 10u);
+}
+
+// A small tmpfs stands for a full disk (skipped where mounting is not allowed).
+TEST_F(BinlogTest, a_full_disk_refuses_puts_and_keeps_every_acknowledged_change) {
+  if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{dir_};
+  BinlogOptions o;
+  o.segment_size = 300 * 1024;
+  o.max_job_size = 1024;
+  std::vector<std::uint64_t> acked;
+  {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report, o);
+    ASSERT_NE(log, nullptr);
+    Session& c = q.open_session();
+    const std::string body(1000, 'b');
+    bool refused = false;
+    for (int i = 0; i < 5000 && !refused; ++i) {
+      if (!log->room_for_put(c.used->name.size(), body.size())) {
+        refused = true;
+        break;
+      }
+      acked.push_back(q.put(c, 0, 0, 60, body, now).id);
+      flush(*log);
+    }
+    ASSERT_TRUE(refused) << "1 MiB never filled up";
+    ASSERT_GT(acked.size(), 100u);
+    // Deletes of acknowledged jobs still reach the disk (the headroom).
+    for (std::size_t i = 0; i < 50; ++i) ASSERT_TRUE(q.delete_job(c, acked[i]));
+    flush(*log);
+    EXPECT_FALSE(log->failed());
+  }
+  // Closing gave back the current segment's preallocated rest: fill the disk up again, all but 64 KiB.
+  {
+    const std::string filler_path = dir_ + "/filler";
+    int fd = ::open(filler_path.c_str(), O_WRONLY | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    const std::string chunk(64 * 1024, 'f');
+    off_t size = 0;
+    for (;;) {
+      ssize_t w = ::write(fd, chunk.data(), chunk.size());
+      if (w <= 0) break;
+      size += w;
+    }
+    ASSERT_EQ(::ftruncate(fd, std::max<off_t>(0, size - 64 * 1024)), 0);
+    ::close(fd);
+  }
+  // A restart on the full disk comes up, with every acknowledged change, and refuses puts.
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report, o);
+  ASSERT_NE(log, nullptr);
+  EXPECT_TRUE(report.problems.empty()) << report.problems[0];
+  EXPECT_EQ(q.job_count(), acked.size() - 50);
+  for (std::size_t i = 0; i < acked.size(); ++i) EXPECT_EQ(q.peek(acked[i]) != nullptr, i >= 50) << acked[i];
+  Session& c = q.open_session();
+  EXPECT_FALSE(log->room_for_put(c.used->name.size(), 1000));
+  ASSERT_TRUE(q.delete_job(c, acked[60]));
+  flush(*log);
+  log.reset();
+  QueueState again;
+  ReplayReport r2;
+  auto third = open(again, r2, o);
+  EXPECT_EQ(again.peek(acked[60]), nullptr) << "a delete logged on the full disk holds";
 }
 
 }  // namespace
