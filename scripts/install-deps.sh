@@ -12,7 +12,7 @@ PACKAGES=(
   # the Python binding (python/): headers to build it, pytest and the peers its tests run against
   python3-dev python3-pytest python3-uvloop python3-aiohttp libpython3.11-testsuite
   # reference peers and real clients for black-box tests
-  nginx-light memcached beanstalkd wrk ruby-beaneater python3-pymemcache libmemcached-tools haproxy nutcracker
+  nginx-light memcached beanstalkd wrk ruby ruby-beaneater python3-pymemcache libmemcached-tools haproxy nutcracker
   # benchmarks and peers
   libbenchmark-dev libuv1-dev util-linux procps python3-matplotlib linux-perf
 )

@@ -11,6 +11,7 @@ void add_echo_command(CLI::App& app, std::function<int()>& run);
 void add_http_command(CLI::App& app, std::function<int()>& run);
 void add_proxy_command(CLI::App& app, std::function<int()>& run);
 void add_cache_command(CLI::App& app, std::function<int()>& run);
+void add_queue_command(CLI::App& app, std::function<int()>& run);
 void add_bench_command(CLI::App& app, std::function<int()>& run);
 
 }  // namespace ringlet::cli

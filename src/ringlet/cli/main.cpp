@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   ringlet::cli::add_http_command(app, run);
   ringlet::cli::add_proxy_command(app, run);
   ringlet::cli::add_cache_command(app, run);
+  ringlet::cli::add_queue_command(app, run);
   ringlet::cli::add_bench_command(app, run);
   try {
     app.parse(argc, argv);

@@ -62,6 +62,9 @@ bool start_service(Context* ctx, Shard& shard, bool listens) {
   auto service = ctx->factory(shard, options);
   if (!service) return false;  // the factory logged why
   if (listens && !service->tcp().listen()) return false;
+  for (TcpServer* more : service->more_servers()) {
+    if (!more->listen()) return false;
+  }
   ctx->services[shard.id()] = std::move(service);
   return true;
 }
@@ -105,8 +108,10 @@ void stop_everywhere(Context* ctx, Shard& shard, bool force) {
       if (s == nullptr) return;
       if (force) {
         s->tcp().force_close();
+        for (TcpServer* more : s->more_servers()) more->force_close();
       } else {
         s->tcp().stop();
+        for (TcpServer* more : s->more_servers()) more->stop();
       }
     });
   }
@@ -200,7 +205,10 @@ Task<void> shard_main(Shard& shard, Context* ctx) {
     stats = shard.loop().spawn_joinable(log_stats_every(&shard, ctx->options->stats_interval));
     logging = true;
   }
+  std::vector<JoinHandle<void>> more;
+  for (TcpServer* m : service->more_servers()) more.push_back(shard.loop().spawn_joinable(m->run()));
   co_await service->run();
+  for (JoinHandle<void>& m : more) co_await m;
   if (logging) {
     stats.cancel();
     co_await stats;

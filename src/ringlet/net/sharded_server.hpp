@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 
 #include "ringlet/net/tcp_server.hpp"
 #include "ringlet/runtime/shard/submit_to.hpp"
@@ -47,6 +48,10 @@ class ShardService {
   // Serves until the server has stopped and its connections have closed. A service with work of its own beside
   // the connections (health checks, timers) runs it here and ends it before returning.
   virtual Task<void> run() { return tcp().run(); }
+  // Further servers of this shard, on other addresses (one server listening on several): each listens, runs and
+  // stops with tcp(). They accept for themselves (no hand-off between shards); which shards have one is the
+  // factory's choice (e.g. only shard 0 for a Unix path).
+  virtual std::span<TcpServer* const> more_servers() { return {}; }
 };
 
 // Builds shard `shard`'s service on that shard's thread, with the server options it must use (the shared listen

@@ -1,0 +1,160 @@
+// binlog.hpp — durability for the queue: an append-only log of job records in segment files, replayed at start-up.
+// Core-local (the shard that owns the QueueState). Does file I/O but never waits on the loop: the server decides
+// when to write (write_pending, on the loop thread: page-cache writes) and when to sync (sync_fds, on the blocking
+// pool) — that split is the group commit of docs/design/queue.md.
+//
+// On disk (DIR/binlog.<seq>, seq from 1, 20 digits; DIR/lock held with flock while a server runs):
+//   segment header, 32 bytes:  "RLQBINLG" | u32 version | u32 header size | u64 segment seq | u64 next job id
+//   records, back to back:     u32 payload length | u32 CRC-32C of the payload | payload
+//   payload, little-endian:    u8 kind (1: job, 2: delete) | u64 id, then for a job:
+//                              u8 state | u32 priority | i64 delay ns | i64 ttr ns | i64 created (wall clock ns) |
+//                              i64 deadline (wall clock ns; delayed jobs) | u32 reserves, timeouts, releases, buries,
+//                              kicks | u8 tube length | tube | u32 body length | body
+//   A segment is preallocated (fallocate) to its size, so the end of the records is the first zero length
+//   (and checksum).
+// Every change of a job writes the whole job (a release after a put is a second job record; the newer wins), so a
+// job's state is always its latest record, and compaction only has to copy latest records forward.
+//
+// CHECKLIST before changing the format: bump kBinlogVersion; keep reading the old version or refuse it with a clear
+// message (open() reports an unknown version and starts no segment over it); update docs/design/queue.md; add a
+// replay test with a segment written in the old format.
+//
+// Replay (open): segments in seq order; a record that is cut short or fails its checksum ends its segment: in the
+// last segment the file is truncated there (a torn tail after a crash), in an earlier one the rest of the segment
+// is skipped; both are reported, neither is fatal. Reserved jobs were never logged as reserved and come back
+// ready; delayed jobs keep their wall-clock deadline (time passes while the server is down); ids continue above
+// the highest seen and above every segment's recorded next id. New records always go to a new segment.
+//
+// Disk full: segments are preallocated, so writes into them do not fail for lack of space. A put is refused
+// (room_for_put false: the server answers OUT_OF_MEMORY) when the current segment cannot hold it plus
+// kHeadroomBytes and no new segment can be allocated; the headroom keeps deletes, releases and burials of
+// acknowledged jobs writable when the disk is full. A server started on a full disk writes into an unallocated
+// segment (only what is not a put) and refuses puts until a preallocated segment can be started.
+//
+// Compaction: a job's latest record is live, everything else is dead. When the log holds more than twice the live
+// bytes plus one segment, the oldest segment's live jobs are written again (moved to the current segment) and the
+// oldest segment is removed once those copies are durable (take_removable after the next sync).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ringlet/base/result.hpp"
+#include "ringlet/queue/state.hpp"
+
+namespace ringlet::queue {
+
+inline constexpr std::uint32_t kBinlogVersion = 1;
+inline constexpr std::uint64_t kDefaultSegmentSize = 10 * 1024 * 1024;  // beanstalkd's -s default
+inline constexpr std::uint64_t kHeadroomBytes = 256 * 1024;
+
+enum class FsyncMode : std::uint8_t { always, interval, never };
+
+struct BinlogOptions {
+  FsyncMode fsync = FsyncMode::interval;
+  std::int64_t fsync_interval_ns = 50'000'000;  // beanstalkd's -f default: 50 ms
+  std::uint64_t segment_size = kDefaultSegmentSize;
+  std::uint32_t max_job_size = 65535;  // a segment always holds a few of the largest records
+};
+
+struct BinlogStats {
+  std::uint64_t oldest_index = 0;
+  std::uint64_t current_index = 0;
+  std::uint64_t records_written = 0;
+  std::uint64_t records_migrated = 0;
+  std::uint64_t live_bytes = 0;
+  std::uint64_t dead_bytes = 0;
+  std::uint64_t segments = 0;
+  std::uint64_t segment_size = 0;
+};
+
+// What replay found, for the start-up log.
+struct ReplayReport {
+  std::uint64_t segments = 0;
+  std::uint64_t records = 0;
+  std::uint64_t jobs = 0;
+  std::vector<std::string> problems;  // torn tails, bad checksums, unknown versions (each already handled)
+};
+
+class Binlog final : public Journal {
+ public:
+  // Locks `dir` (creating it if needed), replays it into `state` and starts a new segment. mono_now/wall_now: the
+  // same instant on the state's clock and on the wall clock (CLOCK_REALTIME), to carry deadlines across restarts.
+  static Result<std::unique_ptr<Binlog>> open(const std::string& dir, const BinlogOptions& options, QueueState& state,
+                                              std::int64_t mono_now, std::int64_t wall_now, ReplayReport& report);
+  ~Binlog();
+  Binlog(const Binlog&) = delete;
+  Binlog& operator=(const Binlog&) = delete;
+
+  // Journal: append a record to the pending batch.
+  void job_written(Job& job) override;
+  void job_deleted(Job& job) override;
+
+  // Whether a put of this tube and body can be logged (false: the disk is full; answer OUT_OF_MEMORY).
+  bool room_for_put(std::size_t tube_bytes, std::size_t body_bytes);
+  // Records appended so far (a sequence number; 0: none) and written to the files so far.
+  std::uint64_t appended() const noexcept { return appended_seq_; }
+  std::uint64_t written() const noexcept { return written_seq_; }
+  bool has_pending() const noexcept { return !pending_.empty(); }
+  bool failed() const noexcept { return failed_; }
+
+  // Writes the pending batch to the segment files (page cache) and compacts when due. Returns the descriptors the
+  // batch touched (to sync for --fsync always). Updates the clock offset used for deadlines.
+  Result<std::vector<int>> write_pending(std::int64_t mono_now, std::int64_t wall_now);
+  // Descriptors of every open segment (a timed sync covers whatever was written since the last one).
+  std::vector<int> all_fds() const;
+  // Segments whose live jobs have been copied forward: remove them once a sync after the copy has finished.
+  // Call after the sync that follows the write_pending that wrote the copies.
+  void remove_compacted();
+
+  BinlogStats stats() const;
+  const std::string& dir() const noexcept { return dir_; }
+
+ private:
+  struct Segment {
+    int fd = -1;
+    std::uint64_t size = 0;        // bytes assigned so far (header included)
+    std::uint64_t capacity = 0;    // preallocated size
+    std::uint64_t live = 0;        // bytes of records that are their job's latest
+    bool preallocated = true;      // false: started on a full disk; puts wait for a segment that is
+  };
+  struct Chunk {
+    std::uint64_t seq;
+    std::uint64_t offset;
+    std::string bytes;
+  };
+
+  Binlog(std::string dir, const BinlogOptions& options, QueueState& state, int lock_fd);
+  Status replay(std::int64_t mono_now, std::int64_t wall_now, ReplayReport& report);
+  // A new current segment, preallocated. `or_unallocated`: on a full disk, start one anyway (at start-up: the
+  // server must come up to let jobs be deleted; puts are refused until a preallocated segment can be started).
+  Status start_segment(bool or_unallocated = false);
+  void append(std::string_view payload, Job* job);
+  void encode_job(const Job& job, std::string& out) const;
+  void maybe_compact();
+  std::string path_of(std::uint64_t seq) const;
+
+  std::string dir_;
+  BinlogOptions options_;
+  QueueState* state_;
+  int lock_fd_;
+  std::map<std::uint64_t, Segment> segments_;
+  std::uint64_t current_ = 0;  // seq of the segment new records go to
+  std::vector<Chunk> pending_;
+  std::uint64_t appended_seq_ = 0;
+  std::uint64_t written_seq_ = 0;
+  std::uint64_t records_migrated_ = 0;
+  std::vector<std::uint64_t> compacted_;  // copied forward, waiting for the copies to be written
+  std::vector<std::uint64_t> removable_;  // copies written: remove after the next sync
+  std::int64_t wall_minus_mono_ = 0;
+  std::string scratch_;
+  bool failed_ = false;
+  bool compacting_ = false;
+};
+
+bool parse_fsync_mode(std::string_view text, FsyncMode& mode, std::int64_t& interval_ns);
+
+}  // namespace ringlet::queue

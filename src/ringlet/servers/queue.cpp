@@ -1,0 +1,785 @@
+// queue.cpp — `ringlet queue`: the command table over the queue state, the group commit to the binlog, and the
+// connection loop (parse with proto/beanstalk, run on the core's shard, queue the reply). The rules of the queue
+// are in queue/state.hpp, the disk format in queue/binlog.hpp, the wire grammar in proto/beanstalk/.
+#include "ringlet/servers/queue.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <csignal>
+#include <ctime>
+
+#include "ringlet/base/log.hpp"
+#include "ringlet/proto/beanstalk/reply.hpp"
+#include "ringlet/queue/stats.hpp"
+#include "ringlet/runtime/blocking_pool.hpp"
+#include "ringlet/runtime/shard/submit_to.hpp"
+#include "ringlet/runtime/signals.hpp"
+
+namespace ringlet {
+
+using beanstalk::Command;
+using beanstalk::ReplyKind;
+using queue::Job;
+using queue::JobState;
+
+namespace {
+
+constexpr std::string_view kVersion = "1.13 (ringlet 0.1.0)";
+
+std::int64_t wall_now_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void append_number(std::string& out, std::uint64_t v) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+  out.push_back(' ');
+  out.append(digits, end);
+}
+
+unsigned current_shard() noexcept {
+  Shard* s = Shard::current();
+  return s == nullptr ? 0 : s->id();
+}
+
+}  // namespace
+
+// ---- --allow ----------------------------------------------------------------------------------------------------
+
+Result<Cidr> Cidr::parse(std::string_view text) {
+  Cidr c;
+  std::string addr(text.substr(0, text.find('/')));
+  if (::inet_pton(AF_INET, addr.c_str(), c.bytes.data()) == 1) {
+    c.family = AF_INET;
+    c.prefix = 32;
+  } else if (::inet_pton(AF_INET6, addr.c_str(), c.bytes.data()) == 1) {
+    c.family = AF_INET6;
+    c.prefix = 128;
+  } else {
+    return Error{EINVAL};
+  }
+  if (std::size_t slash = text.find('/'); slash != std::string_view::npos) {
+    std::string_view digits = text.substr(slash + 1);
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || p > c.prefix || digits.empty()) {
+      return Error{EINVAL};
+    }
+    c.prefix = p;
+  }
+  return c;
+}
+
+bool Cidr::contains(const Address& a) const noexcept {
+  const std::uint8_t* bytes = nullptr;
+  std::uint8_t mapped[4];
+  if (a.family() == AF_INET) {
+    bytes = reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in*>(a.sockaddr_ptr())->sin_addr);
+    if (family != AF_INET) return false;
+  } else if (a.family() == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(a.sockaddr_ptr())->sin6_addr.s6_addr;
+    if (family == AF_INET) {
+      // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
+      static constexpr std::uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+      if (std::memcmp(v6, kMappedPrefix, 12) != 0) return false;
+      std::memcpy(mapped, v6 + 12, 4);
+      bytes = mapped;
+    } else {
+      bytes = v6;
+    }
+  } else {
+    return false;
+  }
+  unsigned full = prefix / 8;
+  if (std::memcmp(bytes, this->bytes.data(), full) != 0) return false;
+  unsigned rest = prefix % 8;
+  if (rest == 0) return true;
+  const std::uint8_t mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+  return (bytes[full] & mask) == (this->bytes[full] & mask);
+}
+
+// ---- the core: commands ----------------------------------------------------------------------------------------
+
+const std::array<QueueCore::Handler, beanstalk::kCommandCount> QueueCore::kHandlers = [] {
+  std::array<Handler, beanstalk::kCommandCount> t{};
+  auto set = [&t](Command c, Handler h) { t[static_cast<std::size_t>(c)] = h; };
+  set(Command::put, &on_put);
+  set(Command::use, &on_use);
+  set(Command::reserve, &on_reserve);
+  set(Command::reserve_with_timeout, &on_reserve);
+  set(Command::reserve_job, &on_reserve_job);
+  set(Command::delete_job, &on_delete);
+  set(Command::release, &on_release);
+  set(Command::bury, &on_bury);
+  set(Command::touch, &on_touch);
+  set(Command::watch, &on_watch);
+  set(Command::ignore, &on_ignore);
+  set(Command::peek, &on_peek);
+  set(Command::peek_ready, &on_peek);
+  set(Command::peek_delayed, &on_peek);
+  set(Command::peek_buried, &on_peek);
+  set(Command::kick, &on_kick);
+  set(Command::kick_job, &on_kick_job);
+  set(Command::stats_job, &on_stats_job);
+  set(Command::stats_tube, &on_stats_tube);
+  set(Command::stats, &on_stats);
+  set(Command::list_tubes, &on_list);
+  set(Command::list_tube_used, &on_list);
+  set(Command::list_tubes_watched, &on_list);
+  set(Command::pause_tube, &on_pause_tube);
+  set(Command::quit, &on_quit);
+  return t;
+}();
+
+void QueueCore::reply(QueueConn& c, ReplyKind kind) {
+  c.reply.append(beanstalk::reply_word(kind)).append("\r\n");
+}
+
+void QueueCore::reply_job(QueueConn&, ReplyKind kind, const Job& job, std::string& out) {
+  out.append(beanstalk::reply_word(kind));
+  append_number(out, job.id);
+  append_number(out, job.body.size());
+  out.append("\r\n").append(job.body).append("\r\n");
+}
+
+void QueueCore::reply_yaml(QueueConn& c) {
+  c.reply.append(beanstalk::reply_word(ReplyKind::ok));
+  append_number(c.reply, yaml_.size());
+  c.reply.append("\r\n").append(yaml_).append("\r\n");
+}
+
+void QueueCore::wrote(QueueConn& c) {
+  if (binlog_ == nullptr || !binlog_->has_pending()) return;
+  c.sync_seq = binlog_->appended();
+  commit_wanted_.set();
+}
+
+void QueueCore::on_put(QueueCore& q, QueueConn& c) {
+  const beanstalk::Request& r = c.request;
+  if (c.bad_body) {
+    q.state_.skip_id();
+    q.reply(c, ReplyKind::expected_crlf);
+    return;
+  }
+  if (q.options_.draining != nullptr && q.options_.draining->load(std::memory_order_relaxed)) {
+    q.state_.skip_id();
+    q.reply(c, ReplyKind::draining);
+    return;
+  }
+  if (q.binlog_ != nullptr && !q.binlog_->room_for_put(c.session->used->name.size(), c.body.size())) {
+    q.reply(c, ReplyKind::out_of_memory);
+    return;
+  }
+  Job& j = q.state_.put(*c.session, r.priority, r.delay, r.ttr, std::string(c.body), q.now());
+  c.reply.append(beanstalk::reply_word(ReplyKind::inserted));
+  append_number(c.reply, j.id);
+  c.reply.append("\r\n");
+  q.wrote(c);
+}
+
+void QueueCore::on_use(QueueCore& q, QueueConn& c) {
+  q.state_.use(*c.session, c.request.tube);
+  c.reply.append(beanstalk::reply_word(ReplyKind::using_tube)).append(" ").append(c.session->used->name).append("\r\n");
+}
+
+void QueueCore::on_reserve(QueueCore& q, QueueConn& c) {
+  const std::int64_t timeout = c.request.command == Command::reserve ? -1 : std::int64_t{c.request.timeout};
+  queue::QueueState::Reserve r = q.state_.reserve(*c.session, timeout, q.now());
+  switch (r.status) {
+    case queue::QueueState::Reserve::reserved: q.reply_job(c, ReplyKind::reserved, *r.job, c.reply); break;
+    case queue::QueueState::Reserve::deadline_soon: q.reply(c, ReplyKind::deadline_soon); break;
+    case queue::QueueState::Reserve::timed_out: q.reply(c, ReplyKind::timed_out); break;
+    case queue::QueueState::Reserve::waiting: c.waiting = true; break;
+  }
+}
+
+void QueueCore::on_reserve_job(QueueCore& q, QueueConn& c) {
+  if (Job* j = q.state_.reserve_job(*c.session, c.request.id, q.now())) {
+    q.reply_job(c, ReplyKind::reserved, *j, c.reply);
+  } else {
+    q.reply(c, ReplyKind::not_found);
+  }
+}
+
+void QueueCore::on_delete(QueueCore& q, QueueConn& c) {
+  q.reply(c, q.state_.delete_job(*c.session, c.request.id) ? ReplyKind::deleted : ReplyKind::not_found);
+  q.wrote(c);
+}
+
+void QueueCore::on_release(QueueCore& q, QueueConn& c) {
+  const beanstalk::Request& r = c.request;
+  const bool ok = q.state_.release(*c.session, r.id, r.priority, r.delay, q.now());
+  q.reply(c, ok ? ReplyKind::released : ReplyKind::not_found);
+  q.wrote(c);
+}
+
+void QueueCore::on_bury(QueueCore& q, QueueConn& c) {
+  q.reply(c, q.state_.bury(*c.session, c.request.id, c.request.priority) ? ReplyKind::buried : ReplyKind::not_found);
+  q.wrote(c);
+}
+
+void QueueCore::on_touch(QueueCore& q, QueueConn& c) {
+  q.reply(c, q.state_.touch(*c.session, c.request.id, q.now()) ? ReplyKind::touched : ReplyKind::not_found);
+  q.wrote(c);
+}
+
+void QueueCore::on_watch(QueueCore& q, QueueConn& c) {
+  c.reply.append(beanstalk::reply_word(ReplyKind::watching));
+  append_number(c.reply, q.state_.watch(*c.session, c.request.tube));
+  c.reply.append("\r\n");
+}
+
+void QueueCore::on_ignore(QueueCore& q, QueueConn& c) {
+  long n = q.state_.ignore(*c.session, c.request.tube);
+  if (n < 0) {
+    q.reply(c, ReplyKind::not_ignored);
+    return;
+  }
+  c.reply.append(beanstalk::reply_word(ReplyKind::watching));
+  append_number(c.reply, static_cast<std::uint64_t>(n));
+  c.reply.append("\r\n");
+}
+
+void QueueCore::on_peek(QueueCore& q, QueueConn& c) {
+  Job* j = nullptr;
+  switch (c.request.command) {
+    case Command::peek: j = q.state_.peek(c.request.id); break;
+    case Command::peek_ready: j = q.state_.peek_ready(*c.session); break;
+    case Command::peek_delayed: j = q.state_.peek_delayed(*c.session); break;
+    default: j = q.state_.peek_buried(*c.session); break;
+  }
+  if (j == nullptr) {
+    q.reply(c, ReplyKind::not_found);
+  } else {
+    q.reply_job(c, ReplyKind::found, *j, c.reply);
+  }
+}
+
+void QueueCore::on_kick(QueueCore& q, QueueConn& c) {
+  std::uint32_t n = q.state_.kick(*c.session, c.request.bound, q.now());
+  c.reply.append(beanstalk::reply_word(ReplyKind::kicked));
+  append_number(c.reply, n);
+  c.reply.append("\r\n");
+  q.wrote(c);
+}
+
+void QueueCore::on_kick_job(QueueCore& q, QueueConn& c) {
+  q.reply(c, q.state_.kick_job(c.request.id, q.now()) ? ReplyKind::kicked : ReplyKind::not_found);
+  q.wrote(c);
+}
+
+void QueueCore::on_stats_job(QueueCore& q, QueueConn& c) {
+  Job* j = q.state_.peek(c.request.id);
+  if (j == nullptr) {
+    q.reply(c, ReplyKind::not_found);
+    return;
+  }
+  q.yaml_.clear();
+  queue::write_job_stats(q.yaml_, *j, q.now(), j->segment);
+  q.reply_yaml(c);
+}
+
+void QueueCore::on_stats_tube(QueueCore& q, QueueConn& c) {
+  queue::Tube* t = q.state_.find_tube(c.request.tube);
+  if (t == nullptr) {
+    q.reply(c, ReplyKind::not_found);
+    return;
+  }
+  q.yaml_.clear();
+  queue::write_tube_stats(q.yaml_, *t, q.now());
+  q.reply_yaml(c);
+}
+
+void QueueCore::on_stats(QueueCore& q, QueueConn& c) {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  utsname un{};
+  ::uname(&un);
+  queue::ServerFacts f;
+  f.command_counts = q.command_counts_;
+  f.max_job_size = q.options_.max_job_size;
+  f.pid = static_cast<long>(::getpid());
+  f.version = kVersion;
+  f.utime_us = static_cast<std::int64_t>(ru.ru_utime.tv_sec) * 1'000'000 + ru.ru_utime.tv_usec;
+  f.stime_us = static_cast<std::int64_t>(ru.ru_stime.tv_sec) * 1'000'000 + ru.ru_stime.tv_usec;
+  f.uptime_s = static_cast<std::uint64_t>((q.now() - q.started_ns_) / queue::kSecondNs);
+  if (q.binlog_ != nullptr) {
+    queue::BinlogStats b = q.binlog_->stats();
+    f.binlog_enabled = true;
+    f.binlog_oldest_index = b.oldest_index;
+    f.binlog_current_index = b.current_index;
+    f.binlog_records_migrated = b.records_migrated;
+    f.binlog_records_written = b.records_written;
+    f.binlog_max_size = b.segment_size;
+    f.binlog_live_bytes = b.live_bytes;
+    f.binlog_dead_bytes = b.dead_bytes;
+  }
+  f.draining = q.options_.draining != nullptr && q.options_.draining->load(std::memory_order_relaxed);
+  f.instance_id = q.instance_id_;
+  f.hostname = un.nodename;
+  f.os = un.version;
+  f.platform = un.machine;
+  q.yaml_.clear();
+  queue::write_server_stats(q.yaml_, q.state_, f);
+  q.reply_yaml(c);
+}
+
+void QueueCore::on_list(QueueCore& q, QueueConn& c) {
+  if (c.request.command == Command::list_tube_used) {
+    c.reply.append(beanstalk::reply_word(ReplyKind::using_tube)).append(" ").append(c.session->used->name).append("\r\n");
+    return;
+  }
+  q.yaml_.clear();
+  if (c.request.command == Command::list_tubes) {
+    queue::write_tube_list(q.yaml_, q.state_);
+  } else {
+    queue::write_watched_list(q.yaml_, *c.session);
+  }
+  q.reply_yaml(c);
+}
+
+void QueueCore::on_pause_tube(QueueCore& q, QueueConn& c) {
+  q.reply(c, q.state_.pause_tube(c.request.tube, c.request.delay, q.now()) ? ReplyKind::paused : ReplyKind::not_found);
+}
+
+void QueueCore::on_quit(QueueCore&, QueueConn&) {}
+
+void QueueCore::execute(QueueConn& c) {
+  c.reply.clear();
+  c.sync_seq = 0;
+  c.waiting = false;
+  count_command(c.request.command);
+  kHandlers[static_cast<std::size_t>(c.request.command)](*this, c);
+  rearm();
+}
+
+// ---- the core: sessions, wake-ups and time -----------------------------------------------------------------------
+
+void QueueCore::open_session(QueueConn& c) {
+  c.session = &state_.open_session();
+  c.session->owner = &c;
+}
+
+void QueueCore::close_session(QueueConn& c) {
+  if (c.session == nullptr) return;
+  state_.close_session(*c.session, now());
+  c.session = nullptr;
+  rearm();
+}
+
+void QueueCore::cancel_wait(QueueConn& c) {
+  if (c.session != nullptr) state_.stop_waiting(*c.session);
+  rearm();
+}
+
+void QueueCore::wait_ended(queue::Session& s, queue::WaitEnd end, Job* job) {
+  auto* c = static_cast<QueueConn*>(s.owner);
+  c->wake_reply.clear();
+  switch (end) {
+    case queue::WaitEnd::reserved: reply_job(*c, ReplyKind::reserved, *job, c->wake_reply); break;
+    case queue::WaitEnd::deadline_soon: c->wake_reply.append(beanstalk::reply_word(ReplyKind::deadline_soon)).append("\r\n"); break;
+    case queue::WaitEnd::timed_out: c->wake_reply.append(beanstalk::reply_word(ReplyKind::timed_out)).append("\r\n"); break;
+  }
+  deliver_wake(*c);
+}
+
+namespace {
+void wake_connection(QueueConn* conn) {
+  conn->woken = true;
+  if (auto h = std::exchange(conn->waiter, nullptr)) Loop::current()->schedule(h);
+}
+}  // namespace
+
+void QueueCore::deliver_wake(QueueConn& c) {
+  QueueConn* conn = &c;
+  if (c.shard == shard_) {
+    wake_connection(conn);
+    return;
+  }
+  // The connection's fields are its shard's: the message sets them there (after wake_reply, written above).
+  Shard::current()->send(c.shard, [conn] { wake_connection(conn); });
+}
+
+void QueueCore::rearm() noexcept {
+  const std::int64_t at = state_.next_deadline();
+  if (at == armed_at_ && (timer_.armed() || at == queue::kNoDeadline)) return;
+  loop_->timers().stop(timer_);
+  armed_at_ = at;
+  if (at != queue::kNoDeadline) loop_->timers().start(timer_, at);
+}
+
+void QueueCore::on_timer(TimerNode* node) {
+  QueueCore* core = static_cast<Timer*>(node)->core;
+  core->armed_at_ = queue::kNoDeadline;
+  core->state_.tick(core->loop_->clock().now_ns());
+  core->rearm();
+}
+
+// ---- the core: group commit ----------------------------------------------------------------------------------------
+
+struct DurableAwaitable {
+  QueueCore* core;
+  std::uint64_t seq;
+  bool* ok;
+  bool await_ready() const noexcept { return core->done_seq_ >= seq; }
+  void await_suspend(std::coroutine_handle<> h) { core->waiters_.push_back({seq, h, ok}); }
+  void await_resume() const noexcept {}
+};
+
+Task<bool> QueueCore::durable(std::uint64_t seq) {
+  bool ok = true;
+  co_await DurableAwaitable{this, seq, &ok};
+  co_return ok;
+}
+
+namespace {
+
+// fdatasync on each descriptor: runs on the blocking pool.
+bool sync_all(const std::vector<int>& fds) {
+  bool ok = true;
+  for (int fd : fds) {
+    if (::fdatasync(fd) != 0) ok = false;
+  }
+  return ok;
+}
+
+}  // namespace
+
+// One pass per batch: write every record appended since the last pass (page cache, on this thread), sync them on
+// the blocking pool when --fsync always says so, then release every reply that waited for them. Records appended
+// while a sync runs form the next batch: that is the group commit. With --fsync MS an idle tail is synced by the
+// timeout of the wait for the next batch.
+Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
+  QueueCore* core = self.get();
+  Loop& loop = *core->loop_;
+  const queue::BinlogOptions& o = core->options_.binlog;
+  std::int64_t last_sync = loop.now_ns();
+  bool unsynced = false;
+  for (;;) {
+    if (!core->binlog_->has_pending()) {
+      core->commit_wanted_.clear();
+      Status woke;
+      if (unsynced && o.fsync == queue::FsyncMode::interval) {
+        const std::int64_t left = std::max<std::int64_t>(0, last_sync + o.fsync_interval_ns - loop.now_ns());
+        Result<void> r = co_await with_timeout(core->commit_wanted_.wait(), Duration(left));
+        if (!r && r.error() == errc::timed_out) {
+          auto work = [fds = core->binlog_->all_fds()] { return sync_all(fds); };
+          Result<bool> synced = co_await default_blocking_pool().run(std::move(work));
+          if (!synced) break;
+          last_sync = loop.now_ns();
+          unsynced = false;
+          core->binlog_->remove_compacted();
+          continue;
+        }
+        woke = r;
+      } else {
+        woke = co_await core->commit_wanted_.wait();
+      }
+      if (!woke) break;
+      continue;
+    }
+    const std::uint64_t batch = core->binlog_->appended();
+    Result<std::vector<int>> fds = core->binlog_->write_pending(loop.now_ns(), wall_now_ns());
+    bool ok = fds.ok();
+    if (ok && o.fsync == queue::FsyncMode::always) {
+      auto work = [list = std::move(*fds)] { return sync_all(list); };
+      Result<bool> synced = co_await default_blocking_pool().run(std::move(work));
+      if (!synced) break;
+      ok = *synced;
+      if (!ok) log_error("queue: binlog: fdatasync failed");
+      core->binlog_->remove_compacted();
+    } else if (ok && o.fsync == queue::FsyncMode::interval) {
+      unsynced = true;
+      if (loop.now_ns() - last_sync >= o.fsync_interval_ns) {
+        auto work = [list = std::move(*fds)] { return sync_all(list); };
+        Result<bool> synced = co_await default_blocking_pool().run(std::move(work));
+        if (!synced) break;
+        last_sync = loop.now_ns();
+        unsynced = false;
+        core->binlog_->remove_compacted();
+      }
+    } else if (ok) {
+      core->binlog_->remove_compacted();
+    }
+    if (!ok) core->commit_failed_ = true;
+    core->done_seq_ = batch;
+    while (!core->waiters_.empty() && core->waiters_.front().seq <= batch) {
+      Waiter w = core->waiters_.front();
+      core->waiters_.pop_front();
+      *w.ok = ok;
+      loop.schedule(w.handle);
+    }
+  }
+  // Stopping: what is still pending goes to disk now, synced, so a clean stop loses nothing, and no reply stays
+  // parked behind a batch that will never come.
+  bool ok = true;
+  if (core->binlog_->has_pending()) ok = core->binlog_->write_pending(loop.now_ns(), wall_now_ns()).ok();
+  ok = sync_all(core->binlog_->all_fds()) && ok;
+  core->done_seq_ = core->binlog_->appended();
+  for (const Waiter& w : core->waiters_) {
+    *w.ok = ok;
+    loop.schedule(w.handle);
+  }
+  core->waiters_.clear();
+}
+
+// ---- the core: creation --------------------------------------------------------------------------------------------
+
+QueueCore::QueueCore(Loop& loop, const QueueOptions& options)
+    : loop_(&loop), options_(options), shard_(current_shard()), state_(this), started_ns_(loop.now_ns()) {
+  timer_.core = this;
+  timer_.on_fire = &QueueCore::on_timer;
+  std::uint8_t id[8] = {};
+  if (::getrandom(id, sizeof id, 0) != static_cast<ssize_t>(sizeof id)) {
+    std::uint64_t seed = static_cast<std::uint64_t>(wall_now_ns());
+    std::memcpy(id, &seed, sizeof id);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (std::uint8_t b : id) {
+    instance_id_.push_back(kHex[b >> 4]);
+    instance_id_.push_back(kHex[b & 15]);
+  }
+}
+
+QueueCore::~QueueCore() { loop_->timers().stop(timer_); }
+
+Result<std::shared_ptr<QueueCore>> QueueCore::create(Loop& loop, const QueueOptions& options) {
+  auto core = std::shared_ptr<QueueCore>(new QueueCore(loop, options));
+  if (!options.binlog_dir.empty()) {
+    queue::ReplayReport report;
+    queue::BinlogOptions bo = options.binlog;
+    bo.max_job_size = options.max_job_size;
+    auto opened = queue::Binlog::open(options.binlog_dir, bo, core->state_, loop.now_ns(), wall_now_ns(), report);
+    for (const std::string& p : report.problems) log_warn("queue: binlog: {}", p);
+    if (!opened) {
+      log_error("queue: cannot open the binlog in {}: {}", options.binlog_dir, opened.error().message());
+      return opened.error();
+    }
+    core->binlog_ = std::move(*opened);
+    log_info("queue: binlog {}: {} segment(s), {} record(s) replayed, {} job(s) restored, fsync {}",
+             options.binlog_dir, report.segments, report.records, report.jobs,
+             options.binlog.fsync == queue::FsyncMode::always ? std::string("always")
+             : options.binlog.fsync == queue::FsyncMode::never
+                 ? std::string("never")
+                 : fmt::format("every {} ms", options.binlog.fsync_interval_ns / 1'000'000));
+    loop.spawn(commit_loop(core));
+  }
+  core->rearm();
+  return core;
+}
+
+// ---- the connection ------------------------------------------------------------------------------------------------
+
+QueueServer::QueueServer(Loop& loop, const QueueOptions& options, const ServerOptions& server, QueueCore* core)
+    : options_(&options), core_(core), tcp_(loop, server, &queue_connection, this) {}
+
+bool QueueServer::core_is_here() const noexcept { return current_shard() == core_->shard(); }
+
+bool QueueServer::allowed(const Stream& stream) const {
+  if (options_->allow.empty()) return true;
+  Result<Address> peer = stream.peer_address();
+  if (!peer) return false;
+  if (peer->is_unix()) return true;
+  for (const Cidr& c : options_->allow) {
+    if (c.contains(*peer)) return true;
+  }
+  return false;
+}
+
+namespace {
+
+enum class CoreOp : std::uint8_t { open, execute, cancel_wait, close };
+
+struct Call {
+  QueueCore* core;
+  QueueConn* conn;
+  CoreOp op;
+};
+
+// On the core's shard.
+Task<void> run_on_core(Call call) {
+  QueueCore& core = *call.core;
+  QueueConn& c = *call.conn;
+  switch (call.op) {
+    case CoreOp::open: core.open_session(c); break;
+    case CoreOp::close: core.close_session(c); break;
+    case CoreOp::cancel_wait: core.cancel_wait(c); break;
+    case CoreOp::execute:
+      core.execute(c);
+      if (c.sync_seq != 0 && !co_await core.durable(c.sync_seq)) {
+        c.reply.assign(beanstalk::reply_word(ReplyKind::internal_error)).append("\r\n");
+      }
+      break;
+  }
+}
+
+// Runs `op` for this connection on the core's shard: directly when that is this shard, else as a message.
+Task<void> on_core(QueueServer& server, QueueConn& c, CoreOp op) {
+  Call call{&server.core(), &c, op};
+  if (server.core_is_here()) {
+    if (op == CoreOp::execute) {  // the hot path: no extra task unless the reply waits for the disk
+      call.core->execute(c);
+      if (c.sync_seq != 0 && !co_await call.core->durable(c.sync_seq)) {
+        c.reply.assign(beanstalk::reply_word(ReplyKind::internal_error)).append("\r\n");
+      }
+      co_return;
+    }
+    co_await run_on_core(call);
+    co_return;
+  }
+  co_await submit_to(call.core->shard(), [call] { return run_on_core(call); });
+}
+
+// Suspends the connection until its reserve is answered (woken), its peer hangs up (the watcher below), or the
+// task is cancelled or asked to drain (a graceful stop: the wait counts as an input wait, so a stopping server
+// does not keep idle workers until its shutdown timeout). Never completes on its own otherwise.
+class [[nodiscard]] WakeOrHangup {
+ public:
+  explicit WakeOrHangup(QueueConn* c) noexcept : c_(c) {}
+  bool await_ready() const noexcept { return c_->woken || c_->hung_up; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    CancelState* cs = nullptr;
+    if (cancelled_before_suspend(h, cs) || (cs != nullptr && cs->drain_requested())) return false;
+    c_->waiter = h;
+    cancel_ = cs;
+    if (cs != nullptr) cs->install(&WakeOrHangup::cancel_slot, this, WaitKind::input);
+    return true;
+  }
+  void await_resume() noexcept {
+    if (cancel_ != nullptr) cancel_->clear();
+    c_->waiter = nullptr;
+  }
+
+ private:
+  static void cancel_slot(void* ctx) noexcept {
+    auto* self = static_cast<WakeOrHangup*>(ctx);
+    if (auto h = std::exchange(self->c_->waiter, nullptr)) Loop::current()->schedule(h);
+  }
+  QueueConn* c_;
+  CancelState* cancel_ = nullptr;
+};
+
+// The stream's reader while a reserve waits: ends when the peer hangs up (pipelined commands arriving meanwhile stay
+// queued) or when cancelled, and then resumes the waiting connection.
+Task<void> watch_hangup(Stream* stream, QueueConn* c) {
+  for (;;) {
+    const std::size_t before = stream->inbound().bytes();
+    Status s = co_await stream->wait_more();
+    if (!s && s.error() == errc::cancelled) co_return;
+    if (!s || stream->inbound().bytes() == before) break;
+  }
+  c->hung_up = true;
+  if (auto h = std::exchange(c->waiter, nullptr)) Loop::current()->schedule(h);
+}
+
+}  // namespace
+
+Task<void> queue_connection(Stream stream, TcpServer& tcp) {
+  QueueServer& server = *static_cast<QueueServer*>(tcp.user());
+  if (!server.allowed(stream)) {
+    log_debug("queue: fd {}: refused by --allow", stream.fd());
+    co_return;
+  }
+  QueueConn c;
+  c.shard = current_shard();
+  co_await on_core(server, c, CoreOp::open);
+  beanstalk::RequestParser parser(beanstalk::RequestLimits{server.options().max_job_size});
+  for (;;) {
+    beanstalk::ParseResult r = parser.parse(stream.inbound());
+    if (r.need_more()) {
+      // Awaited here, not in a helper task: a graceful stop's drain request reaches only this task's own waits.
+      const std::size_t before = stream.inbound().bytes();
+      Status more = co_await stream.wait_more();
+      if (!more || stream.inbound().bytes() <= before) break;
+      continue;
+    }
+    if (r.error()) {
+      const ReplyKind kind = r.code == beanstalk::ParseError::unknown_command ? ReplyKind::unknown_command
+                             : r.code == beanstalk::ParseError::job_too_big   ? ReplyKind::job_too_big
+                                                                               : ReplyKind::bad_format;
+      stream.queue_copy(beanstalk::reply_word(kind));
+      stream.queue_copy("\r\n");
+      continue;
+    }
+    c.request = parser.request();
+    if (c.request.command == Command::quit) break;
+    Slice body;
+    bool refused = false;  // EXPECTED_CRLF: the job is dropped, the connection goes on
+    if (c.request.command == Command::put) {
+      bool gone = false;
+      for (;;) {
+        beanstalk::PutBody b = beanstalk::take_put_body(stream.inbound(), c.request.bytes);
+        if (b.status == beanstalk::PutBody::Status::need_more) {
+          const std::size_t before = stream.inbound().bytes();
+          Status more = co_await stream.wait_more();
+          if (!more || stream.inbound().bytes() <= before) {
+            gone = true;
+            break;
+          }
+          continue;
+        }
+        // A body without its CRLF still goes to the core: it answers EXPECTED_CRLF and counts the put and its id.
+        refused = b.status == beanstalk::PutBody::Status::expected_crlf;
+        if (!refused) body = std::move(b.body);
+        break;
+      }
+      if (gone) break;
+    }
+    c.bad_body = refused;
+    c.body = body.view();
+    co_await on_core(server, c, CoreOp::execute);
+    c.body = {};
+    body.reset();
+    if (c.waiting) {
+      parser.drop_line();  // do not pin a receive buffer while we wait
+      JoinHandle<void> watcher = stream.loop().spawn_joinable(watch_hangup(&stream, &c));
+      co_await WakeOrHangup(&c);
+      watcher.cancel();
+      co_await watcher;  // the stream has one reader: the watcher is gone before we read again
+      if (!c.woken) co_await on_core(server, c, CoreOp::cancel_wait);
+      // A wake-up that raced the hang-up has arrived by now (it was sent before the core's answer).
+      if (c.woken) {
+        stream.queue_copy(c.wake_reply);
+      } else {
+        stream.queue_copy(beanstalk::reply_word(ReplyKind::timed_out));
+        stream.queue_copy("\r\n");
+      }
+      c.woken = false;
+      c.hung_up = false;
+      c.waiting = false;
+    } else {
+      stream.queue_copy(c.reply);
+    }
+    if (stream.queued_bytes() >= server.options().output_limit) {
+      Status room = co_await stream.write(Slice{});
+      if (!room) break;
+    }
+  }
+  co_await on_core(server, c, CoreOp::close);
+  (void)co_await with_timeout(stream.flush(), std::chrono::seconds(10));
+}
+
+Task<void> watch_drain_signal(std::atomic<bool>* draining) {
+  auto created = SignalSet::create(*Loop::current(), {SIGUSR1});
+  if (!created) {
+    log_error("queue: cannot watch SIGUSR1 (drain mode): {}", created.error().message());
+    co_return;
+  }
+  SignalSet signals = std::move(*created);
+  for (;;) {
+    Result<int> signo = co_await signals.wait();
+    if (!signo) co_return;
+    if (!draining->exchange(true)) log_info("queue: SIGUSR1: drain mode: put answers DRAINING from now on");
+  }
+}
+
+}  // namespace ringlet

@@ -1,0 +1,258 @@
+// Tests of the binlog (src/ringlet/queue/binlog.hpp): replay restores every state, a torn or corrupt tail is cut
+// and reported (never fatal), the directory lock, ids that continue, and compaction keeping the log bounded.
+#include "ringlet/queue/binlog.hpp"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace ringlet::queue {
+namespace {
+
+constexpr std::int64_t s = kSecondNs;
+constexpr std::int64_t kWall = 1'800'000'000 * s;  // the wall clock at "now"
+
+class BinlogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ringlet-binlog-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Binlog> open(QueueState& q, ReplayReport& report, BinlogOptions o = {}) {
+    auto r = Binlog::open(dir_, o, q, now, kWall, report);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
+    return r.ok() ? std::move(*r) : nullptr;
+  }
+  void flush(Binlog& log) { ASSERT_TRUE(log.write_pending(now, kWall).ok()); }
+  std::vector<std::filesystem::path> segments() const {
+    std::vector<std::filesystem::path> out;
+    for (auto& e : std::filesystem::directory_iterator(dir_)) {
+      if (e.path().filename().string().rfind("binlog.", 0) == 0) out.push_back(e.path());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::string dir_;
+  std::int64_t now = 1000 * s;
+};
+
+TEST_F(BinlogTest, replay_brings_back_every_state_and_ids_continue) {
+  {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report);
+    Session& c = q.open_session();
+    q.use(c, "t");
+    std::uint64_t a = q.put(c, 1, 0, 60, "a", now).id;
+    std::uint64_t b = q.put(c, 2, 30, 60, "b", now).id;
+    std::uint64_t d = q.put(c, 3, 0, 60, "d", now).id;
+    std::uint64_t e = q.put(c, 4, 0, 60, "e", now).id;
+    q.watch(c, "t");
+    ASSERT_EQ(q.reserve_job(c, d, now)->id, d);
+    ASSERT_TRUE(q.bury(c, d, 9));
+    ASSERT_EQ(q.reserve_job(c, e, now)->id, e);
+    ASSERT_TRUE(q.delete_job(c, a));
+    (void)b;
+    flush(*log);
+  }
+  now += 10 * s;  // the restart happens later on the monotonic clock; the wall clock says no time passed
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report);
+  EXPECT_TRUE(report.problems.empty());
+  EXPECT_EQ(q.peek(1), nullptr) << "deleted";
+  EXPECT_EQ(q.peek(2)->state, JobState::delayed);
+  EXPECT_EQ(q.peek(2)->deadline_ns, now + 30 * s) << "the delay is kept in wall-clock time";
+  EXPECT_EQ(q.peek(3)->state, JobState::buried);
+  EXPECT_EQ(q.peek(3)->priority, 9u);
+  EXPECT_EQ(q.peek(4)->state, JobState::ready) << "a reservation comes back ready";
+  EXPECT_EQ(q.peek(4)->body, "e");
+  EXPECT_EQ(q.peek(4)->tube->name, "t");
+  Session& c = q.open_session();
+  EXPECT_EQ(q.put(c, 0, 0, 1, "f", now).id, 5u);
+}
+
+TEST_F(BinlogTest, a_torn_tail_is_cut_at_the_last_good_record_and_reported) {
+  {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report);
+    Session& c = q.open_session();
+    q.put(c, 0, 0, 60, "first", now);
+    q.put(c, 0, 0, 60, "second", now);
+    flush(*log);
+  }
+  // Cut the second record in half, as a crash in the middle of a write would.
+  auto files = segments();
+  ASSERT_EQ(files.size(), 1u);
+  std::string last = files.back().string();
+  int fd = ::open(last.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  struct stat st{};
+  ::fstat(fd, &st);
+  ASSERT_EQ(::ftruncate(fd, st.st_size - 4), 0);  // the preallocated rest was trimmed when the log closed
+  ::close(fd);
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report);
+  ASSERT_NE(log, nullptr);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find("cut at offset"), std::string::npos) << report.problems[0];
+  EXPECT_NE(q.peek(1), nullptr);
+  EXPECT_EQ(q.peek(2), nullptr);
+}
+
+TEST_F(BinlogTest, a_bad_checksum_ends_the_segment_without_failing_the_start) {
+  {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report);
+    Session& c = q.open_session();
+    q.put(c, 0, 0, 60, "first", now);
+    q.put(c, 0, 0, 60, "second", now);
+    flush(*log);
+  }
+  std::string last = segments().back().string();
+  int fd = ::open(last.c_str(), O_RDWR);
+  struct stat st{};
+  ::fstat(fd, &st);
+  char x = 'X';
+  ASSERT_EQ(::pwrite(fd, &x, 1, st.st_size - 2), 1);  // a byte of the last body
+  ::close(fd);
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report);
+  ASSERT_NE(log, nullptr);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find("checksum"), std::string::npos);
+  EXPECT_EQ(q.peek(1)->body, "first");
+  EXPECT_EQ(q.peek(2), nullptr);
+}
+
+TEST_F(BinlogTest, one_server_per_directory) {
+  QueueState q1;
+  ReplayReport r1;
+  auto first = open(q1, r1);
+  QueueState q2;
+  ReplayReport r2;
+  auto second = Binlog::open(dir_, {}, q2, now, kWall, r2);
+  EXPECT_FALSE(second.ok());
+}
+
+TEST_F(BinlogTest, compaction_keeps_the_log_a_small_multiple_of_the_live_jobs) {
+  BinlogOptions o;
+  o.segment_size = 64 * 1024;  // raised to the floor the largest job needs
+  o.max_job_size = 1024;
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report, o);
+  Session& c = q.open_session();
+  // A few long-lived jobs, and a stream of short-lived ones through them.
+  for (int i = 0; i < 10; ++i) q.put(c, 0, 1000, 60, std::string(500, 'L'), now);
+  const std::string body(1000, 'x');
+  for (int i = 0; i < 20000; ++i) {
+    std::uint64_t id = q.put(c, 0, 0, 60, body, now).id;
+    ASSERT_TRUE(q.delete_job(c, id));
+    if (i % 50 == 0) {
+      flush(*log);
+      log->remove_compacted();
+    }
+  }
+  flush(*log);
+  log->remove_compacted();
+  BinlogStats st = log->stats();
+  const std::uint64_t segment = st.segment_size;
+  std::uint64_t on_disk = 0;
+  for (auto& f : segments()) on_disk += std::filesystem::file_size(f);
+  EXPECT_GT(st.records_migrated, 0u);
+  EXPECT_LE(on_disk, 4 * segment) << "20 MB written, 5 KB live: the log must not keep the dead records";
+  EXPECT_LE(st.dead_bytes, 2 * st.live_bytes + 2 * segment);
+  log.reset();
+  QueueState back;
+  ReplayReport r2;
+  auto again = open(back, r2, o);
+  EXPECT_TRUE(r2.problems.empty());
+  EXPECT_EQ(back.job_count(), 10u);
+}
+
+// A small tmpfs stands for a full disk (skipped where mounting is not allowed).
+TEST_F(BinlogTest, a_full_disk_refuses_puts_and_keeps_every_acknowledged_change) {
+  if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{dir_};
+  BinlogOptions o;
+  o.segment_size = 300 * 1024;
+  o.max_job_size = 1024;
+  std::vector<std::uint64_t> acked;
+  {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report, o);
+    ASSERT_NE(log, nullptr);
+    Session& c = q.open_session();
+    const std::string body(1000, 'b');
+    bool refused = false;
+    for (int i = 0; i < 5000 && !refused; ++i) {
+      if (!log->room_for_put(c.used->name.size(), body.size())) {
+        refused = true;
+        break;
+      }
+      acked.push_back(q.put(c, 0, 0, 60, body, now).id);
+      flush(*log);
+    }
+    ASSERT_TRUE(refused) << "1 MiB never filled up";
+    ASSERT_GT(acked.size(), 100u);
+    // Deletes of acknowledged jobs still reach the disk (the headroom).
+    for (std::size_t i = 0; i < 50; ++i) ASSERT_TRUE(q.delete_job(c, acked[i]));
+    flush(*log);
+    EXPECT_FALSE(log->failed());
+  }
+  // Closing gave back the current segment's preallocated rest: fill the disk up again, all but 64 KiB.
+  {
+    const std::string filler_path = dir_ + "/filler";
+    int fd = ::open(filler_path.c_str(), O_WRONLY | O_CREAT, 0600);
+    ASSERT_GE(fd, 0);
+    const std::string chunk(64 * 1024, 'f');
+    off_t size = 0;
+    for (;;) {
+      ssize_t w = ::write(fd, chunk.data(), chunk.size());
+      if (w <= 0) break;
+      size += w;
+    }
+    ASSERT_EQ(::ftruncate(fd, std::max<off_t>(0, size - 64 * 1024)), 0);
+    ::close(fd);
+  }
+  // A restart on the full disk comes up, with every acknowledged change, and refuses puts.
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report, o);
+  ASSERT_NE(log, nullptr);
+  EXPECT_TRUE(report.problems.empty()) << report.problems[0];
+  EXPECT_EQ(q.job_count(), acked.size() - 50);
+  for (std::size_t i = 0; i < acked.size(); ++i) EXPECT_EQ(q.peek(acked[i]) != nullptr, i >= 50) << acked[i];
+  Session& c = q.open_session();
+  EXPECT_FALSE(log->room_for_put(c.used->name.size(), 1000));
+  ASSERT_TRUE(q.delete_job(c, acked[60]));
+  flush(*log);
+  log.reset();
+  QueueState again;
+  ReplayReport r2;
+  auto third = open(again, r2, o);
+  EXPECT_EQ(again.peek(acked[60]), nullptr) << "a delete logged on the full disk holds";
+}
+
+}  // namespace
+}  // namespace ringlet::queue
