@@ -96,7 +96,9 @@ class StalledClientsTest : public ::testing::TestWithParam<std::tuple<std::strin
       ASSERT_NE(::mkdtemp(tmpl), nullptr);
       root_ = tmpl;
       std::ofstream(root_ + "/small.txt") << kSmallFile;
-      args.insert(args.end(), {"--root", root_});
+      // A stalled connection's pending request or blocked response would time out (and be closed) while the
+      // test watches the server sit idle; the timeouts are tested elsewhere.
+      args.insert(args.end(), {"--root", root_, "--header-timeout", "600", "--send-timeout", "600"});
     }
     args.insert(args.end(), extra.begin(), extra.end());
     std::string error;
