@@ -1,9 +1,9 @@
 // cache_server_test.cpp — `ringlet cache` as a black box, on both backends: exact bytes over real sockets (text and
 // meta commands, errors and swallowed data blocks), pipelined and byte-at-a-time input giving the same replies,
-// garbage input, two shards, a slow reader of a huge multi-get, 10,000 connections, a Unix socket; and the real
-// clients from Debian: pymemcache (with HashClient over three servers), memccapable's ASCII conformance run,
-// memccp/memccat/memcstat, and nutcracker (twemproxy) with ketama in front of three instances. Expected bytes were
-// checked against memcached 1.6.18.
+// garbage input, two shards, a slow reader of a huge multi-get, 10,000 connections, a Unix socket, several listen
+// addresses; and the real clients from Debian: pymemcache (with HashClient over three servers), memccapable's ASCII
+// conformance run, memccp/memccat/memcstat, memcslap's load in each mode, and nutcracker (twemproxy) with ketama in
+// front of three instances. Expected bytes were checked against memcached 1.6.18.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -544,6 +544,29 @@ TEST_P(CacheServerTest, memccp_memccat_and_memcstat) {
   const std::string stat = http::shell("memcstat " + servers + " 2>&1");
   EXPECT_NE(stat.find("curr_items: 1"), std::string::npos) << stat;
   http::remove_tree(dir);
+}
+
+// #10: libmemcached's load tool (Debian's memcslap, memslap 1.1) in each of its modes against two shards: every
+// reply it reads is what it expects (it prints "error" or "failure" otherwise), and every get it sent hit.
+TEST_P(CacheServerTest, memcslap_runs_every_test_mode_without_an_error) {
+  if (!http::have_program("memcslap")) GTEST_SKIP() << "libmemcached-tools not installed";
+  Server& s = start({"--threads", "2"});
+  const std::string tool = "timeout 60 memcslap --servers=127.0.0.1:" + std::to_string(s.port) + " --concurrency=2 "
+                           "--execute-number=500 ";
+  const std::vector<std::string> modes = {
+      "--test=set --flush", "--test=get --flush", "--test=mget", "--test=set --noreply --buffer",
+      "--test=get --non-blocking --tcp-nodelay", "--test=mget --noreply --buffer"};
+  for (const std::string& mode : modes) {
+    const std::string out = http::shell(tool + mode + " 2>&1; echo exit=$?");
+    EXPECT_NE(out.find("Time total:"), std::string::npos) << mode << ":\n" << out;
+    EXPECT_NE(out.find("exit=0"), std::string::npos) << mode << ":\n" << out;
+    for (const char* bad : {"rror", "ailure", "FAIL"}) {
+      EXPECT_EQ(out.find(bad), std::string::npos) << mode << ":\n" << out;
+    }
+  }
+  const std::string stats = converse_until(s, "stats\r\n", "END\r\n");
+  EXPECT_NE(stats.find("STAT get_misses 0\r\n"), std::string::npos) << stats;
+  EXPECT_EQ(stats.find("STAT get_hits 0\r\n"), std::string::npos) << stats;
 }
 
 TEST_P(CacheServerTest, nutcracker_with_ketama_spreads_keys_over_three_instances) {
