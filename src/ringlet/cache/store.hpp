@@ -223,6 +223,9 @@ class Store {
     return static_cast<std::uint32_t>(e & ((1u << kOffsetBits) - 1));
   }
   static std::uint64_t entry_tag(std::uint64_t hash) noexcept;
+  static std::size_t larger_index(std::size_t slots) noexcept;
+  static std::size_t home_slot(std::uint64_t hash, std::size_t slots) noexcept;
+  static std::size_t next_slot(std::size_t i, std::size_t slots) noexcept { return i + 1 == slots ? 0 : i + 1; }
 
   std::byte* item_at(std::uint64_t entry) const noexcept {
     return segments_[entry_segment(entry)].data + entry_offset(entry);
@@ -262,7 +265,7 @@ class Store {
   std::uint32_t free_first_ = kNone;
 
   std::uint64_t* index_ = nullptr;
-  std::size_t slots_ = 0;  // a power of two
+  std::size_t slots_ = 0;  // 2^k or 1.5 * 2^k (larger_index)
   std::size_t used_slots_ = 0;  // entries + tombstones
   std::size_t tombstones_ = 0;
 
