@@ -553,20 +553,24 @@ TEST_P(CacheServerTest, memcslap_runs_every_test_mode_without_an_error) {
   Server& s = start({"--threads", "2"});
   const std::string tool = "timeout 60 memcslap --servers=127.0.0.1:" + std::to_string(s.port) + " --concurrency=2 "
                            "--execute-number=500 ";
-  const std::vector<std::string> modes = {
-      "--test=set --flush", "--test=get --flush", "--test=mget", "--test=set --noreply --buffer",
-      "--test=get --non-blocking --tcp-nodelay", "--test=mget --noreply --buffer"};
-  for (const std::string& mode : modes) {
+  const auto run = [&](const std::string& mode) {
     const std::string out = http::shell(tool + mode + " 2>&1; echo exit=$?");
     EXPECT_NE(out.find("Time total:"), std::string::npos) << mode << ":\n" << out;
     EXPECT_NE(out.find("exit=0"), std::string::npos) << mode << ":\n" << out;
     for (const char* bad : {"rror", "ailure", "FAIL"}) {
       EXPECT_EQ(out.find(bad), std::string::npos) << mode << ":\n" << out;
     }
+  };
+  for (const char* mode : {"--test=set --flush", "--test=get --flush", "--test=mget",
+                           "--test=get --non-blocking --tcp-nodelay"}) {
+    run(mode);
   }
   const std::string stats = converse_until(s, "stats\r\n", "END\r\n");
   EXPECT_NE(stats.find("STAT get_misses 0\r\n"), std::string::npos) << stats;
   EXPECT_EQ(stats.find("STAT get_hits 0\r\n"), std::string::npos) << stats;
+  // With noreply the tool's threads may read keys its loading connection's unanswered sets have not yet stored (a
+  // race in the client, memcached's too): only errors count here.
+  for (const char* mode : {"--test=set --noreply --buffer", "--test=mget --noreply --buffer"}) run(mode);
 }
 
 TEST_P(CacheServerTest, nutcracker_with_ketama_spreads_keys_over_three_instances) {
