@@ -49,7 +49,8 @@ build_asan() {
 build_tsan() {
   cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_TSAN=ON -DRINGLET_BUILD_BENCH=OFF >/dev/null
   cmake --build build/tsan -j"$jobs" --target unit_runtime_shard_shard_set_test unit_runtime_shard_submit_to_test \
-    unit_runtime_shard_foreign_ptr_test unit_runtime_shard_channel_test unit_net_sharded_server_test
+    unit_runtime_shard_foreign_ptr_test unit_runtime_shard_channel_test unit_net_sharded_server_test \
+    unit_servers_cache_test
 }
 build_fuzz() {
   CC=clang CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_BUILD_BENCH=OFF \
@@ -132,11 +133,12 @@ for stage in $stages; do
       ctest --preset asan-ubsan -j"$jobs" -LE stress -E "_NOT_BUILT"
       ;;
     tsan)
-      # Only what crosses threads: the shard runtime and the multi-shard servers.
+      # Only what crosses threads: the shard runtime and the multi-shard servers (the cache's keys owned by another
+      # shard, flush_all and stats over the shards: CacheShardsTest).
       echo "=== threadsanitizer build and cross-shard tests"
       build_stage tsan
       (cd build/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-        ctest -j"$jobs" --output-on-failure -R "ShardTest|ShardSetTest|ShardedServerTest")
+        ctest -j"$jobs" --output-on-failure -R "ShardTest|ShardSetTest|ShardedServerTest|CacheShardsTest")
       ;;
     fuzz)
       echo "=== fuzz targets (clang, libFuzzer, ${fuzz_seconds}s each)"

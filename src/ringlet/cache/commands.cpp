@@ -295,11 +295,11 @@ void meta_get(Partition& part, const Request& req, std::string_view key, ReplyBu
   for (std::string_view tok = t.next(); !tok.empty(); tok = t.next()) {
     switch (tok[0]) {
       case 'T':
-        item.set_exptime(store.to_exptime(m.ttl));
+        store.set_exptime(item, store.to_exptime(m.ttl));
         break;
       case 'N':
         if (created) {
-          item.set_exptime(store.to_exptime(m.vivify_ttl));
+          store.set_exptime(item, store.to_exptime(m.vivify_ttl));
           won = true;
         }
         break;
@@ -372,7 +372,7 @@ void meta_delete(Partition& part, const Request& req, std::string_view key, Repl
     code = wire::kMetaEx;
   } else if (m.has('I')) {
     // Invalidate: keep the item, stale, with a new CAS; the next reader wins the token to refill it.
-    if (m.has('T')) item.set_exptime(store.to_exptime(m.ttl));
+    if (m.has('T')) store.set_exptime(item, store.to_exptime(m.ttl));
     item.add_bits(kStale);
     item.clear_bits(kTokenSent);
     item.set_cas(m.has('E') ? m.new_cas : store.next_cas());
@@ -431,7 +431,7 @@ void meta_arithmetic(Partition& part, const Request& req, std::string_view key, 
   }
   if (m.has('q') && !created) {
     // memcached hides the success line in quiet mode (not a vivified one), but still applies T.
-    if (m.has('T')) d.item.set_exptime(store.to_exptime(m.ttl));
+    if (m.has('T')) store.set_exptime(d.item, store.to_exptime(m.ttl));
     return;
   }
   char digits[24];
@@ -456,10 +456,10 @@ void meta_arithmetic(Partition& part, const Request& req, std::string_view key, 
         put_ttl(out, store, d.item);
         break;
       case 'T':
-        d.item.set_exptime(store.to_exptime(m.ttl));
+        store.set_exptime(d.item, store.to_exptime(m.ttl));
         break;
       case 'N':
-        if (created) d.item.set_exptime(store.to_exptime(m.vivify_ttl));
+        if (created) store.set_exptime(d.item, store.to_exptime(m.vivify_ttl));
         break;
       case 'O':
         meta_opaque(out, tok);
@@ -581,7 +581,7 @@ void get_key(Partition& part, const Request& req, std::string_view key, ReplyBuf
     if (store.last_miss() == Store::Miss::flushed) ++part.stats.get_flushed;
     return;
   }
-  if (touch) item.set_exptime(store.to_exptime(req.exptime));
+  if (touch) store.set_exptime(item, store.to_exptime(req.exptime));
   store.bump(item);
   value_reply(out, item, req.command == Command::gets || req.command == Command::gats);
 }
@@ -702,7 +702,7 @@ void key_command(Partition& part, const Request& req, std::string_view key, Repl
       ItemRef item = store.find(key);
       ++stats.cmd_touch;
       if (item) {
-        item.set_exptime(store.to_exptime(req.exptime));
+        store.set_exptime(item, store.to_exptime(req.exptime));
         store.bump(item);
         ++stats.touch_hits;
       } else {

@@ -4,8 +4,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "ringlet/base/fatal.hpp"
 
@@ -15,6 +17,11 @@ namespace {
 
 constexpr std::size_t kMinSlots = 4096;  // 32 KiB of index: a store of a few items costs little
 constexpr std::uint64_t kTagBits = 20;
+// The index grows (or sweeps its tombstones) beyond 4/5 full. Linear probing then averages about 3 probes for a hit
+// and 13 for a miss; the probes are 8-byte entries side by side (two cache lines) and the 20-bit tags keep them from
+// reading items, while each point of load is about 0.1 byte per item (docs/design/cache.md, "The index").
+constexpr std::size_t kMaxLoadNum = 4;
+constexpr std::size_t kMaxLoadDen = 5;
 constexpr std::uint32_t kTimeBase = 2;  // now() starts here, so "now - 1" (an immediate flush) is never 0
 
 std::uint64_t load64(const char* p) noexcept {
@@ -128,6 +135,17 @@ std::uint64_t Store::entry_tag(std::uint64_t hash) noexcept {
   return (hash >> (64 - kTagBits)) | 1;
 }
 
+// Index sizes go 2^k, 1.25 * 2^k, 1.5 * 2^k, 1.75 * 2^k, 2^(k+1), ...: growing by a quarter of the power of two
+// instead of doubling keeps the table between 64% and 80% full (40% to 80% when doubling), so at a given item count
+// it holds fewer empty slots (8 bytes each); the smaller steps cost more rebuilds, still O(1) amortized per insert.
+std::size_t Store::larger_index(std::size_t slots) noexcept { return slots + std::bit_floor(slots) / 4; }
+
+// Multiply-shift of the hash's low 32 bits: any table size, not just powers of two, and bits the tag (the top ones)
+// does not use.
+std::size_t Store::home_slot(std::uint64_t hash, std::size_t slots) noexcept {
+  return static_cast<std::size_t>((hash & 0xffffffffu) * slots >> 32);
+}
+
 std::uint64_t Store::make_entry(std::uint64_t hash, std::uint32_t segment, std::uint32_t offset) noexcept {
   return entry_tag(hash) << (kOffsetBits + kSegmentBits) | std::uint64_t{segment} << kOffsetBits | offset;
 }
@@ -135,30 +153,29 @@ std::uint64_t Store::make_entry(std::uint64_t hash, std::uint32_t segment, std::
 std::size_t Store::item_bytes(const std::byte* item) noexcept {
   std::uint32_t vlen;
   std::memcpy(&vlen, item + 8, 4);
-  return kItemHeader + static_cast<std::uint8_t>(item[24]) + vlen;
+  return kItemHeader + static_cast<std::uint8_t>(item[16]) + vlen +
+         ItemRef::trailer_bytes(static_cast<std::uint8_t>(item[17]));
 }
 
 std::size_t Store::find_slot(std::string_view key, std::uint64_t hash) const noexcept {
-  const std::size_t mask = slots_ - 1;
   const std::uint64_t tag = entry_tag(hash);
-  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+  for (std::size_t i = home_slot(hash, slots_);; i = next_slot(i, slots_)) {
     const std::uint64_t e = index_[i];
     if (e == kEmpty) return static_cast<std::size_t>(-1);
     if (e == kTombstone || e >> (kOffsetBits + kSegmentBits) != tag) continue;
     const std::byte* item = item_at(e);
-    const auto klen = static_cast<std::uint8_t>(item[24]);
+    const auto klen = static_cast<std::uint8_t>(item[16]);
     if (klen == key.size() && std::memcmp(item + kItemHeader, key.data(), klen) == 0) return i;
   }
 }
 
 void Store::insert_entry(std::uint64_t hash, std::uint64_t entry) {
-  if ((used_slots_ + 1) * 4 > slots_ * 3) {
+  if ((used_slots_ + 1) * kMaxLoadDen > slots_ * kMaxLoadNum) {
     // Too full: grow when more than half the slots hold items, else just sweep the tombstones out.
     const std::size_t live = used_slots_ - tombstones_;
-    rebuild_index(live * 2 >= slots_ ? slots_ * 2 : slots_);
+    rebuild_index(live * 2 >= slots_ ? larger_index(slots_) : slots_);
   }
-  const std::size_t mask = slots_ - 1;
-  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+  for (std::size_t i = home_slot(hash, slots_);; i = next_slot(i, slots_)) {
     if (index_[i] == kEmpty || index_[i] == kTombstone) {
       if (index_[i] == kEmpty) {
         ++used_slots_;
@@ -186,16 +203,15 @@ void Store::rebuild_index(std::size_t slots) {
   }
   auto* fresh = static_cast<std::uint64_t*>(std::calloc(slots, sizeof(std::uint64_t)));
   if (fresh == nullptr) fatal("cache: cannot allocate the index");
-  const std::size_t mask = slots - 1;
   std::size_t used = 0;
   for (std::size_t i = 0; i < slots_; ++i) {
     const std::uint64_t e = index_[i];
     if (e == kEmpty || e == kTombstone) continue;
     const std::byte* item = item_at(e);
     const std::uint64_t h = hash_key({reinterpret_cast<const char*>(item) + kItemHeader,
-                                      static_cast<std::size_t>(static_cast<std::uint8_t>(item[24]))});
-    std::size_t j = h & mask;
-    while (fresh[j] != kEmpty) j = (j + 1) & mask;
+                                      static_cast<std::size_t>(static_cast<std::uint8_t>(item[16]))});
+    std::size_t j = home_slot(h, slots);
+    while (fresh[j] != kEmpty) j = next_slot(j, slots);
     fresh[j] = e;
     ++used;
   }
@@ -261,7 +277,8 @@ void Store::unlink_slot(std::size_t slot, std::byte* item) noexcept {
 Reservation Store::reserve(std::string_view key, std::uint32_t value_length) {
   RINGLET_ASSERT(!reserved_);
   RINGLET_ASSERT(!key.empty() && key.size() <= 255);
-  const std::size_t bytes = kItemHeader + key.size() + value_length;
+  // Room for both trailer fields: the flags and exptime are known at commit(), which gives back what they do not use.
+  const std::size_t bytes = kItemOverheadMax + key.size() + value_length;
   if (bytes > options_.max_item_bytes || bytes > segment_bytes_) return {};
   if (!head_has_room(bytes)) new_head(bytes);
   Segment& seg = segments_[head_];
@@ -270,9 +287,11 @@ Reservation Store::reserve(std::string_view key, std::uint32_t value_length) {
   r.segment = head_;
   r.offset = seg.used;
   r.value_length = value_length;
+  r.bytes = static_cast<std::uint32_t>(bytes);
   r.hash = hash_key(key);
   std::memcpy(r.item + 8, &value_length, 4);
-  r.item[24] = static_cast<std::byte>(key.size());
+  r.item[16] = static_cast<std::byte>(key.size());
+  r.item[17] = std::byte{0};
   std::memcpy(r.item + kItemHeader, key.data(), key.size());
   seg.used += static_cast<std::uint32_t>(bytes);
   reserved_ = true;
@@ -283,12 +302,21 @@ ItemRef Store::commit(Reservation& r, std::uint32_t client_flags, std::uint32_t 
                       std::uint8_t bits) {
   RINGLET_ASSERT(reserved_ && r.item != nullptr);
   ItemRef ref(r.item, 0);
+  const auto layout = static_cast<std::uint8_t>((client_flags != 0 ? kHasFlags : 0) | (exptime != 0 ? kHasExptime : 0));
+  r.item[17] = static_cast<std::byte>(layout | (bits & ~kLayoutBits));
   ref.set_cas(cas != 0 ? cas : next_cas());
-  ref.set_client_flags(client_flags);
-  ref.set_exptime(exptime);
   ref.set_atime(now());
-  ref.set_bits(bits);
+  std::size_t at = ref.trailer();
+  if (client_flags != 0) {
+    ref.store(at, client_flags);
+    at += 4;
+  }
+  if (exptime != 0) ref.store(at, exptime);
   const std::size_t bytes = ref.total_bytes();
+  // Give back the trailer fields this item does not use (nothing was written after the reservation).
+  Segment& head = segments_[r.segment];
+  RINGLET_ASSERT(head.used == r.offset + r.bytes);
+  head.used = r.offset + static_cast<std::uint32_t>(bytes);
   // Count the new item first: replacing the old one must not find this segment empty.
   segments_[r.segment].live += static_cast<std::uint32_t>(bytes);
   ++stats_.curr_items;
@@ -318,11 +346,32 @@ ItemRef Store::commit(Reservation& r, std::uint32_t client_flags, std::uint32_t 
 void Store::abort(Reservation& r) noexcept {
   RINGLET_ASSERT(reserved_ && r.item != nullptr);
   Segment& seg = segments_[r.segment];
-  const std::size_t bytes = kItemHeader + static_cast<std::uint8_t>(r.item[24]) + r.value_length;
-  RINGLET_ASSERT(seg.used == r.offset + bytes);  // nothing was written after it
+  RINGLET_ASSERT(seg.used == r.offset + r.bytes);  // nothing was written after it
   seg.used = r.offset;
   reserved_ = false;
   r = Reservation{};
+}
+
+void Store::set_exptime(ItemRef& item, std::uint32_t exptime) {
+  if (item.has(kHasExptime)) {
+    item.store(item.trailer() + (item.has(kHasFlags) ? 4 : 0), exptime);
+    return;
+  }
+  if (exptime == 0) return;
+  // No room for the field: write the item again, the same but for its exptime. Copied out first, because reserve()
+  // may evict or move the old copy.
+  const std::string key(item.key());
+  const std::string value(item.value());
+  const std::uint32_t flags = item.client_flags();
+  const std::uint64_t cas = item.cas();
+  const std::uint32_t atime = item.atime();
+  const auto bits = static_cast<std::uint8_t>(item.bits() & ~kLayoutBits);
+  Reservation r = reserve(key, static_cast<std::uint32_t>(value.size()));
+  RINGLET_ASSERT(r);  // it fitted before, with room for both fields
+  std::memcpy(r.value(), value.data(), value.size());
+  item = commit(r, flags, exptime, cas, bits);
+  item.set_atime(atime);
+  --stats_.total_items;  // the same item, not a new one
 }
 
 // ---- segments ----------------------------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 // core-local: one Store per shard, never shared. docs/design/cache.md explains the choices; in short:
 //
 // Memory. Items live in segments: fixed-size blocks (1 MiB, or --max-item-size if larger) filled front to back,
-// an item written once and never moved except by eviction. An item is a 26-byte header, the key and the value,
-// packed with no padding and no per-item allocation. The index is an open-addressing hash table of 8-byte entries
-// (segment, offset, 20 bits of the key's hash). The budget counts every byte the store allocates: segments (mapped
+// an item written once and never moved except by eviction. An item is an 18-byte header, the key, the value and
+// the client flags and exptime when they are set, packed with no padding and no per-item allocation. The index is
+// an open-addressing hash table of 8-byte entries (segment, offset, 20 bits of the key's hash), at most 4/5 full,
+// growing by quarters. The budget counts every byte the store allocates: segments (mapped
 // whole, so the pages are exactly what we count), the index and the per-segment records. When the index grows,
 // segments are evicted to make room for it in the budget.
 //
@@ -35,10 +36,13 @@
 
 namespace ringlet::cache {
 
-// Per-item header bytes (the rest of an item is its key and value): cas 8, value length 4, client flags 4,
-// exptime 4, last access 4, key length 1, bits 1. Wire-compatible with nothing; change freely, but update
-// docs/design/cache.md's per-item arithmetic.
-inline constexpr std::size_t kItemHeader = 26;
+// An item, byte by byte (docs/design/cache.md, "The item"): cas 8, value length 4, last access 4, key length 1,
+// bits 1 (the fixed header), the key, the value, then the client flags (4) only when non-zero and the exptime (4)
+// only when the item expires — the kHasFlags and kHasExptime bits say which trailer fields follow. Wire-compatible
+// with nothing; change freely, but update docs/design/cache.md's per-item arithmetic.
+inline constexpr std::size_t kItemHeader = 18;
+// The most an item adds to its key and value (header and both trailer fields): what --max-item-size counts.
+inline constexpr std::size_t kItemOverheadMax = kItemHeader + 8;
 inline constexpr std::size_t kMinSegmentBytes = 1024 * 1024;
 // memcached's rule: an exptime above 30 days is an absolute Unix time.
 inline constexpr std::int64_t kRelativeExptimeLimit = 60 * 60 * 24 * 30;
@@ -75,6 +79,10 @@ inline constexpr std::uint8_t kFetched = 2;     // ever read (meta h flag, *_unf
 inline constexpr std::uint8_t kStale = 4;       // invalidated by md/ms with I (meta X flag)
 inline constexpr std::uint8_t kTokenSent = 8;   // a client has won the recache token (meta W / Z flags)
 inline constexpr std::uint8_t kKeyBinary = 16;  // the key came base64-encoded (meta k returns it so)
+// Layout bits: which trailer fields the item has. Set by the store when the item is written, never by set_bits().
+inline constexpr std::uint8_t kHasFlags = 32;
+inline constexpr std::uint8_t kHasExptime = 64;
+inline constexpr std::uint8_t kLayoutBits = kHasFlags | kHasExptime;
 
 class Store;
 
@@ -93,25 +101,33 @@ class ItemRef {
   char* mutable_value() const noexcept { return reinterpret_cast<char*>(item_) + kItemHeader + key_length(); }
   std::uint64_t cas() const noexcept { return load<std::uint64_t>(0); }
   std::uint32_t value_length() const noexcept { return load<std::uint32_t>(8); }
-  std::uint32_t client_flags() const noexcept { return load<std::uint32_t>(12); }
-  std::uint32_t exptime() const noexcept { return load<std::uint32_t>(16); }  // store time; 0: never
-  std::uint32_t atime() const noexcept { return load<std::uint32_t>(20); }
-  std::uint8_t key_length() const noexcept { return static_cast<std::uint8_t>(item_[24]); }
-  std::uint8_t bits() const noexcept { return static_cast<std::uint8_t>(item_[25]); }
+  std::uint32_t atime() const noexcept { return load<std::uint32_t>(12); }
+  std::uint8_t key_length() const noexcept { return static_cast<std::uint8_t>(item_[16]); }
+  std::uint8_t bits() const noexcept { return static_cast<std::uint8_t>(item_[17]); }
   bool has(std::uint8_t bit) const noexcept { return (bits() & bit) != 0; }
+  std::uint32_t client_flags() const noexcept { return has(kHasFlags) ? load<std::uint32_t>(trailer()) : 0; }
+  // Store time; 0: never. (Changing it is Store::set_exptime: an item without the field must be rewritten.)
+  std::uint32_t exptime() const noexcept {
+    return has(kHasExptime) ? load<std::uint32_t>(trailer() + (has(kHasFlags) ? 4 : 0)) : 0;
+  }
 
   void set_cas(std::uint64_t v) const noexcept { store(0, v); }
-  void set_client_flags(std::uint32_t v) const noexcept { store(12, v); }
-  void set_exptime(std::uint32_t v) const noexcept { store(16, v); }
-  void set_atime(std::uint32_t v) const noexcept { store(20, v); }
-  void set_bits(std::uint8_t b) const noexcept { item_[25] = static_cast<std::byte>(b); }
+  void set_atime(std::uint32_t v) const noexcept { store(12, v); }
+  // The item bits; the layout bits (kLayoutBits) are kept whatever `b` says.
+  void set_bits(std::uint8_t b) const noexcept {
+    item_[17] = static_cast<std::byte>((b & ~kLayoutBits) | (bits() & kLayoutBits));
+  }
   void add_bits(std::uint8_t b) const noexcept { set_bits(static_cast<std::uint8_t>(bits() | b)); }
   void clear_bits(std::uint8_t b) const noexcept { set_bits(static_cast<std::uint8_t>(bits() & ~b)); }
-  std::size_t total_bytes() const noexcept { return kItemHeader + key_length() + value_length(); }
+  std::size_t total_bytes() const noexcept { return trailer() + trailer_bytes(bits()); }
+  static std::size_t trailer_bytes(std::uint8_t bits) noexcept {
+    return ((bits & kHasFlags) != 0 ? 4 : 0) + ((bits & kHasExptime) != 0 ? 4 : 0);
+  }
 
  private:
   friend class Store;
   ItemRef(std::byte* item, std::size_t slot) noexcept : item_(item), slot_(slot) {}
+  std::size_t trailer() const noexcept { return kItemHeader + key_length() + value_length(); }
   template <class T>
   T load(std::size_t at) const noexcept {
     T v;
@@ -133,10 +149,11 @@ struct Reservation {
   std::uint32_t segment = 0;
   std::uint32_t offset = 0;
   std::uint32_t value_length = 0;
+  std::uint32_t bytes = 0;  // taken from the segment: the item with both trailer fields, until commit() trims it
   std::uint64_t hash = 0;
   explicit operator bool() const noexcept { return item != nullptr; }
   char* value() const noexcept {
-    return reinterpret_cast<char*>(item) + kItemHeader + static_cast<std::uint8_t>(item[24]);
+    return reinterpret_cast<char*>(item) + kItemHeader + static_cast<std::uint8_t>(item[16]);
   }
 };
 
@@ -170,7 +187,7 @@ class Store {
 
   // ---- writing ----
   bool fits(std::size_t key_length, std::uint64_t value_length) const noexcept {
-    return kItemHeader + key_length + value_length <= options_.max_item_bytes;
+    return kItemOverheadMax + key_length + value_length <= options_.max_item_bytes;
   }
   // Space for an item (the key is written now, the value by the caller). Empty when it can never fit (check
   // fits() first). May evict, so any ItemRef taken before is invalid afterwards: find() again.
@@ -179,6 +196,10 @@ class Store {
   ItemRef commit(Reservation& r, std::uint32_t client_flags, std::uint32_t exptime, std::uint64_t cas = 0,
                  std::uint8_t bits = 0);
   void abort(Reservation& r) noexcept;
+  // Sets an item's exptime (touch, gat, meta T and N). An item stored without one has no room for it and is
+  // rewritten with the same key, value, flags, CAS and bits: `item` then refers to the new copy, and like reserve()
+  // this may evict, so any other ItemRef is invalid afterwards.
+  void set_exptime(ItemRef& item, std::uint32_t exptime);
   // Removes an item from the index (its bytes become dead, reclaimed with its segment).
   void unlink(const ItemRef& item) noexcept;
   std::uint64_t next_cas() noexcept {
@@ -223,6 +244,9 @@ class Store {
     return static_cast<std::uint32_t>(e & ((1u << kOffsetBits) - 1));
   }
   static std::uint64_t entry_tag(std::uint64_t hash) noexcept;
+  static std::size_t larger_index(std::size_t slots) noexcept;
+  static std::size_t home_slot(std::uint64_t hash, std::size_t slots) noexcept;
+  static std::size_t next_slot(std::size_t i, std::size_t slots) noexcept { return i + 1 == slots ? 0 : i + 1; }
 
   std::byte* item_at(std::uint64_t entry) const noexcept {
     return segments_[entry_segment(entry)].data + entry_offset(entry);
@@ -262,7 +286,7 @@ class Store {
   std::uint32_t free_first_ = kNone;
 
   std::uint64_t* index_ = nullptr;
-  std::size_t slots_ = 0;  // a power of two
+  std::size_t slots_ = 0;  // 2^k times 1, 1.25, 1.5 or 1.75 (larger_index)
   std::size_t used_slots_ = 0;  // entries + tombstones
   std::size_t tombstones_ = 0;
 

@@ -1,8 +1,11 @@
 // cache_command.cpp — `ringlet cache`: options (ours and memcached's short flags, so existing service files keep
 // working), then serve until a signal.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "common.hpp"
@@ -16,8 +19,54 @@ namespace {
 struct CacheService final : ShardService {
   explicit CacheService(std::unique_ptr<cache::CacheServer> s) : server(std::move(s)) {}
   TcpServer& tcp() override { return server->tcp(); }
+  std::span<TcpServer* const> more_servers() override { return server->more_listeners(); }
   std::unique_ptr<cache::CacheServer> server;
 };
+
+// The further listen addresses one shard serves: all of them on shard 0; on the others, those the kernel can spread
+// over the shards (SO_REUSEPORT, as the first address in reuseport mode) — not a Unix path, not port 0 (each shard
+// would get a port of its own).
+void add_more_listeners(cache::CacheServer& server, unsigned shard, const std::vector<Address>& addresses) {
+  const bool shared = server.tcp().options().listen_options.reuse_port == ReusePort::yes;
+  for (const Address& a : addresses) {
+    const bool spread = shared && !a.is_unix() && a.port() != 0;
+    if (shard != 0 && !spread) continue;
+    server.add_listener(a, spread ? ReusePort::yes : ReusePort::no);
+  }
+}
+
+// memcached's -l: a comma-separated list (and -l may be repeated); each entry is HOST, HOST:PORT, an IPv6 address
+// bare or in brackets, or [IPv6]:PORT. An entry without a port gets -p's (11211 by default), as in memcached.
+// Returns the entries as --listen texts; false (after printing why) on an empty entry.
+bool memcached_listen_list(const std::vector<std::string>& lists, unsigned port, std::vector<std::string>& out) {
+  for (const std::string& list : lists) {
+    std::size_t begin = 0;
+    for (;;) {
+      const std::size_t comma = list.find(',', begin);
+      const std::string entry = list.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
+      if (entry.empty()) {
+        std::fprintf(stderr, "ringlet: -l %s: an empty address in the list\n", list.c_str());
+        return false;
+      }
+      const std::string default_port = ":" + std::to_string(port);
+      const std::size_t colons = static_cast<std::size_t>(std::count(entry.begin(), entry.end(), ':'));
+      if (entry.rfind("unix:", 0) == 0) {
+        out.push_back(entry);
+      } else if (entry.front() == '[') {
+        out.push_back(entry.find("]:") != std::string::npos ? entry : entry + default_port);
+      } else if (colons == 1) {
+        out.push_back(entry);  // HOST:PORT
+      } else if (colons > 1) {
+        out.push_back("[" + entry + "]" + default_port);  // a bare IPv6 address
+      } else {
+        out.push_back(entry + default_port);
+      }
+      if (comma == std::string::npos) break;
+      begin = comma + 1;
+    }
+  }
+  return true;
+}
 
 // "1m", "512k", "1048576" (memcached's -I accepts k and m suffixes).
 bool parse_size(const std::string& text, std::size_t& out) {
@@ -45,8 +94,10 @@ void add_cache_command(CLI::App& app, std::function<int()>& run) {
     CommonOptions common;
     ShardingCli sharding;
     cache::CacheOptions cache;
-    std::string listen;
-    std::string listen_host;  // -l
+    std::string listen;                    // add_server_options' text (replaced by `listens`)
+    std::vector<std::string> listens;      // --listen, repeatable
+    std::vector<std::string> listen_hosts; // -l, repeatable, each a comma-separated list
+    std::vector<Address> more_addresses;   // every listen address after the first
     unsigned port = 0;        // -p
     std::string socket_path;  // -s
     unsigned udp_port = 0;    // -U
@@ -61,9 +112,12 @@ void add_cache_command(CLI::App& app, std::function<int()>& run) {
   auto state = std::make_shared<State>();
   state->cache.server.max_connections = 1024;  // memcached's -c default
   add_server_options(*cmd, state->cache.server, state->listen, state->idle_seconds, state->shutdown_seconds);
-  cmd->get_option("--listen")->description(
-      "Address to listen on: HOST:PORT, [IPv6]:PORT or unix:/path (default 127.0.0.1:11211). One address; "
-      "memcached's -l/-p/-s build it too");
+  cmd->remove_option(cmd->get_option("--listen"));
+  cmd->add_option("--listen", state->listens,
+                  "Address to listen on: HOST:PORT, [IPv6]:PORT or unix:/path (default 127.0.0.1:11211). Repeatable, "
+                  "TCP and Unix mixed: the first address is spread over the shards as --accept says; further ones are "
+                  "served by every shard through SO_REUSEPORT, or by shard 0 alone for a Unix path or port 0. "
+                  "memcached's -l/-p/-s add addresses too");
   cmd->add_option("-c", state->cache.server.max_connections, "memcached's name for --max-conns (default 1024)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}));
   cmd->add_option("--memory,-m", state->memory_mb,
@@ -79,8 +133,12 @@ void add_cache_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("-t", state->sharding.threads, "memcached's name for --threads")->check(CLI::Range(0u, 1024u));
   cmd->add_option("-p", state->port, "memcached's TCP port flag: listen on this port (host from -l, default 127.0.0.1)")
       ->check(CLI::Range(0u, 65535u));
-  cmd->add_option("-l", state->listen_host, "memcached's listen-address flag (with -p; default port 11211)");
-  cmd->add_option("-s", state->socket_path, "memcached's Unix socket flag: listen on this path (same as --listen unix:PATH)");
+  cmd->add_option("-l", state->listen_hosts,
+                  "memcached's listen-address flag: ADDR, ADDR:PORT, IPv6 bare or [IPv6]:PORT, a comma-separated "
+                  "list of them, or repeated (the port defaults to -p's, 11211)");
+  cmd->add_option("-s", state->socket_path,
+                  "memcached's Unix socket flag: listen on this path (same as --listen unix:PATH; alone it disables "
+                  "TCP, as in memcached)");
   cmd->add_option("-U", state->udp_port, "memcached's UDP port: only 0 (UDP off) is supported, as in memcached's default")
       ->check(CLI::Range(0u, 0u));
   cmd->add_option("-u", state->user, "memcached's run-as-user flag: accepted and ignored (run ringlet as that user)");
@@ -99,15 +157,22 @@ void add_cache_command(CLI::App& app, std::function<int()>& run) {
   cmd->callback([state, &run] {
     run = [state]() -> int {
       State& s = *state;
-      std::string listen = s.listen;
-      if (!s.socket_path.empty()) {
-        listen = "unix:" + s.socket_path;
-      } else if (listen.empty()) {
-        std::string host = s.listen_host.empty() ? std::string("127.0.0.1") : s.listen_host;
-        if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
-        listen = host + ":" + std::to_string(s.port != 0 ? s.port : 11211);
+      // Every address, in the order given: --listen, then -l's list, then -s; -p alone (or nothing) means
+      // 127.0.0.1 on -p's port.
+      std::vector<std::string> listens = s.listens;
+      if (!memcached_listen_list(s.listen_hosts, s.port != 0 ? s.port : 11211, listens)) return 2;
+      if (!s.socket_path.empty()) listens.push_back("unix:" + s.socket_path);
+      if (listens.empty()) listens.push_back("127.0.0.1:" + std::to_string(s.port != 0 ? s.port : 11211));
+      for (std::size_t i = 1; i < listens.size(); ++i) {
+        auto a = Address::parse(listens[i]);
+        if (!a) {
+          std::fprintf(stderr, "ringlet: --listen %s: not an address (expected HOST:PORT, [IPv6]:PORT or unix:/path; "
+                       "host names are not resolved here)\n", listens[i].c_str());
+          return 2;
+        }
+        s.more_addresses.push_back(*a);
       }
-      if (!finish_server_options(s.cache.server, listen, s.idle_seconds, s.shutdown_seconds)) return 2;
+      if (!finish_server_options(s.cache.server, listens[0], s.idle_seconds, s.shutdown_seconds)) return 2;
       std::size_t max_item = 0;
       if (!parse_size(s.max_item, max_item) || max_item < 1024 || max_item > 64 * 1024 * 1024) {
         std::fprintf(stderr, "ringlet: --max-item-size %s: expected 1k to 64m (bytes, or a k or m suffix)\n",
@@ -126,9 +191,10 @@ void add_cache_command(CLI::App& app, std::function<int()>& run) {
       // The cluster (which shard serves which partition) is made by shard 0's factory call, before the others run
       // theirs (run_sharded_server starts shards one after the other, through submit_to).
       auto cluster = std::make_shared<std::unique_ptr<cache::CacheCluster>>();
+      const std::vector<Address> more = s.more_addresses;
       return serve_sharded(
           s.common, s.sharding, base.server,
-          [base, cluster](Shard& shard, const ServerOptions& server) -> std::unique_ptr<ShardService> {
+          [base, cluster, more](Shard& shard, const ServerOptions& server) -> std::unique_ptr<ShardService> {
             if (shard.id() == 0) {
               *cluster = std::make_unique<cache::CacheCluster>(shard.count());
               (*cluster)->started_unix = static_cast<std::int64_t>(::time(nullptr));
@@ -146,6 +212,7 @@ void add_cache_command(CLI::App& app, std::function<int()>& run) {
             }
             auto created = cache::CacheServer::create(shard.loop(), options);
             if (!created) return nullptr;
+            add_more_listeners(**created, shard.id(), more);
             return std::make_unique<CacheService>(std::move(*created));
           });
     };

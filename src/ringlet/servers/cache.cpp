@@ -187,6 +187,10 @@ ShardReport report_of(CacheServer& server) {
   r.curr_connections = t.open;
   r.total_connections = server.total_connections();
   r.rejected_connections = t.refused;
+  for (TcpServer* more : server.more_listeners()) {
+    r.curr_connections += more->stats().open;
+    r.rejected_connections += more->stats().refused;
+  }
   const ThreadCounters& c = thread_counters();
   r.bytes_read = c.bytes_in.get();
   r.bytes_written = c.bytes_out.get();
@@ -634,6 +638,20 @@ Result<std::unique_ptr<CacheServer>> CacheServer::create(Loop& loop, CacheOption
 }
 
 Task<void> CacheServer::run() { co_await tcp_.run(); }
+
+TcpServer& CacheServer::add_listener(const Address& address, ReusePort reuse_port) {
+  ServerOptions server = tcp_.options();
+  server.listen = address;
+  server.listen_options.reuse_port = reuse_port;
+  more_.push_back(std::make_unique<TcpServer>(*loop_, server, &cache_connection, this));
+  more_tcp_.push_back(more_.back().get());
+  return *more_.back();
+}
+
+void CacheServer::stop() noexcept {
+  tcp_.stop();
+  for (TcpServer* more : more_tcp_) more->stop();
+}
 
 // The bounded background pass: every expiry_interval, up to expiry_batch items of the oldest segments. It runs until
 // the server is destroyed.

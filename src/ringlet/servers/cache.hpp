@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -57,9 +58,14 @@ class CacheServer {
 
   TcpServer& tcp() noexcept { return tcp_; }
   Status listen() { return tcp_.listen(); }
+  // A further address this shard serves (a repeated --listen): a server of its own, with the same connection
+  // handler, store and options as tcp() except the address and SO_REUSEPORT. Its owner listens on it and runs it
+  // (ShardService::more_servers); stop() stops it too.
+  TcpServer& add_listener(const Address& address, ReusePort reuse_port);
+  std::span<TcpServer* const> more_listeners() const noexcept { return more_tcp_; }
   // Serves until stop(); also runs the background expiry pass.
   Task<void> run();
-  void stop() noexcept { tcp_.stop(); }
+  void stop() noexcept;
 
   // ---- used by the connection tasks and by other shards (on this shard's thread only) ----
   const CacheOptions& options() const noexcept { return options_; }
@@ -92,7 +98,9 @@ class CacheServer {
   std::uint64_t total_connections_ = 0;
   unsigned verbosity_ = 0;
   JoinHandle<void> expiry_;
-  TcpServer tcp_;  // last: its connections use everything above
+  TcpServer tcp_;  // after the store and stats: its connections use everything above
+  std::vector<std::unique_ptr<TcpServer>> more_;  // further addresses; destroyed first, like tcp_
+  std::vector<TcpServer*> more_tcp_;
 };
 
 // The connection handler (TcpServer::Handler); server.user() is the CacheServer.

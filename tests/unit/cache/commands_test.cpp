@@ -144,6 +144,21 @@ TEST(Commands, delete_touch_and_gat) {
   EXPECT_EQ(d.run("get a\r\n"), "END\r\n");
 }
 
+// #10: an item stored without an exptime has no room for one; touch, gat and meta T rewrite it, and what a client
+// can see (value, flags, CAS, the fetched bit) stays the same.
+TEST(Commands, giving_an_exptime_later_keeps_the_value_flags_and_cas) {
+  Driver d;
+  EXPECT_EQ(d.run("set a 7 0 3\r\nabc\r\nget a\r\n"), "STORED\r\nVALUE a 7 3\r\nabc\r\nEND\r\n");
+  const std::string cas = std::to_string(d.store->find("a").cas());
+  EXPECT_EQ(d.run("gats 100 a\r\n"), "VALUE a 7 3 " + cas + "\r\nabc\r\nEND\r\n");
+  EXPECT_EQ(d.run("mg a t f c h v\r\n"), "VA 3 t100 f7 c" + cas + " h1\r\nabc\r\n");
+  EXPECT_EQ(d.run("set b 0 0 1\r\nx\r\nmg b T50 t\r\ntouch b 0\r\nmg b t\r\n"),
+            "STORED\r\nHD t50\r\nTOUCHED\r\nHD t-1\r\n");
+  EXPECT_EQ(d.store->stats().curr_items, 2u);
+  d.clock.advance(100 * kSecond);
+  EXPECT_EQ(d.run("get a b\r\n"), "VALUE b 0 1\r\nx\r\nEND\r\n");
+}
+
 TEST(Commands, noreply_hides_every_reply_of_the_text_commands) {
   Driver d;
   EXPECT_EQ(d.run("set a 0 0 1 noreply\r\nx\r\nadd a 0 0 1 noreply\r\ny\r\nincr a 1 noreply\r\n"

@@ -169,7 +169,7 @@ TEST(Store, items_read_since_written_get_a_second_chance_at_eviction) {
 
 TEST(Store, a_store_never_fails_while_anything_is_evictable_even_with_max_size_items) {
   Fixture f(3 * 1024 * 1024);
-  const std::string big(1024 * 1024 - kItemHeader - 10, 'b');
+  const std::string big(1024 * 1024 - kItemOverheadMax - 10, 'b');
   for (int i = 0; i < 20; ++i) {
     f.set("big" + std::to_string(i), big);
     EXPECT_EQ(f.get("big" + std::to_string(i)), big);
@@ -179,8 +179,55 @@ TEST(Store, a_store_never_fails_while_anything_is_evictable_even_with_max_size_i
 
 TEST(Store, fits_counts_header_key_and_value_against_the_item_limit) {
   Fixture f(4 * 1024 * 1024, 1000);
-  EXPECT_TRUE(f.store->fits(10, 1000 - kItemHeader - 10));
-  EXPECT_FALSE(f.store->fits(10, 1000 - kItemHeader - 9));
+  EXPECT_TRUE(f.store->fits(10, 1000 - kItemOverheadMax - 10));
+  EXPECT_FALSE(f.store->fits(10, 1000 - kItemOverheadMax - 9));
+}
+
+// #10, memory per item: client flags and exptime take bytes only when non-zero (the item's trailer).
+TEST(Store, flags_and_exptime_cost_bytes_only_when_set) {
+  Fixture f;
+  Reservation r = f.store->reserve("plain", 3);
+  std::memcpy(r.value(), "abc", 3);
+  ItemRef plain = f.store->commit(r, 0, 0);
+  EXPECT_EQ(plain.total_bytes(), kItemHeader + 5 + 3);
+  r = f.store->reserve("both", 3);
+  std::memcpy(r.value(), "xyz", 3);
+  ItemRef both = f.store->commit(r, 0xdeadbeef, f.store->to_exptime(100));
+  EXPECT_EQ(both.total_bytes(), kItemHeader + 4 + 3 + 8);
+  EXPECT_EQ(both.client_flags(), 0xdeadbeefu);
+  EXPECT_EQ(f.store->ttl_of(both), 100);
+  EXPECT_EQ(f.store->stats().bytes, 2 * kItemHeader + 5 + 3 + 4 + 3 + 8);
+  ItemRef again = f.store->find("plain");
+  EXPECT_EQ(again.value(), "abc");
+  EXPECT_EQ(again.client_flags(), 0u);
+  EXPECT_EQ(f.store->ttl_of(again), -1);
+}
+
+// Giving an exptime to an item stored without one rewrites it: same value, flags, CAS and bits, one item.
+TEST(Store, setting_an_exptime_on_an_item_without_one_keeps_everything_else) {
+  Fixture f;
+  Reservation r = f.store->reserve("k", 5);
+  std::memcpy(r.value(), "value", 5);
+  ItemRef item = f.store->commit(r, 7, 0, 0, kKeyBinary);
+  f.store->bump(item);
+  const std::uint64_t cas = item.cas();
+  f.store->set_exptime(item, f.store->to_exptime(30));
+  EXPECT_EQ(item.value(), "value");
+  EXPECT_EQ(item.client_flags(), 7u);
+  EXPECT_EQ(item.cas(), cas);
+  EXPECT_TRUE(item.has(kKeyBinary) && item.has(kFetched));
+  EXPECT_EQ(f.store->ttl_of(item), 30);
+  EXPECT_EQ(f.store->stats().curr_items, 1u);
+  EXPECT_EQ(f.store->stats().total_items, 1u);
+  EXPECT_EQ(f.store->stats().bytes, item.total_bytes());
+  // In place from now on; back to 0 means never.
+  f.store->set_exptime(item, 0);
+  EXPECT_EQ(f.store->ttl_of(item), -1);
+  ItemRef found = f.store->find("k");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found.value(), "value");
+  f.clock.advance(60 * kSecond);
+  EXPECT_TRUE(f.store->find("k"));
 }
 
 TEST(Store, aborted_reservations_leave_no_trace) {
@@ -210,7 +257,7 @@ TEST(Store, the_index_grows_and_its_bytes_count_against_the_budget) {
   Fixture f(16 * 1024 * 1024);
   for (int i = 0; i < 100000; ++i) f.set(key_of(i), "v");
   const StoreStats& s = f.store->stats();
-  EXPECT_GE(s.index_slots, 100000u * 4 / 3);
+  EXPECT_GE(s.index_slots, 100000u * 5 / 4);  // at most 4/5 full
   EXPECT_LE(s.allocated_bytes, 16u * 1024 * 1024);
   for (int i = 0; i < 100000; i += 997) EXPECT_EQ(f.get(key_of(i)), "v");
 }
