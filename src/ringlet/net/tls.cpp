@@ -330,23 +330,6 @@ Task<Status> TlsStream::read_more() {
   }
 }
 
-TlsStream::WaitMore::WaitMore(TlsStream* s) : inner_(s->read_more().operator co_await()) {}
-
-Status TlsStream::WaitMore::await_resume() {
-  if (drained_early_) return errc::eof;
-  if (parent_ != nullptr) parent_->clear();
-  return inner_.await_resume();
-}
-
-void TlsStream::WaitMore::forward(void* ctx) noexcept {
-  auto* self = static_cast<WaitMore*>(ctx);
-  if (self->parent_->drain_requested() && !self->parent_->requested()) {
-    self->child_cancel_->request_drain();
-  } else {
-    self->child_cancel_->request();
-  }
-}
-
 void TlsStream::queue_copy(std::string_view text) {
   if (text.empty() || error_.code != 0 || !handshake_done_) return;
   bind();

@@ -97,37 +97,9 @@ class TlsStream {
   // Cancelling ends the wait (errc::cancelled), a graceful stop's drain ends it with errc::eof (it is an input
   // wait), a stream timeout with errc::timed_out; ciphertext received meanwhile stays queued. Plaintext already
   // queued is never lost. errc::tls_protocol when a record is bad.
-  class [[nodiscard]] WaitMore {
-   public:
-    explicit WaitMore(TlsStream* s);
-    bool await_ready() const noexcept { return false; }
-    template <class P>
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
-      CancelState* cs = cancel_state_of(h);
-      if (cs != nullptr && cs->drain_requested() && !cs->requested()) {
-        drained_early_ = true;
-        return h;
-      }
-      std::coroutine_handle<> child = inner_.await_suspend(h);
-      // The child task sees a cancel through the slot Task installs; a drain must reach its input wait too, so
-      // this slot (an input slot, unlike Task's) forwards either.
-      child_cancel_ = &Task<Status>::Handle::from_address(child.address()).promise().cancel_state();
-      if (cs != nullptr) {
-        parent_ = cs;
-        cs->install(&WaitMore::forward, this, WaitKind::input);
-      }
-      return child;
-    }
-    Status await_resume();
-
-   private:
-    static void forward(void* ctx) noexcept;
-    CancelState* child_cancel_ = nullptr;
-    CancelState* parent_ = nullptr;
-    bool drained_early_ = false;
-    Task<Status>::Awaiter inner_;
-  };
-  WaitMore wait_more() { return WaitMore(this); }
+  // (An input wait: the child task that reads records hears a drain request as Stream's own waits do.)
+  using WaitMore = InputWait<Status>;
+  WaitMore wait_more() { return as_input_wait(read_more()); }
 
   // ---- writing: encrypted at once into the transport's output chain -------------------------------------------
 

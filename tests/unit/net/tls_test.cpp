@@ -373,6 +373,35 @@ TEST_P(TlsStreamTest, a_wait_for_more_ended_by_a_timeout_loses_nothing) {
   EXPECT_EQ(s.error(), errc::timed_out) << s.error().message();
 }
 
+Task<Status> wait_for_input(TlsStream* s, CancelState** cs) {
+  *cs = &co_await this_task_cancel_state();
+  co_return co_await s->wait_more();
+}
+
+Task<Status> handshake_only(TlsStream* s) { co_return co_await s->handshake(5s); }
+
+// A graceful stop asks tasks to drain: a task waiting for TLS input must end (errc::eof) as it would on a Stream,
+// although the record reader is a task of its own.
+Task<Status> drain_a_waiting_read(TlsStream* client, TlsStream* server) {
+  JoinHandle<Status> hs = Loop::current()->spawn_joinable(handshake_only(server));
+  Status ch = co_await client->handshake(5s);
+  Status sh = co_await hs;
+  if (!ch || !sh) co_return errc::invalid_argument;
+  CancelState* cs = nullptr;
+  JoinHandle<Status> reader = Loop::current()->spawn_joinable(wait_for_input(server, &cs));
+  while (cs == nullptr) (void)co_await sleep_for(1ms);  // the reader is suspended in wait_more once cs is set
+  cs->request_drain();
+  co_return co_await with_timeout(std::move(reader), 5s);
+}
+
+TEST_P(TlsStreamTest, a_graceful_stop_ends_a_wait_for_tls_input) {
+  auto [a, b] = socket_pair();
+  TlsStream client(std::move(a), *client_context(), TlsRole::client, "localhost");
+  TlsStream server(std::move(b), *server_context(false), TlsRole::server);
+  Status s = run(drain_a_waiting_read(&client, &server));
+  EXPECT_EQ(s.error(), errc::eof) << s.error().message();
+}
+
 RINGLET_BOTH_BACKENDS(TlsStreamTest);
 
 }  // namespace
