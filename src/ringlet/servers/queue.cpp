@@ -207,6 +207,7 @@ void QueueCore::on_reserve_job(QueueCore& q, QueueConn& c) {
   } else {
     q.reply(c, ReplyKind::not_found);
   }
+  q.wrote(c);  // a delayed or buried job's reservation is recorded (queue/state.cpp): the reply waits for it
 }
 
 void QueueCore::on_delete(QueueCore& q, QueueConn& c) {
