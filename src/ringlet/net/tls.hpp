@@ -26,7 +26,6 @@
 #include "ringlet/buf/slice.hpp"
 #include "ringlet/buf/slice_queue.hpp"
 #include "ringlet/net/stream.hpp"
-#include "ringlet/runtime/cancel.hpp"
 #include "ringlet/runtime/task.hpp"
 #include "ringlet/runtime/timeout.hpp"
 
@@ -35,8 +34,6 @@ struct ssl_st;
 struct ssl_ctx_st;
 
 namespace ringlet {
-
-struct Buffer;
 
 // A server's files: `cert` may hold the chain (leaf first); with `client_ca`, every client must present a
 // certificate signed by one of those CAs (the handshake fails otherwise).
@@ -96,7 +93,8 @@ class TlsStream {
   // Stream::WaitMore at EOF). A partial record is not progress: the wait goes on until the record is whole.
   // Cancelling ends the wait (errc::cancelled), a graceful stop's drain ends it with errc::eof (it is an input
   // wait), a stream timeout with errc::timed_out; ciphertext received meanwhile stays queued. Plaintext already
-  // queued is never lost. errc::tls_protocol when a record is bad.
+  // queued is never lost. A bad record or an alert ends input like EOF (peer_closed(); status() holds
+  // errc::tls_protocol), so plaintext decrypted before it is still parsed.
   // (An input wait: the child task that reads records hears a drain request as Stream's own waits do.)
   using WaitMore = InputWait<Status>;
   WaitMore wait_more() { return as_input_wait(read_more()); }
