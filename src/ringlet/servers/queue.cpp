@@ -794,7 +794,9 @@ Task<void> queue_connection(Stream stream, TcpServer& tcp) {
     log_debug("queue: fd {}: TLS handshake: {} {}", tls.fd(), handshake.error().message(), tls.failure());
     co_return;
   }
-  if (options.tls->verifies_peer()) log_debug("queue: fd {}: client certificate {}", tls.fd(), tls.peer_subject());
+  if (options.tls->verifies_peer() && log_level() == LogLevel::debug) {  // peer_subject() formats a certificate name
+    log_debug("queue: fd {}: client certificate {}", tls.fd(), tls.peer_subject());
+  }
   co_await as_input_wait(serve_commands(tls, server));
   (void)co_await tls.close_notify(kFinalFlushTimeout);
 }
