@@ -6,9 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config g++ clang libclang-rt-14-dev
-  liburing-dev libfmt-dev libcli11-dev
+  liburing-dev libfmt-dev libcli11-dev libssl-dev
   # tests
-  libgtest-dev libgmock-dev python3 curl
+  libgtest-dev libgmock-dev python3 curl openssl
   # the Python binding (python/): headers to build it, pytest and the peers its tests run against
   python3-dev python3-pytest python3-uvloop python3-aiohttp libpython3.11-testsuite
   # reference peers and real clients for black-box tests

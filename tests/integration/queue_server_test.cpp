@@ -4,6 +4,7 @@
 // every acknowledged put must be back after the restart and no acknowledged delete may come back.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -357,6 +358,169 @@ TEST_P(QueueServerTest, ruby_beaneater_runs_its_common_operations) {
   stop_and_expect_clean_exit();
 }
 
+// ---- TLS -------------------------------------------------------------------------------------------------------
+
+// Runs `command` with /bin/sh (killed after `timeout`).
+Finished run_shell(const std::string& command, Clock::duration timeout = 30s) {
+  std::string error;
+  ChildProcess child = ChildProcess::spawn({"/bin/sh", "-c", command}, &error);
+  Finished f;
+  if (!child.valid()) {
+    f.err = error;
+    return f;
+  }
+  f.status = child.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  child.kill_and_reap();
+  f.out = child.stdout_text();
+  f.err = child.stderr_text();
+  return f;
+}
+
+// Certificates made at test time with the openssl command (no key is committed): a CA, a server certificate for
+// localhost and 127.0.0.1 and a client certificate it signed, and a client certificate from a CA nobody trusts.
+class QueueTlsTest : public QueueServerTest {
+ protected:
+  void SetUp() override {
+    QueueServerTest::SetUp();
+    if (IsSkipped()) return;
+    if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed (scripts/install-deps.sh)";
+    char tmpl[] = "/tmp/ringlet-queue-tls-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    const std::string req = "/usr/bin/openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 ";
+    const std::string leaf = " -addext basicConstraints=CA:FALSE -addext subjectAltName=DNS:localhost,IP:127.0.0.1";
+    Finished made = run_shell("set -e; cd '" + dir_ + "'; " +
+                              req + "-keyout ca.key -out ca.pem -subj '/CN=ringlet test CA'; " +
+                              req + "-keyout server.key -out server.pem -subj /CN=localhost -CA ca.pem -CAkey ca.key" +
+                              leaf + "; " +
+                              req + "-keyout client.key -out client.pem -subj /CN=worker-1 -CA ca.pem -CAkey ca.key" +
+                              leaf + "; " +
+                              req + "-keyout rogue-ca.key -out rogue-ca.pem -subj '/CN=rogue CA'; " +
+                              req + "-keyout rogue.key -out rogue.pem -subj /CN=intruder -CA rogue-ca.pem " +
+                              "-CAkey rogue-ca.key" + leaf);
+    ASSERT_TRUE(made.status.has_value() && made.status->success()) << made.err;
+  }
+  void TearDown() override {
+    QueueServerTest::TearDown();
+    if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
+  }
+  std::string file(const char* name) const { return dir_ + "/" + name; }
+  std::vector<std::string> tls_options() const {
+    return {"--tls-cert", file("server.pem"), "--tls-key", file("server.key")};
+  }
+
+  // openssl s_client sends `input` (then waits: the server's close after quit ends it) and returns its stdout.
+  Finished s_client(const std::string& input) {
+    {
+      std::ofstream(file("in.txt"), std::ios::binary) << input;
+    }
+    return run_shell("/usr/bin/openssl s_client -connect " + endpoint_.text +
+                     " -quiet -CAfile '" + file("ca.pem") + "' -verify_return_error -servername localhost < '" +
+                     file("in.txt") + "'");
+  }
+
+  // tests/integration/queue_tls_client.py with Python's ssl module.
+  Finished python_client(const std::string& mode, const std::string& cert = {}, const std::string& key = {}) {
+    std::string command = "/usr/bin/python3 '" RINGLET_SOURCE_DIR "/tests/integration/queue_tls_client.py' 127.0.0.1 " +
+                          endpoint_.text.substr(endpoint_.text.rfind(':') + 1) + " '" + file("ca.pem") + "' " + mode;
+    if (!cert.empty()) command += " '" + cert + "' '" + key + "'";
+    return run_shell(command);
+  }
+
+  std::string dir_;
+};
+
+TEST_P(QueueTlsTest, openssl_s_client_puts_reserves_and_deletes_with_exact_bytes) {
+  start_queue(tls_options());
+  Finished f = s_client("put 0 0 60 5\r\nhello\r\nreserve\r\ndelete 1\r\nquit\r\n");
+  ASSERT_TRUE(f.status.has_value()) << "s_client hung";
+  EXPECT_EQ(f.out, "INSERTED 1\r\nRESERVED 1 5\r\nhello\r\nDELETED\r\n") << f.err;
+  stop_and_expect_clean_exit();
+}
+
+TEST_P(QueueTlsTest, a_python_ssl_client_moves_big_jobs_and_clients_without_a_valid_certificate_are_refused) {
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "python3 is not installed";
+  std::vector<std::string> options = tls_options();
+  options.insert(options.end(), {"--tls-client-ca", file("ca.pem"), "--threads", "2"});
+  start_queue(options);
+  Finished ok = python_client("jobs", file("client.pem"), file("client.key"));
+  ASSERT_TRUE(ok.status.has_value()) << "the client hung";
+  EXPECT_TRUE(ok.status->success()) << ok.err;
+  EXPECT_NE(ok.out.find("tls: ok"), std::string::npos) << ok.out << ok.err;
+  for (const auto& [cert, key] : {std::pair<std::string, std::string>{"", ""},
+                                  std::pair<std::string, std::string>{file("rogue.pem"), file("rogue.key")}}) {
+    Finished refused = python_client("refused", cert, key);
+    ASSERT_TRUE(refused.status.has_value()) << "the refused client hung";
+    EXPECT_TRUE(refused.status->success()) << refused.err;
+    EXPECT_NE(refused.out.find("refused: ok"), std::string::npos) << refused.out << refused.err;
+  }
+  // The server keeps serving, with the certificate's owner in its debug log only.
+  Finished again = python_client("jobs", file("client.pem"), file("client.key"));
+  EXPECT_NE(again.out.find("tls: ok"), std::string::npos) << again.out << again.err;
+  stop_and_expect_clean_exit();
+}
+
+TEST_P(QueueTlsTest, plaintext_garbage_and_cut_hellos_at_a_tls_listener_end_only_their_connection) {
+  start_queue(tls_options());
+  const std::vector<std::string> inputs = {
+      "put 0 0 1 1\r\na\r\n",                                    // a plaintext beanstalk client
+      std::string("\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00", 10),  // a handshake record with a bogus hello
+      std::string(6000, '\x16'),                                 // a whole record of nonsense (version 0x1616)
+      std::string("\x80\x2e\x01\x03\x01", 5) + std::string(43, '\0'),  // an SSLv2-style hello
+  };
+  // Each is whole, so the verdict comes from OpenSSL at once, not from the handshake timeout.
+  for (const std::string& in : inputs) {
+    Fd c = connect_now(endpoint_);
+    ASSERT_TRUE(c.valid());
+    ::send(c.get(), in.data(), in.size(), MSG_NOSIGNAL);
+    EXPECT_TRUE(closed_by_server_within(c.get(), 20s)) << "after " << in.size() << " bytes";
+  }
+  {
+    Fd cut = connect_now(endpoint_);  // a hello cut short by a hang-up
+    ::send(cut.get(), "\x16\x03\x01\x02\x00\x01", 6, MSG_NOSIGNAL);
+  }
+  expect_running();
+  Finished f = s_client("put 0 0 60 2\r\nok\r\nquit\r\n");
+  EXPECT_EQ(f.out, "INSERTED 1\r\n") << f.err;
+  stop_and_expect_clean_exit();
+}
+
+TEST_P(QueueTlsTest, allow_is_checked_before_the_handshake) {
+  std::vector<std::string> options = tls_options();
+  options.insert(options.end(), {"--allow", "10.0.0.0/8", "-V"});
+  start_queue(options);
+  Fd c = connect_now(endpoint_);
+  ASSERT_TRUE(c.valid());
+  EXPECT_TRUE(server_.wait_for_stderr("refused by --allow", 10'000ms).has_value());
+  EXPECT_TRUE(closed_by_server_within(c.get(), 10s));
+  EXPECT_EQ(server_.stderr_text().find("TLS handshake"), std::string::npos);
+  stop_and_expect_clean_exit();
+}
+
+TEST_P(QueueTlsTest, bad_tls_files_stop_the_server_before_it_listens) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"--tls-cert", file("missing.pem"), "--tls-key", file("server.key")}, "--tls-cert " + file("missing.pem")},
+      {{"--tls-cert", file("server.pem"), "--tls-key", file("client.key")}, "does not match the certificate"},
+      {{"--tls-cert", file("server.key"), "--tls-key", file("server.key")}, "not a PEM certificate"},
+      {{"--tls-cert", file("server.pem"), "--tls-key", file("server.key"), "--tls-client-ca", file("nope.pem")},
+       "--tls-client-ca " + file("nope.pem")},
+      {{"--tls-cert", file("server.pem")}, "--tls-cert and --tls-key go together"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"queue", "--backend", GetParam(), "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    Finished f = run_ringlet(args);
+    ASSERT_TRUE(f.status.has_value());
+    EXPECT_EQ(f.status->code, 2) << f.err;
+    EXPECT_NE(f.err.find(c.says), std::string::npos) << f.err;
+    EXPECT_EQ(f.err.find("listening on"), std::string::npos) << f.err;
+  }
+}
+
 // ---- durability --------------------------------------------------------------------------------------------
 
 class QueueBinlogTest : public QueueServerTest {
@@ -491,6 +655,7 @@ TEST_P(QueueBinlogTest, kill_9_at_random_moments_loses_no_acknowledged_put_and_r
 
 RINGLET_ECHO_BOTH_BACKENDS(QueueServerTest);
 RINGLET_ECHO_BOTH_BACKENDS(QueueBinlogTest);
+RINGLET_ECHO_BOTH_BACKENDS(QueueTlsTest);
 
 }  // namespace
 }  // namespace ringlet::testing::echo

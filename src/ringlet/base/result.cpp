@@ -14,6 +14,8 @@ std::string_view Error::message() const noexcept {
     case errc::host_not_found.code: return "host not found";
     case errc::resolver_try_again.code: return "name resolution failed temporarily";
     case errc::resolver_failed.code: return "name resolution failed";
+    case errc::tls_handshake_failed.code: return "TLS handshake failed";
+    case errc::tls_protocol.code: return "TLS protocol error";
     default: return strerrordesc_np(code) ? strerrordesc_np(code) : "unknown error";
   }
 }

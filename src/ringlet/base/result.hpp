@@ -37,6 +37,9 @@ inline constexpr Error queue_closed{10003};    // a channel was closed
 inline constexpr Error host_not_found{10101};      // the name has no address (EAI_NONAME, EAI_NODATA)
 inline constexpr Error resolver_try_again{10102};  // temporary failure: no answer from the name servers (EAI_AGAIN)
 inline constexpr Error resolver_failed{10103};     // permanent resolver failure (EAI_FAIL and the rest)
+// TLS (net/tls.hpp).
+inline constexpr Error tls_handshake_failed{10201};  // the peer's hello, certificate or handshake was refused
+inline constexpr Error tls_protocol{10202};          // a record that does not decrypt or parse after the handshake
 }  // namespace errc
 
 // Converts a kernel-style result (negative errno) to an Error.

@@ -80,6 +80,7 @@ void add_queue_command(CLI::App& app, std::function<int()>& run) {
     bool bs_no_fsync = false;
     std::string binlog_size = "10m";
     std::vector<std::string> allow;
+    TlsServerFiles tls;
     bool verbose = false;
     std::atomic<bool> draining{false};
     QueueCore* core = nullptr;  // set on shard 0 before the other shards start
@@ -114,6 +115,14 @@ void add_queue_command(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--allow", state->allow,
                   "Accept connections only from these address blocks (CIDR, e.g. 10.0.0.0/8 or ::1/128; repeatable). "
                   "Others are closed at once. Unix-socket clients are always accepted. Default: everyone");
+  cmd->add_option("--tls-cert", state->tls.cert,
+                  "Speak TLS on every listener with this PEM certificate (the chain, leaf first; with --tls-key). "
+                  "--allow is still checked first; a handshake must finish within 10 s. Files are checked at "
+                  "start-up: a missing, unreadable or mismatched one stops the server before it listens");
+  cmd->add_option("--tls-key", state->tls.key, "The PEM private key of --tls-cert (unencrypted)");
+  cmd->add_option("--tls-client-ca", state->tls.client_ca,
+                  "With --tls-cert: require every client to present a certificate signed by a CA in this PEM file; "
+                  "a client without one, or with another, fails the handshake");
   cmd->add_flag("-V", state->verbose, "beanstalkd's -V: verbose (log level debug)");
   add_sharding_options(*cmd, state->sharding);
   add_common_options(*cmd, state->common);
@@ -160,6 +169,19 @@ void add_queue_command(CLI::App& app, std::function<int()>& run) {
           return 2;
         }
         o.allow.push_back(*c);
+      }
+      if (s.tls.cert.empty() != s.tls.key.empty() || (!s.tls.client_ca.empty() && s.tls.cert.empty())) {
+        std::fprintf(stderr, "ringlet: --tls-cert and --tls-key go together (and --tls-client-ca needs both)\n");
+        return 2;
+      }
+      if (!s.tls.cert.empty()) {
+        std::string why;
+        auto tls = TlsContext::create_server(s.tls, why);
+        if (!tls) {
+          std::fprintf(stderr, "ringlet: %s\n", why.c_str());
+          return 2;
+        }
+        o.tls = std::move(*tls);
       }
       if (s.verbose) s.common.log_level = "debug";
       o.draining = &s.draining;

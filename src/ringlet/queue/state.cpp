@@ -364,8 +364,13 @@ Job* QueueState::reserve_job(Session& s, std::uint64_t id, std::int64_t now) {
     s.worker = true;
     ++counters_.workers;
   }
+  const bool was_parked = j->state == JobState::delayed || j->state == JobState::buried;
   detach(*j);
   make_reserved(s, *j, now);
+  // A job taken out of delayed or buried must say so on disk: its last record would otherwise bring it back
+  // delayed or buried after a restart, where a reservation comes back ready (found by queue_state_fuzz). A ready
+  // job's record already says ready.
+  if (was_parked) written(*j);
   return j;
 }
 

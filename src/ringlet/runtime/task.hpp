@@ -293,6 +293,51 @@ class [[nodiscard]] JoinHandle {
   Handle h_;
 };
 
+// `co_await as_input_wait(child())`: awaits a child task that reads on the awaiter's behalf (a TLS record reader,
+// a connection's command loop behind a handshake). A plain child only hears cancel; this one also hears a
+// graceful stop's drain request (cancel.hpp), which it forwards, so the input waits inside the child end with end
+// of input as they would in the awaiter itself. Cancel and timeouts reach the child as with a plain await.
+template <class T>
+class [[nodiscard]] InputWait {
+ public:
+  explicit InputWait(Task<T> task) noexcept : inner_(std::move(task).operator co_await()) {}
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+    std::coroutine_handle<> child = inner_.await_suspend(h);
+    child_ = &Task<T>::Handle::from_address(child.address()).promise().cancel_state();
+    if (CancelState* cs = cancel_state_of(h)) {
+      if (cs->drain_requested()) child_->request_drain();  // it sees the drain at its first input wait
+      parent_ = cs;
+      cs->install(&InputWait::forward, this, WaitKind::input);  // replaces the plain child slot
+    }
+    return child;
+  }
+  T await_resume() { return inner_.await_resume(); }  // the inner awaiter clears the slot
+
+ private:
+  static void forward(void* ctx) noexcept {
+    auto* self = static_cast<InputWait*>(ctx);
+    if (self->parent_->drain_requested() && !self->parent_->requested() && !self->drained_) {
+      self->drained_ = true;
+      // A slot fires once: install it again so that a later cancel (a stop's timeout) still reaches the child.
+      self->parent_->install(&InputWait::forward, self, WaitKind::input);
+      self->child_->request_drain();
+      return;
+    }
+    self->child_->request();
+  }
+  typename Task<T>::Awaiter inner_;
+  CancelState* child_ = nullptr;
+  CancelState* parent_ = nullptr;
+  bool drained_ = false;
+};
+
+template <class T>
+InputWait<T> as_input_wait(Task<T> task) noexcept {
+  return InputWait<T>(std::move(task));
+}
+
 // `CancelState& cs = co_await this_task_cancel_state();` — the running task's own cancel state, without
 // suspending; lets a supervisor (a server tracking its connections) cancel the task later via cs.request().
 struct [[nodiscard]] ThisTaskCancelState {

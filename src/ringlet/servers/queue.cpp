@@ -207,6 +207,7 @@ void QueueCore::on_reserve_job(QueueCore& q, QueueConn& c) {
   } else {
     q.reply(c, ReplyKind::not_found);
   }
+  q.wrote(c);  // a delayed or buried job's reservation is recorded (queue/state.cpp): the reply waits for it
 }
 
 void QueueCore::on_delete(QueueCore& q, QueueConn& c) {
@@ -572,6 +573,10 @@ Result<std::shared_ptr<QueueCore>> QueueCore::create(Loop& loop, const QueueOpti
                  : fmt::format("every {} ms", options.binlog.fsync_interval_ns / 1'000'000));
     loop.spawn(commit_loop(core));
   }
+  if (options.tls != nullptr) {
+    log_info("queue: TLS on every listener{}",
+             options.tls->verifies_peer() ? ", client certificates required (--tls-client-ca)" : "");
+  }
   core->rearm();
   return core;
 }
@@ -595,6 +600,9 @@ bool QueueServer::allowed(const Stream& stream) const {
 }
 
 namespace {
+
+// A connection that ends gives its last replies this long to leave (a client that stopped reading gets no more).
+constexpr Duration kFinalFlushTimeout = std::chrono::seconds(10);
 
 enum class CoreOp : std::uint8_t { open, execute, cancel_wait, close };
 
@@ -669,8 +677,9 @@ class [[nodiscard]] WakeOrHangup {
 };
 
 // The stream's reader while a reserve waits: ends when the peer hangs up (pipelined commands arriving meanwhile stay
-// queued) or when cancelled, and then resumes the waiting connection.
-Task<void> watch_hangup(Stream* stream, QueueConn* c) {
+// queued) or when cancelled, and then resumes the waiting connection. S: Stream or TlsStream.
+template <class S>
+Task<void> watch_hangup(S* stream, QueueConn* c) {
   for (;;) {
     const std::size_t before = stream->inbound().bytes();
     Status s = co_await stream->wait_more();
@@ -681,14 +690,10 @@ Task<void> watch_hangup(Stream* stream, QueueConn* c) {
   if (auto h = std::exchange(c->waiter, nullptr)) Loop::current()->schedule(h);
 }
 
-}  // namespace
-
-Task<void> queue_connection(Stream stream, TcpServer& tcp) {
-  QueueServer& server = *static_cast<QueueServer*>(tcp.user());
-  if (!server.allowed(stream)) {
-    log_debug("queue: fd {}: refused by --allow", stream.fd());
-    co_return;
-  }
+// The command loop of one connection. S is Stream, or TlsStream for a TLS listener: both offer the plaintext
+// receive queue to parse in place, wait_more, queue_copy and the write waits this loop uses.
+template <class S>
+Task<void> serve_commands(S& stream, QueueServer& server) {
   QueueConn c;
   c.shard = current_shard();
   co_await on_core(server, c, CoreOp::open);
@@ -696,7 +701,8 @@ Task<void> queue_connection(Stream stream, TcpServer& tcp) {
   for (;;) {
     beanstalk::ParseResult r = parser.parse(stream.inbound());
     if (r.need_more()) {
-      // Awaited here, not in a helper task: a graceful stop's drain request reaches only this task's own waits.
+      // Awaited in this task (which queue_connection awaits with as_input_wait): a graceful stop's drain request
+      // ends only input waits, and must find this one.
       const std::size_t before = stream.inbound().bytes();
       Status more = co_await stream.wait_more();
       if (!more || stream.inbound().bytes() <= before) break;
@@ -765,7 +771,34 @@ Task<void> queue_connection(Stream stream, TcpServer& tcp) {
     }
   }
   co_await on_core(server, c, CoreOp::close);
-  (void)co_await with_timeout(stream.flush(), std::chrono::seconds(10));
+  (void)co_await with_timeout(stream.flush(), kFinalFlushTimeout);
+}
+
+}  // namespace
+
+Task<void> queue_connection(Stream stream, TcpServer& tcp) {
+  QueueServer& server = *static_cast<QueueServer*>(tcp.user());
+  if (!server.allowed(stream)) {
+    log_debug("queue: fd {}: refused by --allow", stream.fd());
+    co_return;
+  }
+  const QueueOptions& options = server.options();
+  // The command loop is a child task: as_input_wait lets a graceful stop's drain reach its input waits.
+  if (options.tls == nullptr) {
+    co_await as_input_wait(serve_commands(stream, server));
+    co_return;
+  }
+  TlsStream tls(std::move(stream), *options.tls, TlsRole::server);
+  Status handshake = co_await tls.handshake(options.tls_handshake_timeout);
+  if (!handshake) {
+    log_debug("queue: fd {}: TLS handshake: {} {}", tls.fd(), handshake.error().message(), tls.failure());
+    co_return;
+  }
+  if (options.tls->verifies_peer() && log_level() == LogLevel::debug) {  // peer_subject() formats a certificate name
+    log_debug("queue: fd {}: client certificate {}", tls.fd(), tls.peer_subject());
+  }
+  co_await as_input_wait(serve_commands(tls, server));
+  (void)co_await tls.close_notify(kFinalFlushTimeout);
 }
 
 Task<void> watch_drain_signal(std::atomic<bool>* draining) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "ringlet/net/tcp_server.hpp"
+#include "ringlet/net/tls.hpp"
 #include "ringlet/proto/beanstalk/command.hpp"
 #include "ringlet/proto/beanstalk/reply.hpp"
 #include "ringlet/proto/beanstalk/request_parser.hpp"
@@ -51,6 +52,11 @@ struct QueueOptions {
   queue::BinlogOptions binlog;
   const std::atomic<bool>* draining = nullptr;  // set by SIGUSR1: put answers DRAINING
   std::size_t output_limit = 256 * 1024;         // queued replies per connection before we wait for the client
+  // Set: every listener speaks TLS (net/tls.hpp). --allow is checked before the handshake, so a refused address
+  // costs no cryptography; a handshake that takes longer than the timeout (a client that connects and stalls)
+  // ends the connection.
+  std::shared_ptr<const TlsContext> tls;
+  Duration tls_handshake_timeout = std::chrono::seconds(10);
 };
 
 // What the core needs from a connection while it runs one of its commands. Lives in the connection's frame, on
@@ -184,7 +190,8 @@ class QueueServer {
   TcpServer tcp_;
 };
 
-// The connection handler (TcpServer::Handler); server.user() is the QueueServer.
+// The connection handler (TcpServer::Handler); server.user() is the QueueServer. With options().tls, the same
+// command loop runs over a TlsStream after the handshake.
 Task<void> queue_connection(Stream stream, TcpServer& server);
 
 // Enters drain mode on SIGUSR1 (the signal must be blocked in every thread first). Runs until cancelled.

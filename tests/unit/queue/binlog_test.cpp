@@ -83,6 +83,32 @@ TEST_F(BinlogTest, replay_brings_back_every_state_and_ids_continue) {
   EXPECT_EQ(q.put(c, 0, 0, 1, "f", now).id, 5u);
 }
 
+// Regression (queue_state_fuzz, tests/fuzz/regressions/queue_state_fuzz/reserve-job-of-delayed): a delayed or
+// buried job reserved by id and then let go by its connection was ready in memory but came back delayed or buried.
+TEST_F(BinlogTest, a_parked_job_reserved_by_id_comes_back_ready_after_a_restart) {
+  {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report);
+    Session& c = q.open_session();
+    std::uint64_t delayed = q.put(c, 1, 30, 60, "d", now).id;
+    std::uint64_t buried = q.put(c, 2, 0, 60, "b", now).id;
+    ASSERT_EQ(q.reserve_job(c, buried, now)->id, buried);
+    ASSERT_TRUE(q.bury(c, buried, 2));
+    ASSERT_EQ(q.reserve_job(c, delayed, now)->id, delayed);
+    ASSERT_EQ(q.reserve_job(c, buried, now)->id, buried);
+    q.close_session(c, now);  // the connection goes: both are ready in memory
+    ASSERT_EQ(q.peek(delayed)->state, JobState::ready);
+    ASSERT_EQ(q.peek(buried)->state, JobState::ready);
+    flush(*log);
+  }
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report);
+  EXPECT_EQ(q.peek(1)->state, JobState::ready);
+  EXPECT_EQ(q.peek(2)->state, JobState::ready);
+}
+
 TEST_F(BinlogTest, a_torn_tail_is_cut_at_the_last_good_record_and_reported) {
   {
     QueueState q;
