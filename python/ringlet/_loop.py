@@ -71,7 +71,7 @@ def _slow_callback(loop, handle, seconds):
 
 _core._set_buffered_protocol(asyncio.BufferedProtocol)
 _core._set_helpers(handle_repr=_handle_repr, callback_failed=_callback_failed, debug_check=_debug_check,
-                   extract_stack=_extract_stack, slow_callback=_slow_callback)
+                   extract_stack=_extract_stack, slow_callback=_slow_callback, future_type=asyncio.Future)
 
 
 class _WatchMap(collections.abc.Mapping):

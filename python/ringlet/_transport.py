@@ -18,6 +18,7 @@ class SocketTransport(selector_events._SelectorSocketTransport):
     _write_ready = _core._instancemethod(_core._transport_write_ready)
     write = _core._instancemethod(_core._transport_write)
     writelines = _core._instancemethod(_core._transport_writelines)
+    is_closing = _core._instancemethod(_core._transport_is_closing)
 
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
         super().__init__(loop, sock, protocol, waiter, extra, server)

@@ -649,6 +649,16 @@ PyObject* loop_call_later(PyObject* self, PyObject* const* args, Py_ssize_t narg
 
 PyObject* loop_time(PyObject*, PyObject*) { return PyFloat_FromDouble(seconds_of(monotonic_ns())); }
 
+// asyncio's C Future and Task call loop.get_debug() every time one is made, and streams make a future per wait:
+// answered here, without a Python frame. It reads the `_debug` attribute asyncio's own code reads.
+PyObject* loop_get_debug(PyObject* self, PyObject*) { return PyObject_GetAttr(self, helpers().str_debug); }
+
+// asyncio.Future(loop=self), as BaseEventLoop.create_future makes it, without a Python frame.
+PyObject* loop_create_future(PyObject* self, PyObject*) {
+  PyObject* args[] = {self};
+  return PyObject_Vectorcall(helpers().future_type, args, 0, helpers().kwnames_loop);
+}
+
 PyObject* loop_add_callback(PyObject* self, PyObject* handle) {
   Core* c = core_of(self);
   if (c->closed) Py_RETURN_NONE;
@@ -770,6 +780,8 @@ PyObject* loop_core_stats(PyObject* self, PyObject*) {
 
 PyMethodDef loop_methods[] = {
     {"time", loop_time, METH_NOARGS, "The loop's clock: time.monotonic()."},
+    {"get_debug", loop_get_debug, METH_NOARGS, "Whether the loop is in debug mode."},
+    {"create_future", loop_create_future, METH_NOARGS, "A new asyncio.Future attached to the loop."},
     {"call_soon", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_call_soon)),
      METH_FASTCALL | METH_KEYWORDS, "call_soon(callback, *args, context=None) -> Handle"},
     {"call_soon_threadsafe", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_call_soon_threadsafe)),

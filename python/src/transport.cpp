@@ -568,6 +568,14 @@ done:
   return result;
 }
 
+// transport.is_closing(): StreamWriter.drain() asks it on every call.
+PyObject* transport_is_closing(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "is_closing() takes no arguments");
+  int closing = attr_true(args[0], names.closing);
+  if (closing < 0) return nullptr;
+  return Py_NewRef(closing ? Py_True : Py_False);
+}
+
 PyObject* instancemethod(PyObject*, PyObject* func) { return PyInstanceMethod_New(func); }
 
 PyObject* set_buffered_protocol(PyObject*, PyObject* cls) {
@@ -584,6 +592,8 @@ PyMethodDef transport_functions[] = {
      METH_FASTCALL, "SocketTransport.writelines"},
     {"_transport_write_ready", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write_ready)),
      METH_FASTCALL, "SocketTransport._write_ready"},
+    {"_transport_is_closing", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_is_closing)),
+     METH_FASTCALL, "SocketTransport.is_closing"},
     {"_instancemethod", instancemethod, METH_O, "Make a C function bind like a method."},
     {"_set_buffered_protocol", set_buffered_protocol, METH_O, "Tell the core which class is BufferedProtocol."},
     {nullptr, nullptr, 0, nullptr},
