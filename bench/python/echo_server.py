@@ -5,9 +5,10 @@
   sock       loop.sock_accept / sock_recv(100 KiB) / sock_sendall on non-blocking sockets
 
     /usr/bin/python3 bench/python/echo_server.py --loop ringlet|uvloop|asyncio --style protocol|streams|sock \\
-        --port PORT [--ringlet-path build/release/python] [--backend auto|uring|epoll]
+        --port PORT [--ringlet-path build/release/python] [--backend auto|uring|epoll] [--workers N]
 
-Listens on 127.0.0.1, sets TCP_NODELAY on accepted sockets, exits 0 on SIGTERM/SIGINT.
+--workers N (ringlet only) runs it with ringlet.run(main, workers=N, pin=True): N processes sharing the port
+through SO_REUSEPORT, worker i pinned to the i-th CPU the server may use. Listens on 127.0.0.1, sets TCP_NODELAY on accepted sockets, exits 0 on SIGTERM/SIGINT.
 """
 
 import argparse
@@ -28,9 +29,9 @@ class EchoProtocol(asyncio.Protocol):
         self.transport.write(data)
 
 
-async def protocol_server(port):
+async def protocol_server(port, reuse_port=None):
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(EchoProtocol, "127.0.0.1", port, backlog=1024)
+    server = await loop.create_server(EchoProtocol, "127.0.0.1", port, backlog=1024, reuse_port=reuse_port)
     async with server:
         await server.serve_forever()
 
@@ -50,8 +51,8 @@ async def echo_stream(reader, writer):
         writer.close()
 
 
-async def streams_server(port):
-    server = await asyncio.start_server(echo_stream, "127.0.0.1", port, backlog=1024)
+async def streams_server(port, reuse_port=None):
+    server = await asyncio.start_server(echo_stream, "127.0.0.1", port, backlog=1024, reuse_port=reuse_port)
     async with server:
         await server.serve_forever()
 
@@ -69,10 +70,12 @@ async def echo_socket(loop, client):
         client.close()
 
 
-async def sock_server(port):
+async def sock_server(port, reuse_port=None):
     loop = asyncio.get_running_loop()
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.bind(("127.0.0.1", port))
     listener.listen(1024)
     listener.setblocking(False)
@@ -99,8 +102,17 @@ def main():
     parser.add_argument("--loop", required=True, choices=loops.NAMES)
     parser.add_argument("--style", required=True, choices=sorted(STYLES))
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, help="ringlet only: this many processes (ringlet.run workers=N)")
     loops.add_arguments(parser)
     args = parser.parse_args()
+    if args.workers:
+        if args.loop != "ringlet":
+            raise SystemExit("--workers needs --loop ringlet")
+        loops.factory("ringlet", args)  # puts the package on the path
+        import ringlet
+        ringlet.run(lambda: STYLES[args.style](args.port, reuse_port=True), workers=args.workers, pin=True,
+                    backend=args.backend)
+        return
     loops.serve(args.loop, args, lambda: STYLES[args.style](args.port))
 
 
