@@ -19,6 +19,8 @@ The rules it keeps:
   cancels its ``main`` task, so ``finally`` blocks and ``async with`` exits run), waits up to ``grace`` seconds and
   SIGKILLs what is left, reaps every worker and returns. A worker also gets SIGTERM if the supervisor dies without
   stopping it (PR_SET_PDEATHSIG), so no worker outlives it.
+- **The main thread supervises.** Blocking signals is per thread; a SIGTERM sent to the process would otherwise be
+  delivered to another thread that does not block it, and kill the supervisor there.
 - **Workers ignore SIGINT.** Ctrl-C in a terminal reaches the whole process group; the supervisor alone reacts,
   and stops the workers the one way above.
 """
@@ -28,6 +30,7 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -222,6 +225,9 @@ def run_workers(main, workers, run_one, *, grace=5.0, pin=False):
         raise ValueError(f"workers must be a positive int, not {workers!r}")
     if not (callable(main) or asyncio.iscoroutine(main)):
         raise TypeError(f"main must be a coroutine or a coroutine function, not {main!r}")
+    if threading.current_thread() is not threading.main_thread():
+        # Signals blocked in this thread only would still kill the process through another thread.
+        raise RuntimeError("ringlet.run(main, workers=N) must be called from the main thread")
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SUPERVISOR_SIGNALS)
     try:
         _Supervisor(main, workers, run_one, grace, pin).run()

@@ -40,7 +40,9 @@ WORKER_SCRIPT = textwrap.dedent("""
         async with server:
             await server.serve_forever()
 
-    ringlet.run(main, workers=workers, backend=os.environ["RINGLET_TEST_BACKEND"], grace=float(sys.argv[4]))
+    # "serve" passes a coroutine (each worker runs its own copy of it), the other modes the coroutine function.
+    target = main() if mode == "serve" else main
+    ringlet.run(target, workers=workers, backend=os.environ["RINGLET_TEST_BACKEND"], grace=float(sys.argv[4]))
     print("supervisor returned", flush=True)
 """)
 
@@ -151,7 +153,9 @@ def test_a_worker_that_crashes_at_start_makes_run_fail_instead_of_restarting_for
     assert "times in a row" in err
 
 
-def test_run_rejects_a_worker_count_that_is_not_positive():
+def test_run_rejects_a_worker_count_that_is_not_positive_and_a_call_off_the_main_thread():
+    import threading
+
     import ringlet
 
     async def main():
@@ -159,3 +163,8 @@ def test_run_rejects_a_worker_count_that_is_not_positive():
 
     with pytest.raises(ValueError):
         ringlet.run(main, workers=0)
+    raised = []
+    thread = threading.Thread(target=lambda: raised.append(pytest.raises(RuntimeError, ringlet.run, main, workers=1)))
+    thread.start()
+    thread.join()
+    assert "main thread" in str(raised[0].value)
