@@ -15,6 +15,8 @@ PACKAGES=(
   nginx-light memcached beanstalkd wrk ruby ruby-beaneater python3-pymemcache libmemcached-tools haproxy nutcracker
   # benchmarks and peers
   libbenchmark-dev libuv1-dev util-linux procps python3-matplotlib linux-perf
+  # the python matrix of bench/compare: the httptools HTTP server (bench/python/)
+  python3-httptools
 )
 
 missing=()

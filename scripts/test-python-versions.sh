@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER:-ccache}
 
-tests=(python/tests/test_loop.py python/tests/test_io.py)
+tests=(python/tests/test_loop.py python/tests/test_io.py python/tests/test_workers.py)
 [[ "${RINGLET_PY_FULL:-0}" == 1 ]] && tests=(python/tests)
 # The interpreter behind `name`: on PATH if it runs there, else a pyenv installation (pyenv's shims only run the
 # versions pyenv has selected).

@@ -16,6 +16,8 @@ Matrix format:
    "programs": [{"name": "timers_1m", "target": "timers_bench", "binary": "bench/timers/timers_bench",
                  "args": ["--sizes", "1000000"], "reps": 3, "cpus": "0,1", "smoke_args": ["--sizes", "10000"],
                  "description": "..."}]}
+  A script instead of a built binary: "interpreter": "/usr/bin/python3" and "binary" its path in the repository;
+  it is run as INTERPRETER SCRIPT --build-dir BUILD_DIR --reps N ARGS (the python matrix's loop_bench.py).
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ class Program:
     cpus: str | None = None  # instead of the matrix's server_cpus
     smoke_args: list[str] | None = None
     description: str = ""
+    interpreter: str | None = None  # binary is then a script in the repository, run by this interpreter
 
 
 def parse_programs(entries: Any, where: str) -> list[Program]:
@@ -61,7 +64,7 @@ def parse_programs(entries: Any, where: str) -> list[Program]:
             raise ProgramError(f"{where}: program {e['name']}: reps must be a positive integer")
         programs.append(Program(e["name"], e["target"], e["binary"], [str(a) for a in e.get("args", [])], reps,
                                 e.get("cpus"), [str(a) for a in e["smoke_args"]] if "smoke_args" in e else None,
-                                e.get("description", "")))
+                                e.get("description", ""), e.get("interpreter")))
     return programs
 
 
@@ -69,22 +72,30 @@ def program_argv(env: Env, program: Program, reps: int, cpus: str, smoke: bool) 
     """The pinned command line of one run: a smoke run takes the tiny arguments and one repetition."""
     args = program.smoke_args if smoke and program.smoke_args is not None else program.args
     count = 1 if smoke else (program.reps or reps)
+    if program.interpreter:
+        return ["taskset", "-c", program.cpus or cpus, program.interpreter, str(env.repo / program.binary),
+                "--build-dir", str(env.build_dir), "--reps", str(count), *args]
     return ["taskset", "-c", program.cpus or cpus, str(env.build_binary(program.binary)), "--reps", str(count),
             *args]
 
 
 def shown_command(env: Env, argv: list[str]) -> str:
-    """argv as the doc shows it: the binary relative to the repository, without the taskset prefix."""
-    binary = Path(argv[3])
-    try:
-        binary = binary.relative_to(env.repo)
-    except ValueError:
-        pass
-    return shlex.join([str(binary), *argv[4:]])
+    """argv as the doc shows it: the binary (or script) and build directory relative to the repository, without
+    the taskset prefix."""
+    def relative(arg: str) -> str:
+        try:
+            return str(Path(arg).relative_to(env.repo)) if arg.startswith("/") else arg
+        except ValueError:
+            return arg
+    return shlex.join([relative(a) for a in argv[3:]])
 
 
 def check(env: Env, program: Program) -> str | None:
     """None when the program is built, else why it cannot run."""
+    if program.interpreter:
+        if not os.access(program.interpreter, os.X_OK):
+            return f"{program.interpreter} is not installed"
+        return None if (env.repo / program.binary).exists() else f"{program.binary} is missing"
     path = env.build_binary(program.binary)
     if os.access(path, os.X_OK):
         return None

@@ -139,6 +139,35 @@ def _beanstalkd_argv(binlog: bool) -> ArgvFn:
     return argv
 
 
+# The python matrix's servers (bench/python/): one script per workload kind, run on Debian's interpreter (the one
+# Debian's uvloop, httptools and aiohttp are built for) with the loop named by the spec; the matrix's args pick
+# how the server is written (--style protocol|streams|sock, --app httptools|aiohttp).
+PYTHON = "/usr/bin/python3"
+PYTHON_LOOPS = {"ringlet": (), "uvloop": ("uvloop",), "asyncio": ()}
+PYTHON_SCRIPTS = {"echo": ("echo_server.py", ()), "http": ("http_server.py", ("httptools", "aiohttp"))}
+
+
+def _python_argv(script: str, loop: str) -> ArgvFn:
+    def argv(env: Env, port: int, run_dir: Path) -> list[str]:
+        return [PYTHON, str(env.repo / "bench" / "python" / script), "--loop", loop, "--port", str(port),
+                "--ringlet-path", str(env.build_dir / "python")]
+    return argv
+
+
+def _python_check(loop: str, modules: tuple[str, ...]) -> CheckFn:
+    def check(env: Env) -> str | None:
+        if loop == "ringlet" and not (env.build_dir / "python" / "ringlet").is_dir():
+            return f"the Python binding is not built (needs python3-dev): cmake --build {env.build_dir} " \
+                   "--target ringlet_python"
+        for module in modules:
+            done = subprocess.run([PYTHON, "-c", f"import {module}"], capture_output=True)
+            if done.returncode != 0:
+                return f"{PYTHON} cannot import {module}: apt-get install python3-{module} " \
+                       "(scripts/install-deps.sh installs it)"
+        return None
+    return check
+
+
 def _catalogue() -> dict[str, ServerSpec]:
     specs: list[ServerSpec] = []
     for backend in ("uring", "epoll"):
@@ -188,6 +217,13 @@ def _catalogue() -> dict[str, ServerSpec]:
     specs.append(ServerSpec("beanstalkd-binlog", frozenset({"beanstalk"}), _beanstalkd_argv(True),
                             _system_check("beanstalkd"), "beanstalkd -b DIR (binlog, default fsync policy)",
                             required=True))
+    for kind, (script, modules) in PYTHON_SCRIPTS.items():
+        for loop, loop_modules in PYTHON_LOOPS.items():
+            specs.append(ServerSpec(f"python-{kind}-{loop}", frozenset({kind}), _python_argv(script, loop),
+                                    _python_check(loop, loop_modules + modules),
+                                    f"bench/python/{script} on {loop} (/usr/bin/python3)",
+                                    ("ringlet_python",) if loop == "ringlet" else (),
+                                    required=loop != "ringlet"))
     return {s.name: s for s in specs}
 
 

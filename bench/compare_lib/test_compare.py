@@ -347,6 +347,17 @@ class ProgramMatrixTest(unittest.TestCase):
                          ["taskset", "-c", "0,1", "/repo/build/release/bench/timers/timers_bench", "--reps", "3",
                           "--sizes"])
 
+    def test_a_script_program_runs_under_its_interpreter_with_the_build_directory(self):
+        from compare_lib.programs import program_argv, shown_command
+        m = program_matrix(programs=[{"name": "py", "target": "ringlet_python", "interpreter": "/usr/bin/python3",
+                                      "binary": "bench/python/loop_bench.py", "args": ["--calls", "10"]}])
+        env = self.env()
+        argv = program_argv(env, m.programs[0], 3, "1", smoke=False)
+        self.assertEqual(argv, ["taskset", "-c", "1", "/usr/bin/python3", "/repo/bench/python/loop_bench.py",
+                                "--build-dir", "/repo/build/release", "--reps", "3", "--calls", "10"])
+        self.assertEqual(shown_command(env, argv),
+                         "/usr/bin/python3 bench/python/loop_bench.py --build-dir build/release --reps 3 --calls 10")
+
     def test_smoke_runs_once_with_the_tiny_arguments(self):
         from compare_lib.programs import program_argv
         one_m, ten_m = program_matrix().programs

@@ -24,7 +24,7 @@ import weakref
 from asyncio import base_events, format_helpers, unix_events
 from asyncio.log import logger
 
-from . import _core
+from . import _core, _workers
 from ._transport import SocketTransport
 
 __all__ = ("Loop", "new_event_loop", "run", "EventLoopPolicy", "install")
@@ -71,7 +71,7 @@ def _slow_callback(loop, handle, seconds):
 
 _core._set_buffered_protocol(asyncio.BufferedProtocol)
 _core._set_helpers(handle_repr=_handle_repr, callback_failed=_callback_failed, debug_check=_debug_check,
-                   extract_stack=_extract_stack, slow_callback=_slow_callback)
+                   extract_stack=_extract_stack, slow_callback=_slow_callback, future_type=asyncio.Future)
 
 
 class _WatchMap(collections.abc.Mapping):
@@ -183,9 +183,22 @@ def new_event_loop(*, backend="auto"):
     return Loop(backend=backend)
 
 
-def run(main, *, debug=None, backend="auto"):
+def run(main, *, debug=None, backend="auto", workers=None, grace=5.0, pin=False):
     """asyncio.run(main) on a new ringlet loop: runs the coroutine, then cancels what is left, shuts down async
-    generators and the default executor, and closes the loop."""
+    generators and the default executor, and closes the loop.
+
+    With ``workers=N`` it runs ``main`` (a coroutine function, or a coroutine) in N forked processes, one ringlet
+    loop each, whose servers share their ports with ``reuse_port=True``; crashed workers are restarted and
+    SIGTERM or SIGINT stops them all (SIGTERM, then SIGKILL after ``grace`` seconds). ``pin=True`` pins worker i
+    to the i-th CPU this process may use. It returns None once stopped or once every worker's ``main`` has
+    returned, and raises ringlet.WorkerError when a worker keeps crashing at start (ringlet/_workers.py)."""
+    if workers is not None:
+        return _workers.run_workers(main, workers, lambda coro: _run_one(coro, debug, backend), grace=grace,
+                                    pin=pin)
+    return _run_one(main, debug, backend)
+
+
+def _run_one(main, debug, backend):
     if sys.version_info >= (3, 12):
         return asyncio.run(main, debug=debug, loop_factory=lambda: Loop(backend=backend))
     with asyncio.Runner(debug=debug, loop_factory=lambda: Loop(backend=backend)) as runner:

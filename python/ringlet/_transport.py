@@ -1,7 +1,8 @@
 """ringlet's stream transport for plain TCP and Unix sockets.
 
 It is asyncio's selector socket transport with the per-message paths replaced by C++ (python/src/transport.cpp):
-``_read_ready`` (one recv; bytes for a Protocol, straight into get_buffer()'s buffer for a BufferedProtocol),
+``_read_ready`` (one recv, or on io_uring the bytes the loop received ahead; bytes for a Protocol, straight into
+get_buffer()'s buffer for a BufferedProtocol),
 ``write``/``writelines`` (send at once while nothing is queued, else queue references to the caller's bytes)
 and ``_write_ready`` (one sendmsg over the queued pieces, no copy of a partly sent tail). Everything done once per
 connection — set-up, close, abort, connection_lost, server bookkeeping, sendfile, start_tls — is asyncio's own.
@@ -18,8 +19,13 @@ class SocketTransport(selector_events._SelectorSocketTransport):
     _write_ready = _core._instancemethod(_core._transport_write_ready)
     write = _core._instancemethod(_core._transport_write)
     writelines = _core._instancemethod(_core._transport_writelines)
+    is_closing = _core._instancemethod(_core._transport_is_closing)
 
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
+        # On io_uring the loop receives ahead for the transport (python/src/transport.hpp): bytes, and the end of
+        # the stream (0) or an errno, wait here until _read_ready hands them to the protocol.
+        self._ringlet_rx = None
+        self._ringlet_rx_end = None
         super().__init__(loop, sock, protocol, waiter, extra, server)
         self._buffer = _core.WriteChain()
         # asyncio 3.12+ picks its own writer callback per instance; ours is the class attribute above.

@@ -17,6 +17,7 @@ struct Helpers {
   PyObject* debug_check = nullptr;      // (loop, callback, method, threadsafe): asyncio's debug-mode checks
   PyObject* extract_stack = nullptr;    // () -> the caller's stack, as asyncio records it in debug mode
   PyObject* slow_callback = nullptr;    // (loop, handle, seconds): the "Executing ... took" warning
+  PyObject* future_type = nullptr;      // asyncio.Future, which loop.create_future() makes
 
   // Interned attribute names.
   PyObject* str_stopping = nullptr;
@@ -24,6 +25,8 @@ struct Helpers {
   PyObject* str_run = nullptr;
   PyObject* str_slow_callback_duration = nullptr;
   PyObject* str_current_handle = nullptr;
+  PyObject* str_debug = nullptr;
+  PyObject* kwnames_loop = nullptr;  // ("loop",)
 };
 
 Helpers& helpers() noexcept;

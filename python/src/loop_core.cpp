@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -21,6 +22,7 @@
 
 #include "handle.hpp"
 #include "helpers.hpp"
+#include "transport.hpp"
 #include "ringlet/runtime/backend.hpp"
 #include "ringlet/runtime/operation.hpp"
 #include "ringlet/runtime/timer_wheel.hpp"
@@ -62,9 +64,15 @@ std::int64_t deadline_for(double when) noexcept {
 struct Watch;
 
 // One direction of a watched descriptor: the callback and the poll operation that tells when to queue it.
+// A reader whose callback is a ringlet transport's _read_ready receives ahead on io_uring (transport.hpp): its
+// operation is a recv into `rx_buf` instead of a poll, and `rx_transport` (strong) is where the bytes go. It is
+// held while the reader is watched or a receive is in flight: a receive cancelled by remove_reader may still
+// complete with bytes, which belong to the transport.
 struct PollOp : Operation {
   Watch* watch = nullptr;
   PyObject* handle = nullptr;  // the reader's or writer's handle (strong), nullptr when not watched
+  PyObject* rx_transport = nullptr;
+  char* rx_buf = nullptr;      // kReceiveAheadSize bytes, allocated on the first receive
   bool write = false;
   bool rearm_queued = false;
 };
@@ -75,6 +83,14 @@ struct Watch {
   PollOp reader;
   PollOp writer;
   bool dying = false;  // both callbacks removed; freed once no operation is in flight
+
+  Watch() = default;
+  Watch(const Watch&) = delete;
+  Watch& operator=(const Watch&) = delete;
+  ~Watch() {  // with the GIL held, as every path that frees a watch has it
+    Py_XDECREF(reader.rx_transport);
+    std::free(reader.rx_buf);
+  }
 };
 
 // The read on the wake-up eventfd (call_soon_threadsafe from another thread writes it).
@@ -107,6 +123,7 @@ struct Core {
   WakeRead wake_op;
 
   bool polling = false;  // in a wait that may block, GIL released: call_soon_threadsafe must write the eventfd
+  bool receive_ahead = false;  // the backend completes receives with their bytes (io_uring): transport.hpp
   bool debug = false;
   bool closed = false;
 };
@@ -220,6 +237,9 @@ void drop_backend(Core* c, Drop how = Drop::destroy) noexcept {
       op->state = Operation::State::idle;
       new (&op->wait_link) ListLink<Operation>();
     }
+    // A receive in flight ends with the ring (its bytes, if the kernel had taken any, with it: a loop moved to
+    // another thread or process while its peers send can lose what was received but not yet reaped).
+    Py_CLEAR(w->reader.rx_transport);
     w->io.epoll_registered = false;
     new (&w->io.readers) OpWaitList();
     new (&w->io.writers) OpWaitList();
@@ -257,6 +277,8 @@ bool ensure_backend(Core* c) {
   }
   c->backend = std::move(choice->backend);
   c->backend_reason = std::move(choice->reason);
+  // On epoll a recv operation is a recv(2) tried at once, then readiness and another recv(2): no gain there.
+  c->receive_ahead = c->backend->name() == "io_uring";
   c->owner = self;
   arm_wake(c);
   return true;
@@ -271,7 +293,31 @@ void poll_complete(Operation& op, int result, std::uint32_t) noexcept {
   p.watch->core->completed.push_back(&p);
 }
 
+// A receive ahead completed: its outcome goes to the transport whether or not it is still watched (the bytes
+// left the socket), then the reader's callback is queued as a readiness event's would be. A transport that was
+// paused and resumed meanwhile may be watched by a new Watch of the same descriptor: its callback is queued.
+void deliver_received(Core* c, PollOp* op, int result) {
+  PyObject* transport = op->rx_transport;  // the reference moves here
+  op->rx_transport = nullptr;
+  bool outcome = result != -ECANCELED && result != -EAGAIN && result != -EINTR;
+  if (outcome && transport_store_received(transport, op->rx_buf, result) < 0) PyErr_WriteUnraisable(transport);
+  Watch* w = op->watch;
+  PollOp* target = (!w->dying && op->handle != nullptr) ? op : nullptr;
+  if (target == nullptr && outcome) {
+    auto it = c->watches.find(w->io.fd);
+    if (it != c->watches.end() && it->second != w && it->second->reader.handle != nullptr) target = &it->second->reader;
+  }
+  Py_DECREF(transport);
+  if (target == nullptr) return;
+  if (outcome) c->ready.push_back(Py_NewRef(target->handle));
+  if (target == op && (result > 0 || !outcome)) queue_rearm(c, op);
+}
+
 void deliver_one(Core* c, PollOp* op, int result) {
+  if (op->kind == OpKind::recv && op->rx_transport != nullptr) {
+    deliver_received(c, op, result);
+    return;
+  }
   Watch* w = op->watch;
   if (w->dying || op->handle == nullptr) return;
   if (result == -ECANCELED) {  // cancelled, then watched again before the cancellation completed
@@ -294,10 +340,27 @@ void deliver(Core* c) {
 
 // Submits op's poll. Returns false with a Python exception when the backend refused the descriptor at once.
 bool submit_poll(Core* c, PollOp* op, bool raise) {
-  op->kind = OpKind::poll;
   op->io = &op->watch->io;
-  op->poll_events = op->write ? POLLOUT : POLLIN;
   op->on_complete = poll_complete;
+  PyObject* transport = nullptr;
+  if (c->receive_ahead && !op->write && op->handle != nullptr) {
+    PyObject* callback = reinterpret_cast<HandleObject*>(op->handle)->callback;
+    transport = callback != nullptr ? receive_ahead_transport(callback) : nullptr;
+  }
+  if (transport != nullptr) {
+    if (op->rx_buf == nullptr) op->rx_buf = static_cast<char*>(std::malloc(kReceiveAheadSize));
+    if (op->rx_buf != nullptr) {
+      Py_XSETREF(op->rx_transport, Py_NewRef(transport));
+      op->kind = OpKind::recv;
+      op->buf = op->rx_buf;
+      op->len = kReceiveAheadSize;
+      op->msg_flags = 0;
+      c->backend->submit(*op);  // io_uring never completes it inline
+      return true;
+    }
+  }
+  op->kind = OpKind::poll;
+  op->poll_events = op->write ? POLLOUT : POLLIN;
   if (!c->backend->submit(*op)) return true;
   int r = op->result;  // done inline (epoll tried poll(2) first)
   if (r < 0 && r != -ECANCELED && raise) {
@@ -354,6 +417,13 @@ PyObject* watch_add(PyObject* self, PyObject* const* args, Py_ssize_t nargs, boo
     Py_DECREF(op->handle);
   }
   op->handle = Py_NewRef(reinterpret_cast<PyObject*>(h));
+  if (!write) {
+    // Bytes received ahead while the transport was paused: its callback runs next, as readiness would call it.
+    PyObject* transport = receive_ahead_transport(args[1]);
+    int held = transport != nullptr ? transport_has_received(transport) : 0;
+    if (held < 0) PyErr_Clear();
+    if (held > 0) c->ready.push_back(Py_NewRef(reinterpret_cast<PyObject*>(h)));
+  }
   if (op->state == Operation::State::idle && !op->rearm_queued) {
     // Arm at once when we may (so a descriptor epoll refuses, a regular file, fails here as with a selector);
     // otherwise the next iteration arms it, on the thread that runs the loop.
@@ -429,6 +499,7 @@ void release_python_refs(Core* c) {
   for (auto& [fd, w] : c->watches) {
     Py_CLEAR(w->reader.handle);
     Py_CLEAR(w->writer.handle);
+    Py_CLEAR(w->reader.rx_transport);
   }
 }
 
@@ -649,6 +720,16 @@ PyObject* loop_call_later(PyObject* self, PyObject* const* args, Py_ssize_t narg
 
 PyObject* loop_time(PyObject*, PyObject*) { return PyFloat_FromDouble(seconds_of(monotonic_ns())); }
 
+// asyncio's C Future and Task call loop.get_debug() every time one is made, and streams make a future per wait:
+// answered here, without a Python frame. It reads the `_debug` attribute asyncio's own code reads.
+PyObject* loop_get_debug(PyObject* self, PyObject*) { return PyObject_GetAttr(self, helpers().str_debug); }
+
+// asyncio.Future(loop=self), as BaseEventLoop.create_future makes it, without a Python frame.
+PyObject* loop_create_future(PyObject* self, PyObject*) {
+  PyObject* args[] = {self};
+  return PyObject_Vectorcall(helpers().future_type, args, 0, helpers().kwnames_loop);
+}
+
 PyObject* loop_add_callback(PyObject* self, PyObject* handle) {
   Core* c = core_of(self);
   if (c->closed) Py_RETURN_NONE;
@@ -770,6 +851,8 @@ PyObject* loop_core_stats(PyObject* self, PyObject*) {
 
 PyMethodDef loop_methods[] = {
     {"time", loop_time, METH_NOARGS, "The loop's clock: time.monotonic()."},
+    {"get_debug", loop_get_debug, METH_NOARGS, "Whether the loop is in debug mode."},
+    {"create_future", loop_create_future, METH_NOARGS, "A new asyncio.Future attached to the loop."},
     {"call_soon", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_call_soon)),
      METH_FASTCALL | METH_KEYWORDS, "call_soon(callback, *args, context=None) -> Handle"},
     {"call_soon_threadsafe", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(loop_call_soon_threadsafe)),

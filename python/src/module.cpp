@@ -13,10 +13,10 @@ Helpers g_helpers;  // set once at import; the types are process-wide too, as ev
 
 PyObject* set_helpers(PyObject*, PyObject* args, PyObject* kwargs) {
   static const char* names[] = {"handle_repr", "callback_failed", "debug_check", "extract_stack", "slow_callback",
-                                nullptr};
-  PyObject *repr, *failed, *check, *stack, *slow;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO:_set_helpers", const_cast<char**>(names), &repr, &failed,
-                                   &check, &stack, &slow)) {
+                                "future_type", nullptr};
+  PyObject *repr, *failed, *check, *stack, *slow, *future;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO:_set_helpers", const_cast<char**>(names), &repr, &failed,
+                                   &check, &stack, &slow, &future)) {
     return nullptr;
   }
   Py_XSETREF(g_helpers.handle_repr, Py_NewRef(repr));
@@ -24,6 +24,7 @@ PyObject* set_helpers(PyObject*, PyObject* args, PyObject* kwargs) {
   Py_XSETREF(g_helpers.debug_check, Py_NewRef(check));
   Py_XSETREF(g_helpers.extract_stack, Py_NewRef(stack));
   Py_XSETREF(g_helpers.slow_callback, Py_NewRef(slow));
+  Py_XSETREF(g_helpers.future_type, Py_NewRef(future));
   Py_RETURN_NONE;
 }
 
@@ -54,9 +55,11 @@ PyMODINIT_FUNC PyInit__core() {
   Helpers& h = helpers();
   if (!intern(h.str_stopping, "_stopping") || !intern(h.str_cancelled, "_cancelled") || !intern(h.str_run, "_run") ||
       !intern(h.str_slow_callback_duration, "slow_callback_duration") ||
-      !intern(h.str_current_handle, "_current_handle")) {
+      !intern(h.str_current_handle, "_current_handle") || !intern(h.str_debug, "_debug")) {
     return nullptr;
   }
+  h.kwnames_loop = Py_BuildValue("(s)", "loop");
+  if (h.kwnames_loop == nullptr) return nullptr;
   PyObject* m = PyModule_Create(&module_def);
   if (m == nullptr) return nullptr;
   if (handle_types_ready(m) < 0 || loop_core_type_ready(m) < 0 || transport_ready(m) < 0) {

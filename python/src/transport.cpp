@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -159,10 +160,12 @@ PySequenceMethods chain_as_sequence = {chain_len};
 struct Names {
   PyObject *conn_lost, *protocol, *sock_fd, *buffer, *eof, *empty_waiter, *loop, *fatal_error, *on_eof,
       *data_received, *get_buffer, *buffer_updated, *add_writer, *remove_writer, *write_ready, *maybe_pause,
-      *maybe_resume, *closing, *call_connection_lost, *write_after_lost, *max_size, *set_result, *set_exception;
+      *maybe_resume, *closing, *call_connection_lost, *write_after_lost, *max_size, *set_result, *set_exception,
+      *rx, *rx_end;
 };
 Names names;
 PyObject* g_buffered_protocol = nullptr;  // asyncio.BufferedProtocol
+PyObject* g_read_ready_fn = nullptr;      // _core._transport_read_ready, which SocketTransport._read_ready binds
 char* g_scratch = nullptr;
 
 bool init_names() {
@@ -180,6 +183,7 @@ bool init_names() {
       {&names.closing, "_closing"}, {&names.call_connection_lost, "_call_connection_lost"},
       {&names.write_after_lost, "_write_after_lost"}, {&names.max_size, "max_size"},
       {&names.set_result, "set_result"}, {&names.set_exception, "set_exception"},
+      {&names.rx, "_ringlet_rx"}, {&names.rx_end, "_ringlet_rx_end"},
   };
   for (auto& e : table) {
     *e.slot = PyUnicode_InternFromString(e.text);
@@ -334,6 +338,112 @@ PyObject* read_into_bytes(PyObject* self, PyObject* protocol, int fd) {
   Py_RETURN_NONE;
 }
 
+// Bytes received ahead, for a BufferedProtocol (the protocol changed after the receive was started: start_tls):
+// copied into as many get_buffer() buffers as they need.
+PyObject* received_into_protocol_buffer(PyObject* self, PyObject* protocol, PyObject* data) {
+  const char* p = PyBytes_AS_STRING(data);
+  Py_ssize_t left = PyBytes_GET_SIZE(data);
+  while (left > 0) {
+    PyObject* hint = PyLong_FromSsize_t(left);
+    PyObject* buf = hint != nullptr ? call_method1(protocol, names.get_buffer, hint) : nullptr;
+    Py_XDECREF(hint);
+    Py_buffer view;
+    bool have_view = buf != nullptr && PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE) == 0;
+    if (have_view && view.len == 0) PyErr_SetString(PyExc_RuntimeError, "get_buffer() returned an empty buffer");
+    if (!have_view || view.len == 0) {
+      if (have_view) PyBuffer_Release(&view);
+      Py_XDECREF(buf);
+      if (fatal_from_pending(self, "Fatal error: protocol.get_buffer() call failed.") < 0) return nullptr;
+      Py_RETURN_NONE;
+    }
+    Py_ssize_t n = std::min(left, view.len);
+    std::memcpy(view.buf, p, static_cast<std::size_t>(n));
+    PyBuffer_Release(&view);
+    Py_DECREF(buf);
+    p += n;
+    left -= n;
+    PyObject* count = PyLong_FromSsize_t(n);
+    PyObject* r = count != nullptr ? call_method1(protocol, names.buffer_updated, count) : nullptr;
+    Py_XDECREF(count);
+    if (r == nullptr) {
+      if (fatal_from_pending(self, "Fatal error: protocol.buffer_updated() call failed.") < 0) return nullptr;
+      Py_RETURN_NONE;
+    }
+    Py_DECREF(r);
+  }
+  Py_RETURN_NONE;
+}
+
+// Bytes received ahead, for a Protocol. A receive that filled its buffer may have left more in the socket: one
+// recv(2) takes it, so the protocol gets what a readiness-driven read would have given it.
+PyObject* received_into_bytes(PyObject* self, PyObject* protocol, PyObject* data, int fd) {
+  if (g_scratch == nullptr) {
+    g_scratch = static_cast<char*>(PyMem_RawMalloc(kScratchSize));
+    if (g_scratch == nullptr) return PyErr_NoMemory();
+  }
+  Py_INCREF(data);
+  if (PyBytes_GET_SIZE(data) >= static_cast<Py_ssize_t>(kReceiveAheadSize)) {
+    ssize_t n = ::recv(fd, g_scratch, kScratchSize - kReceiveAheadSize, MSG_DONTWAIT);
+    if (n > 0) {
+      PyObject* more = PyBytes_FromStringAndSize(g_scratch, n);
+      PyBytes_ConcatAndDel(&data, more);  // steals `more`; data becomes nullptr on failure
+      if (data == nullptr) return nullptr;
+    }
+  }
+  PyObject* r = call_method1(protocol, names.data_received, data);
+  Py_DECREF(data);
+  if (r == nullptr) {
+    if (fatal_from_pending(self, "Fatal error: protocol.data_received() call failed.") < 0) return nullptr;
+    Py_RETURN_NONE;
+  }
+  Py_DECREF(r);
+  Py_RETURN_NONE;
+}
+
+// Hands what the core received ahead to the protocol: the bytes, then the end of the stream or an error. Returns
+// nullptr with an exception, Py_None when it delivered something, or a borrowed Py_False when nothing waited.
+PyObject* deliver_received(PyObject* self, PyObject* protocol, int buffered, int fd) {
+  PyObject* data = PyObject_GetAttr(self, names.rx);
+  if (data == nullptr) return nullptr;
+  PyObject* end = PyObject_GetAttr(self, names.rx_end);
+  if (end == nullptr) {
+    Py_DECREF(data);
+    return nullptr;
+  }
+  if (data == Py_None && end == Py_None) {
+    Py_DECREF(data);
+    Py_DECREF(end);
+    return Py_False;
+  }
+  PyObject* r = Py_NewRef(Py_None);
+  if (data != Py_None) {
+    if (PyObject_SetAttr(self, names.rx, Py_None) < 0) {
+      Py_CLEAR(r);
+    } else {
+      Py_DECREF(r);
+      r = buffered ? received_into_protocol_buffer(self, protocol, data) : received_into_bytes(self, protocol, data, fd);
+    }
+  }
+  Py_DECREF(data);
+  if (r != nullptr && end != Py_None) {
+    int lost = attr_true(self, names.conn_lost);  // data_received may have closed the transport
+    if (lost < 0 || PyObject_SetAttr(self, names.rx_end, Py_None) < 0) {
+      Py_CLEAR(r);
+    } else if (lost == 0) {
+      long err = PyLong_AsLong(end);
+      Py_DECREF(r);
+      if (err == 0) {
+        r = call_method0(self, names.on_eof);
+      } else {
+        set_os_error(static_cast<int>(err));
+        r = fatal_from_pending(self, "Fatal read error on socket transport") < 0 ? nullptr : Py_NewRef(Py_None);
+      }
+    }
+  }
+  Py_DECREF(end);
+  return r;
+}
+
 // The reader callback: self._read_ready().
 PyObject* transport_read_ready(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs != 1) return PyErr_Format(PyExc_TypeError, "_read_ready() takes no arguments");
@@ -348,9 +458,10 @@ PyObject* transport_read_ready(PyObject*, PyObject* const* args, Py_ssize_t narg
   PyObject* protocol = PyObject_GetAttr(self, names.protocol);
   if (protocol == nullptr) return nullptr;
   int buffered = PyObject_IsInstance(protocol, g_buffered_protocol);
-  PyObject* r = buffered < 0   ? nullptr
-                : buffered > 0 ? read_into_protocol_buffer(self, protocol, fd)
-                               : read_into_bytes(self, protocol, fd);
+  PyObject* r = buffered < 0 ? nullptr : deliver_received(self, protocol, buffered, fd);
+  if (r == Py_False) {  // nothing received ahead: readiness, read now
+    r = buffered > 0 ? read_into_protocol_buffer(self, protocol, fd) : read_into_bytes(self, protocol, fd);
+  }
   Py_DECREF(protocol);
   return r;
 }
@@ -568,6 +679,14 @@ done:
   return result;
 }
 
+// transport.is_closing(): StreamWriter.drain() asks it on every call.
+PyObject* transport_is_closing(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "is_closing() takes no arguments");
+  int closing = attr_true(args[0], names.closing);
+  if (closing < 0) return nullptr;
+  return Py_NewRef(closing ? Py_True : Py_False);
+}
+
 PyObject* instancemethod(PyObject*, PyObject* func) { return PyInstanceMethod_New(func); }
 
 PyObject* set_buffered_protocol(PyObject*, PyObject* cls) {
@@ -584,12 +703,66 @@ PyMethodDef transport_functions[] = {
      METH_FASTCALL, "SocketTransport.writelines"},
     {"_transport_write_ready", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write_ready)),
      METH_FASTCALL, "SocketTransport._write_ready"},
+    {"_transport_is_closing", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_is_closing)),
+     METH_FASTCALL, "SocketTransport.is_closing"},
     {"_instancemethod", instancemethod, METH_O, "Make a C function bind like a method."},
     {"_set_buffered_protocol", set_buffered_protocol, METH_O, "Tell the core which class is BufferedProtocol."},
     {nullptr, nullptr, 0, nullptr},
 };
 
 }  // namespace
+
+PyObject* receive_ahead_transport(PyObject* callback) {
+  if (!PyMethod_Check(callback) || PyMethod_GET_FUNCTION(callback) != g_read_ready_fn) return nullptr;
+  PyObject* transport = PyMethod_GET_SELF(callback);
+  PyObject* protocol = PyObject_GetAttr(transport, names.protocol);
+  if (protocol == nullptr) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  int buffered = PyObject_IsInstance(protocol, g_buffered_protocol);
+  Py_DECREF(protocol);
+  if (buffered != 0) {
+    PyErr_Clear();
+    return nullptr;
+  }
+  return transport;
+}
+
+int transport_has_received(PyObject* transport) {
+  for (PyObject* name : {names.rx, names.rx_end}) {
+    PyObject* v = PyObject_GetAttr(transport, name);
+    if (v == nullptr) return -1;
+    bool held = v != Py_None;
+    Py_DECREF(v);
+    if (held) return 1;
+  }
+  return 0;
+}
+
+int transport_store_received(PyObject* transport, const char* data, int result) {
+  if (result <= 0) {
+    PyObject* end = PyLong_FromLong(-result);
+    int rc = end != nullptr ? PyObject_SetAttr(transport, names.rx_end, end) : -1;
+    Py_XDECREF(end);
+    return rc;
+  }
+  PyObject* held = PyObject_GetAttr(transport, names.rx);
+  if (held == nullptr) return -1;
+  PyObject* bytes = PyBytes_FromStringAndSize(data, result);
+  if (bytes != nullptr && held != Py_None) {
+    // Bytes still waiting (the transport was paused): this receive comes after them.
+    Py_INCREF(held);
+    PyObject* joined = held;
+    PyBytes_ConcatAndDel(&joined, bytes);
+    bytes = joined;
+  }
+  Py_DECREF(held);
+  if (bytes == nullptr) return -1;
+  int rc = PyObject_SetAttr(transport, names.rx, bytes);
+  Py_DECREF(bytes);
+  return rc;
+}
 
 int transport_ready(PyObject* module) {
   if (!init_names()) return -1;
@@ -603,7 +776,9 @@ int transport_ready(PyObject* module) {
   WriteChainType.tp_as_sequence = &chain_as_sequence;
   if (PyType_Ready(&WriteChainType) < 0) return -1;
   if (PyModule_AddObjectRef(module, "WriteChain", reinterpret_cast<PyObject*>(&WriteChainType)) < 0) return -1;
-  return PyModule_AddFunctions(module, transport_functions);
+  if (PyModule_AddFunctions(module, transport_functions) < 0) return -1;
+  g_read_ready_fn = PyObject_GetAttrString(module, "_transport_read_ready");
+  return g_read_ready_fn == nullptr ? -1 : 0;
 }
 
 }  // namespace ringlet::py

@@ -713,3 +713,137 @@ def test_peer_reset_during_writes_reaches_connection_lost(loop):
 
     exc = run(loop, main())
     assert exc is None or isinstance(exc, (ConnectionResetError, BrokenPipeError))
+
+
+# ---- receiving ahead (io_uring: the loop receives for a Protocol's transport; transport.hpp) ----------------------
+
+class PausingCollector(asyncio.Protocol):
+    """Collects bytes; pauses reading after the first chunk; may switch to another protocol when resumed."""
+
+    def __init__(self):
+        loop = asyncio.get_running_loop()
+        self.data = bytearray()
+        self.first = loop.create_future()
+        self.eof = loop.create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.data += data
+        if not self.first.done():
+            self.transport.pause_reading()
+            self.first.set_result(None)
+
+    def eof_received(self):
+        self.eof.set_result(bytes(self.data))
+
+
+class SmallBuffers(asyncio.BufferedProtocol):
+    """A BufferedProtocol with 3-byte buffers: bytes received ahead must be cut to fit them."""
+
+    def __init__(self):
+        self.data = bytearray()
+        self.buf = bytearray(3)
+        self.eof = asyncio.get_running_loop().create_future()
+
+    def get_buffer(self, sizehint):
+        return self.buf
+
+    def buffer_updated(self, nbytes):
+        self.data += self.buf[:nbytes]
+
+    def eof_received(self):
+        self.eof.set_result(bytes(self.data))
+
+
+def test_bytes_and_eof_received_while_paused_wait_for_resume_in_order(loop):
+    a, b = socket.socketpair()
+
+    async def main():
+        transport, proto = await loop.create_connection(PausingCollector, sock=a)
+        b.sendall(b"first")
+        await proto.first
+        b.sendall(b"-second")
+        b.sendall(b"-third")
+        b.shutdown(socket.SHUT_WR)
+        for _ in range(20):  # turns in which a loop that receives ahead takes the bytes and the end
+            await asyncio.sleep(0.001)
+        assert bytes(proto.data) == b"first" and not proto.eof.done()  # paused means paused
+        transport.resume_reading()
+        assert await proto.eof == b"first-second-third"
+        transport.close()
+
+    try:
+        run(loop, main())
+    finally:
+        b.close()
+
+
+def test_a_protocol_switched_to_buffered_gets_the_bytes_received_ahead_in_its_buffers(loop):
+    a, b = socket.socketpair()
+
+    async def main():
+        transport, proto = await loop.create_connection(PausingCollector, sock=a)
+        b.sendall(b"hello")
+        await proto.first
+        b.sendall(b" buffered world")
+        for _ in range(20):
+            await asyncio.sleep(0.001)
+        switched = SmallBuffers()
+        transport.set_protocol(switched)
+        transport.resume_reading()
+        b.sendall(b"!")
+        b.shutdown(socket.SHUT_WR)
+        assert await switched.eof == b" buffered world!"
+        transport.close()
+
+    try:
+        run(loop, main())
+    finally:
+        b.close()
+
+
+def test_a_message_bigger_than_one_receive_arrives_whole_and_in_order(loop):
+    a, b = socket.socketpair()
+    payload = bytes(range(256)) * 1024  # 256 KiB: many receives, each filled
+
+    async def main():
+        transport, proto = await loop.create_connection(Collect, sock=a)
+        sender = threading.Thread(target=lambda: (b.sendall(payload), b.shutdown(socket.SHUT_WR)))
+        sender.start()
+        got = await proto.eof
+        sender.join()
+        transport.close()
+        return got
+
+    try:
+        assert run(loop, main()) == payload
+    finally:
+        b.close()
+
+
+def test_bytes_received_in_the_turn_reading_is_paused_are_kept_for_resume(loop):
+    # The bytes are in the socket before the turn begins, so on io_uring the pending receive completes in that
+    # turn's wait; pause_reading, queued before the turn, runs before the transport's callback and cancels it: the
+    # bytes wait on the transport (on epoll they wait in the socket) until resume_reading.
+    a, b = socket.socketpair()
+
+    async def main():
+        transport, proto = await loop.create_connection(Collect, sock=a)
+        await asyncio.sleep(0)  # the transport's reader is armed
+        b.sendall(b"kept")
+        loop.call_soon(transport.pause_reading)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert bytes(proto.data) == b""
+        transport.resume_reading()
+        b.shutdown(socket.SHUT_WR)
+        got = await proto.eof
+        transport.close()
+        return got
+
+    try:
+        assert run(loop, main()) == b"kept"
+    finally:
+        b.close()
