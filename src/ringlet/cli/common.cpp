@@ -3,11 +3,13 @@
 
 #include <cstdio>
 
+#include "commands.hpp"
 #include "ringlet/base/log.hpp"
 
 namespace ringlet::cli {
 
 void add_common_options(CLI::App& app, CommonOptions& options, const std::string& backend_flag) {
+  app.set_version_flag("--version", version_text);
   app.add_option(backend_flag, options.backend,
                  "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll. "
                  "The environment variable RINGLET_BACKEND does the same when this is auto")
