@@ -14,6 +14,8 @@ namespace ringlet::cli {
 struct CommonOptions {
   std::string backend = "auto";
   std::string log_level = "info";
+  std::string log_format = "text";
+  std::string log_file;  // empty: stderr
   std::uint32_t receive_buffers = BackendOptions{}.provided_buffer_count;
 };
 
