@@ -51,5 +51,9 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_INSTALL_CMAKE_PROJECTS "${CMAKE_CURRENT_BINARY_DIR};ringlet;Unspecified;/")
 if(RINGLET_BUILD_PYTHON AND NOT IS_ABSOLUTE "${RINGLET_PYTHON_INSTALL_DIR}")
   list(APPEND CPACK_INSTALL_CMAKE_PROJECTS "${CMAKE_CURRENT_BINARY_DIR}" ringlet python /)
+  # The extension module is built for one interpreter ABI (its file name says cpython-3XY).
+  math(EXPR RINGLET_PY_NEXT_MINOR "${Python3_VERSION_MINOR} + 1")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "python3 (>= ${Python3_VERSION_MAJOR}.${Python3_VERSION_MINOR}), \
+python3 (<< ${Python3_VERSION_MAJOR}.${RINGLET_PY_NEXT_MINOR})")
 endif()
 include(CPack)

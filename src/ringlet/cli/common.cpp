@@ -57,22 +57,26 @@ void add_sharding_options(CLI::App& app, ShardingCli& options) {
   app.add_flag("--no-pin", options.no_pin, "Do not pin shard threads to CPUs");
 }
 
-int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, const ServerOptions& server,
-                  ShardServiceFactory factory) {
+bool apply_log_options(const CommonOptions& common) {
   LogLevel level = LogLevel::info;
   parse_log_level(common.log_level, level);
   set_log_level(level);
   LogFormat format = LogFormat::text;
   parse_log_format(common.log_format, format);
   set_log_format(format);
-  if (!common.log_file.empty()) {
-    Status opened = open_log_file(common.log_file);
-    if (!opened) {
-      std::fprintf(stderr, "ringlet: --log-file %s: %.*s\n", common.log_file.c_str(),
-                   static_cast<int>(opened.error().message().size()), opened.error().message().data());
-      return 1;
-    }
+  if (common.log_file.empty()) return true;
+  Status opened = open_log_file(common.log_file);
+  if (!opened) {
+    std::fprintf(stderr, "ringlet: --log-file %s: %.*s\n", common.log_file.c_str(),
+                 static_cast<int>(opened.error().message().size()), opened.error().message().data());
+    return false;
   }
+  return true;
+}
+
+int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, const ServerOptions& server,
+                  ShardServiceFactory factory) {
+  if (!apply_log_options(common)) return 1;
   ShardedServerOptions options;
   parse_backend_kind(common.backend, options.shards.loop.backend.kind);
   options.shards.loop.backend.provided_buffer_count = common.receive_buffers;
