@@ -69,7 +69,12 @@ Status listen_or_adopt(Context* ctx, TcpServer& server, bool primary) {
   int fd = inherited_for(ctx, server.options().listen, primary);
   if (fd < 0) return server.listen();
   int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (copy < 0) return Error{errno};
+  if (copy < 0) {
+    Error error{errno};
+    log_error(LogKey{"listen.failed"}, "{}: cannot duplicate the socket handed over as fd {}: {}",
+              server.options().name, fd, error.message());
+    return error;
+  }
   return server.listen_on(copy);
 }
 
