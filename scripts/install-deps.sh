@@ -13,6 +13,8 @@ PACKAGES=(
   python3-dev python3-pytest python3-uvloop python3-aiohttp libpython3.11-testsuite
   # reference peers and real clients for black-box tests
   nginx-light memcached beanstalkd wrk ruby ruby-beaneater python3-pymemcache libmemcached-tools haproxy nutcracker
+  # packaging (the Debian package: man pages from --help, its lint; systemd-analyze checks the unit files)
+  help2man lintian dpkg-dev fakeroot systemd
   # benchmarks and peers
   libbenchmark-dev libuv1-dev util-linux procps python3-matplotlib linux-perf
   # the python matrix of bench/compare: the httptools HTTP server (bench/python/)

@@ -12,7 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <string_view>
 #include <utility>
+
+extern char** environ;
 
 namespace ringlet::testing {
 
@@ -72,6 +75,11 @@ void ChildProcess::reset() noexcept {
 }
 
 ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, std::string* error) {
+  return spawn(argv, SpawnOptions{}, error);
+}
+
+ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, const SpawnOptions& options,
+                                 std::string* error) {
   ChildProcess p;
   p.out_fd_ = make_capture_file();
   p.err_fd_ = make_capture_file();
@@ -86,6 +94,27 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, std::stri
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The environment: ours, minus what the options replace, plus theirs. LISTEN_PID's value is the child's pid,
+  // known only after fork: its digits are written into reserved room there.
+  std::vector<std::string> extra = options.environment;
+  if (options.listen_fd >= 0) {
+    extra.push_back("LISTEN_FDS=1");
+    extra.push_back("LISTEN_PID=" + std::string(20, '\0'));
+  }
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    bool replaced = false;
+    for (const std::string& x : extra) {
+      std::size_t eq = x.find('=');
+      if (entry.substr(0, eq + 1) == std::string_view(x).substr(0, eq + 1)) replaced = true;
+    }
+    if (!replaced) env.push_back(*e);
+  }
+  for (std::string& x : extra) env.push_back(x.data());
+  env.push_back(nullptr);
+  char* listen_pid = options.listen_fd >= 0 ? extra.back().data() + std::strlen("LISTEN_PID=") : nullptr;
+  const int listen_fd = options.listen_fd;
   pid_t parent = ::getpid();
 
   pid_t pid = ::fork();
@@ -101,15 +130,29 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv, std::stri
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(p.out_fd_, STDOUT_FILENO);
     ::dup2(p.err_fd_, STDERR_FILENO);
+    unsigned first_closed = 3;
+    if (listen_fd >= 0) {
+      if (listen_fd == 3) {
+        ::fcntl(3, F_SETFD, 0);
+      } else {
+        ::dup2(listen_fd, 3);
+      }
+      first_closed = 4;
+      char digits[20];
+      int n = 0;
+      for (long v = ::getpid(); v > 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+      for (int i = 0; i < n; ++i) listen_pid[i] = digits[n - 1 - i];
+      listen_pid[n] = '\0';
+    }
     // The test holds thousands of client sockets: the server must not keep any of them open.
-    ::syscall(SYS_close_range, 3U, ~0U, 0U);
+    ::syscall(SYS_close_range, first_closed, ~0U, 0U);
     // Ignored signals stay ignored across exec; the server must see SIGTERM, SIGINT and SIGPIPE as a shell
     // would start it.
     for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP}) ::signal(sig, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), env.data());
     ::_exit(127);
   }
   ::close(null_fd);

@@ -26,6 +26,14 @@ struct ExitStatus {
   std::string describe() const;  // "exit 0", "signal 9 (Killed)"
 };
 
+// What a child gets beyond argv.
+struct SpawnOptions {
+  // Handed over as descriptor 3 with LISTEN_FDS=1 and LISTEN_PID set to the child's pid, as systemd's socket
+  // activation does (-1: none).
+  int listen_fd = -1;
+  std::vector<std::string> environment;  // NAME=value, added to (or replacing in) the inherited environment
+};
+
 class ChildProcess {
  public:
   using Clock = std::chrono::steady_clock;
@@ -40,6 +48,8 @@ class ChildProcess {
   // Runs argv[0] (a path, not searched in PATH) with argv; stdin is /dev/null, no other descriptor is inherited.
   // Returns an empty handle (valid() false) and sets `error` if fork fails.
   static ChildProcess spawn(const std::vector<std::string>& argv, std::string* error = nullptr);
+  static ChildProcess spawn(const std::vector<std::string>& argv, const SpawnOptions& options,
+                            std::string* error = nullptr);
 
   bool valid() const noexcept { return pid_ > 0; }
   pid_t pid() const noexcept { return pid_; }

@@ -180,6 +180,7 @@ void add_cache_command(CLI::App& app, std::function<int()>& run) {
         return 2;
       }
       if (s.verbose > 1 && s.common.log_level == "info") s.common.log_level = "debug";
+      if (!apply_log_options(s.common)) return 1;
       if (!s.user.empty()) log_info("cache: -u {} ignored: run ringlet as the user it should be", s.user);
       cache::CacheOptions base = s.cache;
       base.max_item_bytes = max_item;

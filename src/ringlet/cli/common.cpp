@@ -3,11 +3,13 @@
 
 #include <cstdio>
 
+#include "commands.hpp"
 #include "ringlet/base/log.hpp"
 
 namespace ringlet::cli {
 
 void add_common_options(CLI::App& app, CommonOptions& options, const std::string& backend_flag) {
+  app.set_version_flag("--version", version_text);
   app.add_option(backend_flag, options.backend,
                  "I/O backend: auto (io_uring when the kernel allows it, else epoll), uring or epoll. "
                  "The environment variable RINGLET_BACKEND does the same when this is auto")
@@ -16,6 +18,13 @@ void add_common_options(CLI::App& app, CommonOptions& options, const std::string
   app.add_option("--log-level", options.log_level, "Log level: debug, info, warn, error or off")
       ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
+  app.add_option("--log-format", options.log_format,
+                 "Log lines as text (time, level, [shard], key: message) or json (one object per line with time, "
+                 "level, shard, key and msg; docs/operations.md)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("--log-file", options.log_file,
+                 "Append the log to this file instead of stderr; SIGHUP reopens it (for logrotate)");
   app.add_option("--receive-buffers", options.receive_buffers,
                  "io_uring: receive buffers (8 KiB each) in each shard's ring, shared by all its connections; a "
                  "power of two. Bytes a connection leaves unread are copied out of the ring at the end of each loop "
@@ -48,11 +57,26 @@ void add_sharding_options(CLI::App& app, ShardingCli& options) {
   app.add_flag("--no-pin", options.no_pin, "Do not pin shard threads to CPUs");
 }
 
-int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, const ServerOptions& server,
-                  ShardServiceFactory factory) {
+bool apply_log_options(const CommonOptions& common) {
   LogLevel level = LogLevel::info;
   parse_log_level(common.log_level, level);
   set_log_level(level);
+  LogFormat format = LogFormat::text;
+  parse_log_format(common.log_format, format);
+  set_log_format(format);
+  if (common.log_file.empty()) return true;
+  Status opened = open_log_file(common.log_file);
+  if (!opened) {
+    std::fprintf(stderr, "ringlet: --log-file %s: %.*s\n", common.log_file.c_str(),
+                 static_cast<int>(opened.error().message().size()), opened.error().message().data());
+    return false;
+  }
+  return true;
+}
+
+int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, const ServerOptions& server,
+                  ShardServiceFactory factory) {
+  if (!apply_log_options(common)) return 1;
   ShardedServerOptions options;
   parse_backend_kind(common.backend, options.shards.loop.backend.kind);
   options.shards.loop.backend.provided_buffer_count = common.receive_buffers;
@@ -61,6 +85,11 @@ int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, cons
   parse_accept_mode(sharding.accept, options.accept);
   options.stats_interval =
       std::chrono::duration_cast<Duration>(std::chrono::duration<double>(sharding.stats_interval));
+  options.inherited = take_inherited_sockets();
+  for (const InheritedSocket& s : options.inherited) {
+    log_info(LogKey{"socket.inherited"}, "{}: socket {} from the service manager: {}", server.name, s.fd,
+             s.address.to_string());
+  }
   Status ran = run_sharded_server(options, server, std::move(factory));
   if (!ran) {
     log_error("{}: not started: {}", server.name, ran.error().message());

@@ -14,6 +14,8 @@ namespace ringlet::cli {
 struct CommonOptions {
   std::string backend = "auto";
   std::string log_level = "info";
+  std::string log_format = "text";
+  std::string log_file;  // empty: stderr
   std::uint32_t receive_buffers = BackendOptions{}.provided_buffer_count;
 };
 
@@ -36,7 +38,11 @@ void add_server_options(CLI::App& app, ServerOptions& options, std::string& list
 bool finish_server_options(ServerOptions& options, const std::string& listen_text, double idle_seconds,
                            double shutdown_seconds);
 
-// Applies the log level and runs one service per shard (net/sharded_server.hpp) until SIGINT/SIGTERM and the
+// Applies --log-level, --log-format and --log-file (opening it: false, after saying why, when it cannot). Idempotent;
+// serve_sharded calls it, a command that logs before serving calls it first.
+bool apply_log_options(const CommonOptions& common);
+
+// Applies the log options and runs one service per shard (net/sharded_server.hpp) until SIGINT/SIGTERM and the
 // graceful stop. Returns the process exit code.
 int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, const ServerOptions& server,
                   ShardServiceFactory factory);

@@ -8,7 +8,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"ringlet: network servers on a completion-oriented runtime (io_uring or epoll)", "ringlet"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "ringlet 0.1.0");
+  app.set_version_flag("--version", ringlet::cli::version_text);
   std::function<int()> run;
   ringlet::cli::add_echo_command(app, run);
   ringlet::cli::add_http_command(app, run);

@@ -1,6 +1,7 @@
 // listener.cpp — bind/listen, the accept queue, and closing once the kernel lets go of the accept.
 #include "ringlet/net/listener.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,7 +59,9 @@ void ListenerCore::close() noexcept {
   // reference to the file, so close() alone would leave the socket listening (and in its SO_REUSEPORT group, taking
   // new connections nobody will accept) until the cancel's final completion. shutdown() on a listening TCP socket
   // moves it to CLOSE at once: it leaves the group, new SYNs are refused, queued connections are reset.
-  ::shutdown(io.fd, SHUT_RDWR);
+  // An adopted socket is shared (systemd holds it to keep the port across restarts; other shards hold dups):
+  // shutdown() would stop it listening for all of them, so it is only closed.
+  if (!adopted) ::shutdown(io.fd, SHUT_RDWR);
   for (std::size_t i = head; i < ready_fds.size(); ++i) ::close(ready_fds[i]);
   ready_fds.clear();
   head = 0;
@@ -115,6 +118,23 @@ Result<Listener> Listener::bind(Loop& loop, const Address& address, const Listen
     *core->address.length_ptr() = Address::capacity();
     getsockname(fd, core->address.sockaddr_ptr(), core->address.length_ptr());
   }
+  return Listener(core);
+}
+
+Result<Listener> Listener::adopt(Loop& loop, int fd, const ListenOptions& options) {
+  int listening = 0;
+  socklen_t length = sizeof listening;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) != 0) return Error{errno};
+  if (listening == 0) return Error{EINVAL};
+  // systemd hands sockets over blocking unless the unit says NonBlocking=yes; the epoll backend needs them
+  // non-blocking (accept4 until EAGAIN), and no child we might start should inherit them.
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return Error{errno};
+  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return Error{errno};
+  auto* core = new detail::ListenerCore(loop, fd, options);
+  core->adopted = true;
+  *core->address.length_ptr() = Address::capacity();
+  getsockname(fd, core->address.sockaddr_ptr(), core->address.length_ptr());
   return Listener(core);
 }
 

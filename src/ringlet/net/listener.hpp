@@ -53,6 +53,7 @@ class ListenerCore final : public DeferredClose {
   StreamOptions stream_options;
   bool closing = false;
   bool unlink_path = false;
+  bool adopted = false;  // a socket handed over (Listener::adopt): closed, never shut down
   Address address;
 };
 
@@ -63,6 +64,11 @@ class Listener {
   Listener() = default;
   // Binds and listens. A Unix path that exists and is a socket is replaced.
   static Result<Listener> bind(Loop& loop, const Address& address, const ListenOptions& options = {});
+  // Serves a socket that is already listening (systemd socket activation, or a dup of one for another shard); on
+  // success takes ownership of `fd`. The socket is made non-blocking and close-on-exec; closing the Listener closes `fd`
+  // but does not shut the socket down, so other holders of it (systemd, other shards) keep listening. Fails with
+  // EINVAL when `fd` is not a listening socket. options.backlog and reuse_port do not apply.
+  static Result<Listener> adopt(Loop& loop, int fd, const ListenOptions& options = {});
   Listener(Listener&& o) noexcept : core_(std::exchange(o.core_, nullptr)) {}
   Listener& operator=(Listener&& o) noexcept;
   ~Listener() { close(); }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -31,7 +32,8 @@ std::string_view accept_mode_name(AcceptMode mode) noexcept {
 }
 
 void log_shard_stats(const ShardStats& s, std::string_view prefix) {
-  log_info("{}shard {} (cpu {}): {} open, {} accepted, {} B in, {} B out, messages {} sent {} received, "
+  log_info(LogKey{"shard.stats"},
+           "{}shard {} (cpu {}): {} open, {} accepted, {} B in, {} B out, messages {} sent {} received, "
            "{} loop iterations, {:.3f} s waiting in the kernel",
            prefix, s.shard, s.cpu, s.connections_open, s.connections_accepted, s.bytes_in, s.bytes_out,
            s.messages_sent, s.messages_received, s.loop_iterations, static_cast<double>(s.kernel_wait_ns) / 1e9);
@@ -52,6 +54,30 @@ struct Context {
   Shard* acceptor = nullptr;
 };
 
+// The socket handed over that `address` should serve, or -1 (see "Socket activation" in the header).
+int inherited_for(const Context* ctx, const Address& address, bool primary) {
+  const std::vector<InheritedSocket>& sockets = ctx->options->inherited;
+  std::string wanted = address.to_string();
+  for (const InheritedSocket& s : sockets) {
+    if (s.address.to_string() == wanted) return s.fd;
+  }
+  return primary && !sockets.empty() ? sockets.front().fd : -1;
+}
+
+// Listens on the address, or serves its own dup of the socket handed over for it.
+Status listen_or_adopt(Context* ctx, TcpServer& server, bool primary) {
+  int fd = inherited_for(ctx, server.options().listen, primary);
+  if (fd < 0) return server.listen();
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) {
+    Error error{errno};
+    log_error(LogKey{"listen.failed"}, "{}: cannot duplicate the socket handed over as fd {}: {}",
+              server.options().name, fd, error.message());
+    return error;
+  }
+  return server.listen_on(copy);
+}
+
 // On shard k: builds and (in reuseport mode, or on shard 0) binds its service. False when it cannot.
 bool start_service(Context* ctx, Shard& shard, bool listens) {
   ServerOptions options = ctx->server;
@@ -61,9 +87,9 @@ bool start_service(Context* ctx, Shard& shard, bool listens) {
   }
   auto service = ctx->factory(shard, options);
   if (!service) return false;  // the factory logged why
-  if (listens && !service->tcp().listen()) return false;
+  if (listens && !listen_or_adopt(ctx, service->tcp(), true)) return false;
   for (TcpServer* more : service->more_servers()) {
-    if (!more->listen()) return false;
+    if (!listen_or_adopt(ctx, *more, false)) return false;
   }
   ctx->services[shard.id()] = std::move(service);
   return true;
@@ -117,21 +143,38 @@ void stop_everywhere(Context* ctx, Shard& shard, bool force) {
   }
 }
 
+// SIGHUP reopens the log file (logrotate's signal) and is otherwise ignored; SIGINT/SIGTERM stop, harder each time.
 Task<void> watch_signals(Context* ctx, Shard* shard, SignalSet* signals) {
-  Result<int> first = co_await signals->wait();
-  if (!first) co_return;
-  log_info("received {}: stopping gracefully on {} shard(s) (send it again to close connections at once)",
-           strsignal(*first), shard->count());
-  stop_everywhere(ctx, *shard, false);
-  Result<int> second = co_await signals->wait();
-  if (!second) co_return;
-  log_warn("received {} again: closing every connection now (a third time exits at once)", strsignal(*second));
-  stop_everywhere(ctx, *shard, true);
-  Result<int> third = co_await signals->wait();
-  if (!third) co_return;
-  log_warn("received {} a third time: exiting now", strsignal(*third));
-  std::fflush(nullptr);
-  std::_Exit(1);
+  int stops = 0;
+  for (;;) {
+    Result<int> got = co_await signals->wait();
+    if (!got) co_return;
+    if (*got == SIGHUP) {
+      Status reopened = reopen_log_file();
+      if (reopened) {
+        log_info(LogKey{"log.reopened"}, "received SIGHUP: log file reopened");
+      } else {
+        log_error(LogKey{"log.reopen_failed"}, "received SIGHUP: cannot reopen the log file: {}",
+                  reopened.error().message());
+      }
+      continue;
+    }
+    ++stops;
+    if (stops == 1) {
+      (void)notify_service_manager("STOPPING=1");
+      log_info(LogKey{"signal.stop"}, "received {}: stopping gracefully on {} shard(s) (send it again to close "
+               "connections at once)", strsignal(*got), shard->count());
+      stop_everywhere(ctx, *shard, false);
+    } else if (stops == 2) {
+      log_warn(LogKey{"signal.force"}, "received {} again: closing every connection now (a third time exits at once)",
+               strsignal(*got));
+      stop_everywhere(ctx, *shard, true);
+    } else {
+      log_warn(LogKey{"signal.exit"}, "received {} a third time: exiting now", strsignal(*got));
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+  }
 }
 
 Task<void> log_stats_every(Shard* shard, Duration interval) {
@@ -177,6 +220,11 @@ Task<void> shard_main(Shard& shard, Context* ctx) {
     for (unsigned k = 1; k < shard.count(); ++k) {
       co_await post_to(k, [ctx] { ctx->started[Shard::current()->id()]->set(); });
     }
+    if (!ctx->failed) {
+      Status told = notify_service_manager(fmt::format("READY=1\nSTATUS=serving on {} with {} shard(s)",
+                                                       ctx->server.listen.to_string(), shard.count()));
+      if (!told) log_warn(LogKey{"notify.failed"}, "cannot notify the service manager: {}", told.error().message());
+    }
   } else {
     co_await ctx->started[me]->wait();
   }
@@ -192,13 +240,13 @@ Task<void> shard_main(Shard& shard, Context* ctx) {
   bool watching = false;
   bool logging = false;
   if (me == 0 && ctx->options->handle_signals) {
-    auto created = SignalSet::create(shard.loop(), {SIGINT, SIGTERM});
+    auto created = SignalSet::create(shard.loop(), {SIGINT, SIGTERM, SIGHUP});
     if (created) {
       signals.emplace(std::move(*created));
       watcher = shard.loop().spawn_joinable(watch_signals(ctx, &shard, &*signals));
       watching = true;
     } else {
-      log_error("cannot watch SIGINT/SIGTERM: {}", created.error().message());
+      log_error("cannot watch SIGINT/SIGTERM/SIGHUP: {}", created.error().message());
     }
   }
   if (me == 0 && ctx->options->stats_interval > Duration::zero()) {
@@ -252,6 +300,7 @@ Status run_sharded_server(const ShardedServerOptions& options, const ServerOptio
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, nullptr);
   }
   std::signal(SIGPIPE, SIG_IGN);
@@ -264,6 +313,7 @@ Status run_sharded_server(const ShardedServerOptions& options, const ServerOptio
   }
   ctx.options = &adjusted;
   Status ran = set.run([&ctx](Shard& shard) { return shard_main(shard, &ctx); });
+  for (const InheritedSocket& s : options.inherited) ::close(s.fd);  // every listener used its own dup
   if (!ran) return ran;
   if (ctx.failed) return errc::invalid_argument;
   return {};

@@ -14,6 +14,18 @@
 // Stopping: SIGINT/SIGTERM (when handle_signals) makes shard 0 send every shard "stop": each server closes its
 // listener, drains its connections up to its shutdown_timeout and returns; the process then exits 0. A second
 // signal force-closes every connection at once; a third exits immediately.
+// SIGHUP reopens the log file (base/log.hpp), for logrotate; without one it only logs.
+//
+// Socket activation: a server whose address is that of a socket handed over (ShardedServerOptions::inherited)
+// serves that socket instead of binding; the first server (tcp()) takes the first socket when none matches its
+// address, so a unit that passes one socket needs no --listen. Every shard that listens gets its own dup of the one
+// socket rather than a new SO_REUSEPORT socket beside it: systemd's socket is not in a reuseport group (its unit
+// would need ReusePort=yes, and then connections queued on our extra sockets would be lost at each restart, the
+// very thing socket activation is for). The shards then take connections from one accept queue, whoever is free
+// first, instead of by the kernel's hash. An adopted socket is closed, never shut down, when the server stops, so
+// systemd keeps it listening for the next start.
+// Readiness: once every shard listens, shard 0 sends READY=1 to NOTIFY_SOCKET (Type=notify units); the first
+// SIGINT/SIGTERM sends STOPPING=1. Without NOTIFY_SOCKET nothing is sent.
 //
 // Statistics: each shard's counters (connections, bytes, messages, loop iterations, time in the kernel) are logged
 // every stats_interval (zero: never) by shard 0, which gathers them with submit_to, and once per shard at the end.
@@ -23,6 +35,7 @@
 #include <memory>
 #include <span>
 
+#include "ringlet/net/systemd.hpp"
 #include "ringlet/net/tcp_server.hpp"
 #include "ringlet/runtime/shard/submit_to.hpp"
 
@@ -38,6 +51,9 @@ struct ShardedServerOptions {
   AcceptMode accept = AcceptMode::reuseport;
   Duration stats_interval = Duration::zero();
   bool handle_signals = true;
+  // Listening sockets handed over by systemd (net/systemd.hpp), served instead of binding; see "Socket activation"
+  // above. run_sharded_server closes them when it returns.
+  std::vector<InheritedSocket> inherited;
 };
 
 // What runs on one shard: a TcpServer plus whatever per-shard state its protocol keeps (caches, stores).

@@ -1,6 +1,7 @@
 // tcp_server.cpp — accept loop, connection tracking and the graceful stop.
 #include "ringlet/net/tcp_server.hpp"
 
+#include <unistd.h>
 
 #include "ringlet/runtime/counters.hpp"
 #include "ringlet/base/log.hpp"
@@ -22,12 +23,26 @@ void TcpServer::on_connections_empty(void* ctx) noexcept {
 Status TcpServer::listen() {
   auto l = Listener::bind(*loop_, options_.listen, options_.listen_options);
   if (!l) {
-    log_error("{}: cannot listen on {}: {}", options_.name, options_.listen.to_string(), l.error().message());
+    log_error(LogKey{"listen.failed"}, "{}: cannot listen on {}: {}", options_.name, options_.listen.to_string(), l.error().message());
     return l.error();
   }
   listener_ = std::move(*l);
-  log_info("{}: listening on {} (backend {}, max {} connections)", options_.name,
+  log_info(LogKey{"listening"}, "{}: listening on {} (backend {}, max {} connections)", options_.name,
            listener_.local_address().to_string(), loop_->backend().name(), options_.max_connections);
+  return {};
+}
+
+Status TcpServer::listen_on(int fd) {
+  auto l = Listener::adopt(*loop_, fd, options_.listen_options);
+  if (!l) {
+    log_error(LogKey{"listen.failed"}, "{}: cannot serve the socket handed over as fd {}: {}", options_.name, fd,
+              l.error().message());
+    ::close(fd);
+    return l.error();
+  }
+  listener_ = std::move(*l);
+  log_info(LogKey{"listening"}, "{}: listening on {} (socket from systemd, backend {}, max {} connections)",
+           options_.name, listener_.local_address().to_string(), loop_->backend().name(), options_.max_connections);
   return {};
 }
 
@@ -37,7 +52,7 @@ void TcpServer::note_refused() noexcept {
   // One line per second at most: a flood of refusals must not become a flood of log lines.
   std::int64_t now = loop_->now_ns();
   if (now - refused_log_ns_ >= 1'000'000'000) {
-    log_warn("{}: connection limit {} reached: refused {} connection(s)", options_.name, options_.max_connections,
+    log_warn(LogKey{"conn.refused"}, "{}: connection limit {} reached: refused {} connection(s)", options_.name, options_.max_connections,
              refused_since_log_);
     refused_log_ns_ = now;
     refused_since_log_ = 0;
@@ -77,7 +92,8 @@ Task<void> TcpServer::run() {
         if (self.requested() || self.drain_requested()) break;  // we were told to stop
         continue;  // a wait that ended without a connection: wait again
       }
-      log_warn("{}: accept: {}", options_.name, s.error().message());
+      log_limited(accept_errors_, LogLevel::warn, loop_->now_ns(), "{}: accept: {}", options_.name,
+                  s.error().message());
       if (s.error().code == EMFILE || s.error().code == ENFILE) {
         Status slept = co_await sleep_for(std::chrono::milliseconds(50));  // let connections close first
         if (!slept) break;
@@ -95,14 +111,14 @@ Task<void> TcpServer::run() {
     connections_.cancel_all();
     (void)co_await Drained(this);
   }
-  log_info("{}: stopped (accepted {}, refused {}, forced closed {})", options_.name, stats_.accepted, stats_.refused,
+  log_info(LogKey{"stopped"}, "{}: stopped (accepted {}, refused {}, forced closed {})", options_.name, stats_.accepted, stats_.refused,
            stats_.forced);
 }
 
 void TcpServer::stop() noexcept {
   if (stopping_) return;
   stopping_ = true;
-  log_info("{}: stopping: no new connections, {} open", options_.name, connections_.size());
+  log_info(LogKey{"stopping"}, "{}: stopping: no new connections, {} open", options_.name, connections_.size());
   listener_.close();
   connections_.drain_all();
   if (auto h = std::exchange(stop_waiter_, nullptr)) loop_->schedule(h);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ringlet/base/log.hpp"
 #include "ringlet/net/address.hpp"
 #include "ringlet/net/listener.hpp"
 #include "ringlet/net/stream.hpp"
@@ -54,6 +55,9 @@ class TcpServer {
 
   // Binds and listens; logs the address. Call before run().
   Status listen();
+  // Serves a socket that is already listening instead of binding one (systemd socket activation); takes ownership
+  // of `fd` (Listener::adopt). Call before run(), instead of listen().
+  Status listen_on(int fd);
   Address local_address() const { return listener_.local_address(); }
   // Accepts until stop(), then drains (see the file comment). Returns when every connection has closed. A server
   // that never listened (it only adopts connections another shard accepted) waits for stop() instead.
@@ -143,6 +147,8 @@ class TcpServer {
   bool stopping_ = false;
   std::int64_t refused_log_ns_ = 0;
   std::uint64_t refused_since_log_ = 0;
+  // Accept failures (EMFILE under a flood, ECONNABORTED) can repeat thousands of times a second.
+  LogRateLimit accept_errors_{"conn.accept_error", 5};
 };
 
 }  // namespace ringlet

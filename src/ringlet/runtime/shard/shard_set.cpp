@@ -146,6 +146,10 @@ bool ShardSet::start_barrier(bool ok, unsigned round) {
 
 void ShardSet::shard_thread(unsigned index, const std::function<Task<void>(Shard&)>& main) {
   Shard& shard = *shards_[index];
+  set_log_shard(static_cast<int>(index));  // every line this thread logs names its shard
+  struct ForgetLogShard {
+    ~ForgetLogShard() { set_log_shard(-1); }
+  } forget_log_shard;  // shard 0 is the caller's thread, which goes on after the set
   cpu_set_t before;
   bool restore = index == 0 && shard.cpu_ >= 0 && pthread_getaffinity_np(pthread_self(), sizeof before, &before) == 0;
   struct RestoreAffinity {
