@@ -148,6 +148,7 @@ class _Supervisor:
     def reap(self):
         """Reaps every exited worker and plans its restart; returns the WorkerError of a worker that cannot
         start, or None."""
+        failure = None
         for pid, status in self.exited():
             slot = self.by_pid.pop(pid)
             slot.pid = None
@@ -158,11 +159,16 @@ class _Supervisor:
             slot.startup_crashes = slot.startup_crashes + 1 if now - slot.started < STARTUP_S else 0
             print(f"ringlet: worker {slot.index} (pid {pid}) {_describe(status)}", file=sys.stderr, flush=True)
             if slot.startup_crashes >= STARTUP_CRASH_LIMIT:
-                return WorkerError(f"worker {slot.index} {_describe(status)}, {slot.startup_crashes} times in a row "
-                                   f"within {STARTUP_S:g} s of starting: it cannot start; stopped all workers")
+                # Every worker exited() reaped must still leave by_pid (a second waitpid of it would fail), so
+                # the loop goes on and the first failure is returned at the end.
+                if failure is None:
+                    failure = WorkerError(f"worker {slot.index} {_describe(status)}, {slot.startup_crashes} times "
+                                          f"in a row within {STARTUP_S:g} s of starting: it cannot start; stopped "
+                                          f"all workers")
+                continue
             backoff = RESTART_DELAY_S * 2 ** max(slot.startup_crashes - 1, 0)
             slot.restart_at = now + min(backoff, RESTART_DELAY_MAX_S)
-        return None
+        return failure
 
     def restart_due(self):
         now = time.monotonic()
