@@ -98,7 +98,7 @@ void add_cache_command(CLI::App& app, std::function<int()>& run) {
     std::vector<std::string> listens;      // --listen, repeatable
     std::vector<std::string> listen_hosts; // -l, repeatable, each a comma-separated list
     std::vector<Address> more_addresses;   // every listen address after the first
-    unsigned port = 0;        // -p
+    unsigned port = 11211;    // -p (0: a port the kernel picks, as in memcached)
     std::string socket_path;  // -s
     unsigned udp_port = 0;    // -U
     std::string user;         // -u (ignored)
@@ -160,9 +160,9 @@ void add_cache_command(CLI::App& app, std::function<int()>& run) {
       // Every address, in the order given: --listen, then -l's list, then -s; -p alone (or nothing) means
       // 127.0.0.1 on -p's port.
       std::vector<std::string> listens = s.listens;
-      if (!memcached_listen_list(s.listen_hosts, s.port != 0 ? s.port : 11211, listens)) return 2;
+      if (!memcached_listen_list(s.listen_hosts, s.port, listens)) return 2;
       if (!s.socket_path.empty()) listens.push_back("unix:" + s.socket_path);
-      if (listens.empty()) listens.push_back("127.0.0.1:" + std::to_string(s.port != 0 ? s.port : 11211));
+      if (listens.empty()) listens.push_back("127.0.0.1:" + std::to_string(s.port));
       for (std::size_t i = 1; i < listens.size(); ++i) {
         auto a = Address::parse(listens[i]);
         if (!a) {
