@@ -268,6 +268,9 @@ class Store {
   void fifo_remove(std::uint32_t s) noexcept;
   void release(std::uint32_t s) noexcept;  // an emptied sealed segment: to the free list
   std::uint32_t allocate_segment();        // kNone when the budget is used
+  std::size_t keep_limit(std::size_t reserve_bytes) const noexcept;     // what an eviction may keep
+  std::size_t compact_limit(std::size_t reserve_bytes) const noexcept;  // the live bytes a whole compaction keeps
+  std::uint32_t pick_victim(std::size_t reserve_bytes) const noexcept;
   void compact_into_head(std::uint32_t s, std::size_t reserve_bytes);
   void drop_segment(std::uint32_t s) noexcept;  // unlink all its items and give its memory back (budget shrink)
   void note_segment_emptied(std::uint32_t s) noexcept;
