@@ -134,8 +134,14 @@ void StreamCore::close() noexcept {
   if (recv_op.state != Operation::State::idle) loop_of_thread()->backend().cancel(recv_op);
   if (send != nullptr) {
     loop_of_thread()->cancel_flush(*send);
-    send->out.clear();  // unsent output is discarded; writers flush() first when they care
-    if (!send->idle()) loop_of_thread()->backend().cancel(send->op);
+    // Unsent output is discarded (writers flush() first when they care), but not under a send in flight: the kernel
+    // may still read those buffers until the send completes (its cancel can lose the race), and a buffer back in the
+    // pool could by then hold another connection's bytes. on_sent clears the chain then.
+    if (send->idle()) {
+      send->out.clear();
+    } else {
+      loop_of_thread()->backend().cancel(send->op);
+    }
   }
   maybe_finish_close();  // now, or from the last final completion
 }
@@ -248,6 +254,7 @@ void StreamCore::on_sent(Operation& op, int res, std::uint32_t) noexcept {
   }
   self->apply_sent(res);
   if (self->closing) {
+    self->send->out.clear();
     self->send->recalled = false;
     self->maybe_finish_close();
     return;
