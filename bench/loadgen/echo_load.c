@@ -359,6 +359,8 @@ int main(int argc, char **argv) {
         if (c->fd < 0) {
             fprintf(stderr, "echo_load: connect %s:%s (connection %ld): %s\n", opt.host, opt.port, i,
                     strerror(errno));
+            free(conns);
+            freeaddrinfo(ai);
             return 2;
         }
         connects++;
@@ -374,6 +376,8 @@ int main(int argc, char **argv) {
         int probe = connect_one(ai);
         if (probe < 0) {
             fprintf(stderr, "echo_load: connect %s:%s: %s\n", opt.host, opt.port, strerror(errno));
+            free(conns);
+            freeaddrinfo(ai);
             return 2;
         }
         close(probe);
