@@ -45,6 +45,8 @@ class Workload:
     description: str = ""
     extra_args: dict[str, list[str]] = field(default_factory=dict)  # per driver name
     baseline: str | None = None  # overrides the matrix's baseline for this workload
+    clients: list[str] | None = None  # only these clients run it (None: every client of its kind)
+    floor: str | None = None  # the echo workload whose CPU per message is this row's floor (report.py)
 
     @property
     def connections(self) -> int:
@@ -59,6 +61,8 @@ class Workload:
             return self.description
         p = self.params
         if self.kind == "echo":
+            if p.get("reconnect"):
+                return f"{p.get('size', 64)} B, a new connection per exchange, {self.connections} conn at a time"
             return f"{p.get('size', 64)} B × {self.connections} conn × depth {self.depth}"
         if self.kind == "http":
             return f"GET {p.get('path')} × {self.connections} conn × depth {self.depth}"
@@ -66,6 +70,7 @@ class Workload:
             gets = float(p.get("get_ratio", 0.9))
             return (f"{gets:.0%} get / {1 - gets:.0%} set, {p.get('value_size', '?')} B values, "
                     f"{p.get('keys', '?')} keys, {self.connections} conn × depth {self.depth}" +
+                    (f", {p['multiget']}-key gets" if int(p.get("multiget", 1)) > 1 else "") +
                     (f", {p['protocol']} protocol" if p.get("protocol", "text") != "text" else ""))
         if self.kind == "beanstalk":
             return f"put → reserve → delete, {p.get('body_size', '?')} B bodies, {self.connections} conn × depth {self.depth}"
@@ -149,7 +154,8 @@ class EchoLoad(Driver):
     """bench/loadgen/echo_load.c: the independent closed-loop echo client (shares no code with ringlet)."""
     name = "echo_load"
     kinds = frozenset({"echo"})
-    description = "bench/loadgen/echo_load.c (closed loop, every byte verified; measures no latency)"
+    description = "bench/loadgen/echo_load.c (closed loop, every byte verified; measures no latency; " \
+                  "--reconnect: a new connection per message)"
     build_targets = ("echo_load",)
 
     def path(self, env: Env) -> Path:
@@ -167,7 +173,8 @@ class EchoLoad(Driver):
         return [str(self.path(env)), "--host", "127.0.0.1", "--port", str(port),
                 "--connections", str(w.connections), "--depth", str(w.depth),
                 "--size", str(w.params.get("size", 64)), "--duration", f"{duration:g}",
-                "--warmup", f"{warmup:g}", "--json", "--markers", *w.extra_args.get(self.name, [])]
+                "--warmup", f"{warmup:g}", "--json", "--markers",
+                *(["--reconnect"] if w.params.get("reconnect") else []), *w.extra_args.get(self.name, [])]
 
     def parse(self, stdout):
         obj = last_json_object(stdout)

@@ -19,6 +19,11 @@ benchmark programs that compare both sides themselves (their format: programs.py
     "clients": ["echo_load"],           # names from drivers.DRIVERS
     "workloads": [{"name": "echo_64b_50conn", "kind": "echo", "size": 64, "connections": 50, "depth": 1,
                    "baseline": "...",   # optional: this workload's own baseline
+                   "clients": ["echo_load"],  # optional: only these of the matrix's clients run it
+                   "floor": "...",      # optional: an echo workload of this matrix whose server CPU per
+                                        # message is reported beside this row as its floor (the kernel's
+                                        # cost of the same round trips); it runs even when only its own
+                                        # baseline can (the floor server is usually the only echo server)
                    "extra_args": {"ringlet-bench": ["--flag", "value"]}}],
     "checks": [{"label": "...", "subject": "ringlet-uring" | ["a", "b"], "workloads": ["echo_64b_50conn"],
                 "metric": "cpu_ratio" | "throughput_ratio" | "errors", "op": "<=" | ">=" | "==", "value": 0.9}],
@@ -166,8 +171,18 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Matrix:
         extra = entry.pop("extra_args", {})
         description = entry.pop("description", "")
         own_baseline = entry.pop("baseline", None)
+        only_clients = entry.pop("clients", None)
+        floor = entry.pop("floor", None)
         params = {k: v for k, v in entry.items() if k not in ("name", "kind")}
-        workloads.append(Workload(name, kind, params, description, extra, own_baseline))
+        for c in only_clients or []:
+            if c not in DRIVERS or DRIVERS[c] not in clients:
+                raise MatrixError(f"{where}: workload {name}: client {c!r} is not one of the matrix's clients")
+        workloads.append(Workload(name, kind, params, description, extra, own_baseline, only_clients, floor))
+    by_name = {w.name: w for w in workloads}
+    for w in workloads:
+        if w.floor is not None and (w.floor not in by_name or by_name[w.floor].kind != "echo"):
+            raise MatrixError(f"{where}: workload {w.name}: floor {w.floor!r} must name an echo workload of "
+                              "this matrix")
     compare = data.get("compare", "server")
     if compare not in ("server", "client"):
         raise MatrixError(f"{where}: compare must be 'server' or 'client'")
@@ -235,6 +250,10 @@ def plan(matrix: Matrix, env: Env, only_servers: set[str] | None = None, only_cl
             (errors.append(f"server {s.label}: {reason}") if s.spec.required
              else skipped.append((f"server {s.label}", reason)))
     workloads = [w for w in matrix.workloads if not only_workloads or w.name in only_workloads]
+    # A row's floor runs with it: asking for the row by name brings its floor workload along.
+    workloads += [w for w in matrix.workloads if w not in workloads and
+                  any(x.floor == w.name for x in workloads)]
+    floors = {w.floor for w in workloads if w.floor}
     for c in matrix.clients:
         if only_clients and c.name not in only_clients:
             continue
@@ -245,7 +264,7 @@ def plan(matrix: Matrix, env: Env, only_servers: set[str] | None = None, only_cl
                  else skipped.append((f"client {c.name} ({kind})", reason)))
                 continue
             for w in workloads:
-                if w.kind != kind:
+                if w.kind != kind or (w.clients is not None and c.name not in w.clients):
                     continue
                 for s in matrix.servers:
                     if s.label in server_reason and server_reason[s.label] is None and w.kind in s.spec.kinds:
@@ -260,6 +279,8 @@ def plan(matrix: Matrix, env: Env, only_servers: set[str] | None = None, only_cl
     if not (only_servers or only_clients):
         # A workload where only its baseline can run compares nothing: leave it out (unless asked for by name).
         for w in workloads:
+            if w.name in floors:
+                continue  # a floor is measured for the rows beside it, not compared
             mine = [c for c in cells if c.workload.name == w.name]
             subjects = {(c.server.label if matrix.compare == "server" else c.client.name) for c in mine}
             bases = {matrix.baseline_for(w, c.server) for c in mine}

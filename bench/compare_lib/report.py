@@ -7,7 +7,9 @@ per connection, the same way. Ratios are taken
 against the baseline cell of the same workload (same client when servers are compared, same
 server when clients are): the ratio of the medians, and in parentheses the range of the
 per-repetition ratios (repetition i of the cell against repetition i of the baseline, which ran
-next to it in time).
+next to it in time). A workload that names a floor (an echo workload of the same matrix) gets the
+floor's server CPU per message beside it, and its own CPU per operation as a multiple of it, paired
+by repetition the same way: the gap between a server and the kernel's cost of the same round trips.
 """
 from __future__ import annotations
 
@@ -82,8 +84,22 @@ class Results:
     def is_baseline(self, key) -> bool:
         return self.baseline_key(key) == key
 
-    def ratio(self, key, field: str) -> Ratio | None:
-        base_key = self.baseline_key(key)
+    def floor_key(self, key) -> tuple[str, str, str] | None:
+        """The measured cell of the workload's floor (its first, when several servers or clients ran it)."""
+        w = next((x for x in self.matrix.workloads if x.name == key[0]), None)
+        if w is None or not w.floor:
+            return None
+        return next(iter(self.cells(w.floor)), None)
+
+    def has_floors(self) -> bool:
+        return any(w.floor for w in self.matrix.workloads if w.name in self.workloads)
+
+    def is_floor(self, workload: str) -> bool:
+        return any(w.floor == workload for w in self.matrix.workloads)
+
+    def ratio(self, key, field: str, base_key=None) -> Ratio | None:
+        """The cell's `field` against its baseline's (or against base_key's, e.g. its floor's)."""
+        base_key = base_key or self.baseline_key(key)
         runs, base = self.by_cell.get(key), self.by_cell.get(base_key)
         if not runs or not base:
             return None
@@ -220,7 +236,8 @@ def baseline_text(results: Results) -> str:
     """The matrix's baseline, and the workloads or servers that name their own."""
     m = results.matrix
     exceptions = [f"{w.name} → {w.baseline}" for w in m.workloads
-                  if w.baseline and w.baseline != m.baseline and w.name in results.workloads]
+                  if w.baseline and w.baseline != m.baseline and w.name in results.workloads
+                  and not results.is_floor(w.name)]  # a floor is compared with nothing but itself
     exceptions += [f"{s.label} → {s.baseline}" for s in m.servers
                    if m.compare == "server" and s.baseline and s.label in results.servers]
     subject = "server" if m.compare == "server" else "client"
@@ -261,13 +278,20 @@ def _cpu_table(results: Results, meta: dict[str, Any]) -> list[str]:
     head = ["workload"] + (["server"] if several_servers else []) + (["client"] if several_clients or
                                                                      m.compare == "client" else [])
     head += ["ops/s median (min–max)", "ops/s vs baseline", "server CPU µs/op median (min–max)",
-             "CPU/op vs baseline", "latency p50 / p99 µs", "server CPU %", "errors"]
+             "CPU/op vs baseline"]
+    floors = results.has_floors()
+    if floors:
+        head += ["floor: echo CPU µs/msg", "CPU/op vs floor"]
+    head += ["latency p50 / p99 µs", "server CPU %", "errors"]
     if m.per_thread:
         head.append("server CPU by thread (median share); connections by shard")
     out.append(f"Baseline: {baseline_text(results)}. Ratios are of medians, with the range of the "
                "per-repetition ratios in parentheses. Higher ops/s and lower CPU/op are better. "
                "Server CPU % below ~95 means the client or the round trip, not the server, set the pace: "
-               "then ops/s says little about the server and CPU µs/op is the fair figure.")
+               "then ops/s says little about the server and CPU µs/op is the fair figure." +
+               (" The floor is the echo server's CPU per message on the row's floor workload (same connections "
+                "and depth, a message the size of what the request moves): what the kernel's side of the same "
+                "round trips costs; CPU/op vs floor is the row's CPU per operation over it." if floors else ""))
     out += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     descriptions = {w.name: w.summary() for w in m.workloads}
     for w in results.workloads:
@@ -279,8 +303,12 @@ def _cpu_table(results: Results, meta: dict[str, Any]) -> list[str]:
             row += [fmt_stat(results.stat(key, "throughput"), fmt_rate),
                     fmt_ratio(results.ratio(key, "throughput"), base),
                     fmt_stat(results.stat(key, "cpu_us_per_op"), fmt_us),
-                    fmt_ratio(results.ratio(key, "cpu_us_per_op"), base),
-                    fmt_latency(results, key),
+                    fmt_ratio(results.ratio(key, "cpu_us_per_op"), base)]
+            if floors:
+                floor = results.floor_key(key)
+                row += [fmt_stat(results.stat(floor, "cpu_us_per_op"), fmt_us) if floor else "–",
+                        fmt_ratio(results.ratio(key, "cpu_us_per_op", floor), False) if floor else "–"]
+            row += [fmt_latency(results, key),
                     f"{results.stat(key, 'cpu_pct').median:.0f}" if results.stat(key, "cpu_pct") else "–",
                     str(results.errors(key))]
             if m.per_thread:
@@ -426,8 +454,8 @@ def write_chart(results: Results, path: Path) -> str | None:
         for key in results.cells(w):
             if label(key) not in labels:
                 labels.append(label(key))
-    workloads = [w for w in results.workloads
-                 if any(results.ratio(k, "throughput") for k in results.cells(w))]
+    workloads = [w for w in results.workloads if not results.is_floor(w) and
+                 any(results.ratio(k, "throughput") for k in results.cells(w))]
     if not workloads:
         return "no workload has both its baseline and another cell measured"
     bars = len(workloads) * max(1, len(labels))

@@ -154,6 +154,92 @@ class ReportTest(unittest.TestCase):
         self.assertIn("![T](benchmarks/t.png)", text)
 
 
+def floor_matrix():
+    """memcached against ringlet cache, with the echo server's cost of the same round trips as each row's floor."""
+    return make_matrix(baseline="memcached", servers=["ringlet-cache", "memcached",
+                                                      {"name": "ringlet-echo", "label": "ringlet-echo-floor"}],
+                       clients=["ringlet-bench", "echo_load"],
+                       workloads=[{"name": "mc", "kind": "memcache", "value_size": 64, "clients": ["ringlet-bench"],
+                                   "floor": "fl"},
+                                  {"name": "fl", "kind": "echo", "size": 64, "clients": ["echo_load"],
+                                   "baseline": "ringlet-echo-floor"}],
+                       checks=[])
+
+
+class FloorTest(unittest.TestCase):
+    META = {"date": "d", "commit": "c", "kernel": "k", "cpu": "cpu", "cpus": 2, "server_cpus": "1",
+            "client_cpus": "0", "reps": 2, "duration": 5.0, "warmup": 1.0, "command": "bench/compare --x",
+            "tools": {}, "skipped": []}
+
+    def setUp(self):
+        self.m = floor_matrix()
+        self.records = [record("ringlet-cache", 0, 100, 2.0, workload="mc", client="ringlet-bench"),
+                        record("memcached", 0, 100, 4.0, workload="mc", client="ringlet-bench"),
+                        record("ringlet-echo-floor", 0, 100, 1.0, workload="fl"),
+                        record("ringlet-cache", 1, 100, 3.0, workload="mc", client="ringlet-bench"),
+                        record("memcached", 1, 100, 4.0, workload="mc", client="ringlet-bench"),
+                        record("ringlet-echo-floor", 1, 100, 2.0, workload="fl")]
+        self.results = Results(self.m, self.records)
+
+    def test_a_row_is_divided_by_its_floors_cpu_per_message_paired_by_repetition(self):
+        key = ("mc", "ringlet-cache", "ringlet-bench")
+        self.assertEqual(self.results.floor_key(key), ("fl", "ringlet-echo-floor", "echo_load"))
+        r = self.results.ratio(key, "cpu_us_per_op", self.results.floor_key(key))
+        self.assertAlmostEqual(r.of_medians, 2.5 / 1.5)
+        self.assertAlmostEqual(r.low, 1.5)   # rep 1: 3.0 / 2.0
+        self.assertAlmostEqual(r.high, 2.0)  # rep 0: 2.0 / 1.0
+
+    def test_the_table_shows_the_floor_beside_each_row(self):
+        text = render_section(self.results, self.META, None)
+        self.assertIn("floor: echo CPU µs/msg | CPU/op vs floor", text)
+        row = next(line for line in text.splitlines() if "| mc (" in line and "| ringlet-cache |" in line)
+        self.assertIn("| 1.50 (1.00–2.00) | 1.67× (1.50–2.00) |", row)
+        memcached = next(line for line in text.splitlines() if "| mc (" in line and "| memcached |" in line)
+        self.assertIn("| 1.50 (1.00–2.00) | 2.67× (2.00–4.00) |", memcached)
+
+    def test_a_table_without_floors_has_no_floor_columns(self):
+        text = render_section(Results(make_matrix(), [record("epoll-c", 0, 100, 5.0)]), self.META, None)
+        self.assertNotIn("floor", text)
+
+    def test_workload_clients_pick_who_runs_it_and_a_floor_runs_with_only_its_baseline(self):
+        import dataclasses
+        from unittest import mock
+        m = self.m
+        for use in m.servers:  # every server and client "can run here"
+            use.spec = dataclasses.replace(use.spec, check=lambda env: None)
+        with mock.patch.object(DRIVERS["echo_load"], "check", lambda env, kind: None), \
+                mock.patch.object(DRIVERS["ringlet-bench"], "check", lambda env, kind: None):
+            plan = matrix_mod.plan(m, env=None)
+            asked = matrix_mod.plan(m, env=None, only_workloads={"mc"})
+        self.assertEqual(sorted(c.key for c in plan.cells),
+                         [("fl", "ringlet-echo-floor", "echo_load"), ("mc", "memcached", "ringlet-bench"),
+                          ("mc", "ringlet-cache", "ringlet-bench")])
+        self.assertEqual(plan.skipped, [])
+        self.assertEqual({c.workload.name for c in asked.cells}, {"mc", "fl"})  # a row brings its floor along
+
+    def test_a_floor_must_be_an_echo_workload_of_the_matrix(self):
+        with self.assertRaises(matrix_mod.MatrixError):
+            make_matrix(workloads=[{"name": "w1", "kind": "echo", "size": 64, "floor": "nowhere"}])
+
+    def test_workload_clients_must_be_the_matrixs(self):
+        with self.assertRaises(matrix_mod.MatrixError):
+            make_matrix(workloads=[{"name": "w1", "kind": "echo", "size": 64, "clients": ["wrk"]}])
+
+    def test_echo_load_reconnects_per_exchange_when_the_workload_says(self):
+        from compare_lib.drivers import Workload
+        from pathlib import Path
+        w = Workload("c", "echo", {"size": 64, "connections": 50, "reconnect": True})
+
+        class FakeEnv:
+            def build_binary(self, relative):
+                return Path("/b") / relative
+        argv = DRIVERS["echo_load"].argv(FakeEnv(), w, 1234, 5.0, 1.0, Path("/tmp"))
+        self.assertEqual(argv[-1], "--reconnect")
+        self.assertIn("a new connection per exchange", w.summary())
+        plain = Workload("e", "echo", {"size": 64})
+        self.assertNotIn("--reconnect", DRIVERS["echo_load"].argv(FakeEnv(), plain, 1234, 5.0, 1.0, Path("/tmp")))
+
+
 class ShardLogTest(unittest.TestCase):
     def test_last_line_per_shard_wins(self):
         from compare_lib.runner import shard_connections

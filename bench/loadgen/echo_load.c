@@ -16,6 +16,14 @@
  * count is snapshotted. With --markers the client prints "window_start" and "window_end"
  * lines at those instants, so a harness can sample the server's CPU time over exactly the
  * same window.
+ *
+ * --reconnect measures the connection rate instead: every connection slot opens a connection,
+ * sends one message, checks its echo and closes, then opens the next (closed loop, so at most
+ * `connections` descriptors are ever open). A message is then one whole connection. The client
+ * closes with SO_LINGER 0 (a reset instead of a FIN): the side that closes first keeps its end
+ * in TIME_WAIT for 60 s, and at tens of thousands of connections per second the client's
+ * ephemeral ports (net.ipv4.ip_local_port_range, ~28,000) would run out within a second or two.
+ * The server sees the reset as the end of the connection, as after any abortive close.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +52,8 @@ struct conn {
     bool dead;
     bool send_blocked; /* last write was short: wait for EPOLLOUT before writing again */
     bool msg_bad;      /* the message being received has a wrong byte */
+    bool connecting;   /* --reconnect: a non-blocking connect is in progress */
+    bool exchanged;    /* --reconnect: the one message is back: close and open the next */
     uint32_t start;    /* this stream's offset into the pattern */
     uint64_t sent;
     uint64_t recvd;
@@ -59,6 +69,7 @@ struct options {
     double warmup;
     bool json;
     bool markers;
+    bool reconnect;
     uint64_t seed;
 };
 
@@ -66,6 +77,10 @@ static char *pattern; /* PATTERN_LEN bytes, then the same bytes again */
 static char recv_buf[RECV_BUF];
 static uint64_t messages;
 static uint64_t errors;
+static uint64_t connects; /* connections opened (--reconnect: one per message, errors included) */
+static int ep;
+static const struct addrinfo *target;
+static uint64_t rng;
 static struct options opt = {
     .host = "127.0.0.1", .connections = 1, .depth = 1, .size = 64, .duration = 5, .warmup = 1, .seed = 1};
 
@@ -85,7 +100,7 @@ static uint64_t splitmix64(uint64_t *state) {
 static void usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s --port P [--host H] [--connections N] [--depth D] [--size S]\n"
-            "          [--duration SEC] [--warmup SEC] [--seed N] [--json] [--markers]\n",
+            "          [--duration SEC] [--warmup SEC] [--seed N] [--json] [--markers] [--reconnect]\n",
             argv0);
     exit(2);
 }
@@ -117,7 +132,7 @@ static void parse_args(int argc, char **argv) {
         {"size", required_argument, 0, 's'},     {"duration", required_argument, 0, 't'},
         {"warmup", required_argument, 0, 'w'},   {"seed", required_argument, 0, 'r'},
         {"json", no_argument, 0, 'j'},           {"markers", no_argument, 0, 'm'},
-        {0, 0, 0, 0}};
+        {"reconnect", no_argument, 0, 'n'},      {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -131,11 +146,16 @@ static void parse_args(int argc, char **argv) {
         case 'r': opt.seed = (uint64_t)parse_positive("seed", optarg); break;
         case 'j': opt.json = true; break;
         case 'm': opt.markers = true; break;
+        case 'n': opt.reconnect = true; break;
         default: usage(argv[0]);
         }
     }
     if (!opt.port || optind != argc || opt.duration <= 0)
         usage(argv[0]);
+    if (opt.reconnect && opt.depth != 1) {
+        fprintf(stderr, "--reconnect sends one message per connection: --depth must be 1\n");
+        exit(2);
+    }
 }
 
 static void make_pattern(uint64_t *rng) {
@@ -168,10 +188,61 @@ static int connect_one(const struct addrinfo *ai) {
     return -1;
 }
 
+/* --reconnect: starts a non-blocking connect (loopback may finish it at once); -1 when no socket. */
+static int connect_start(const struct addrinfo *ai, bool *in_progress) {
+    for (; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct linger abortive = {.l_onoff = 1, .l_linger = 0}; /* close sends RST: no TIME_WAIT here */
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            *in_progress = false;
+            return fd;
+        }
+        if (errno == EINPROGRESS) {
+            *in_progress = true;
+            return fd;
+        }
+        close(fd);
+    }
+    return -1;
+}
+
+static void transmit(struct conn *c);
+
+/* --reconnect: closes the slot's connection (if any) and opens the next one, with a fresh stream offset.
+ * A failed socket or connect counts one error; the slot tries again on the next loop turn. */
+static void reopen(struct conn *c) {
+    if (c->fd >= 0)
+        close(c->fd); /* closing removes it from the epoll set */
+    memset(c, 0, sizeof *c);
+    c->start = (uint32_t)(splitmix64(&rng) % PATTERN_LEN);
+    bool in_progress = false;
+    connects++;
+    c->fd = connect_start(target, &in_progress);
+    if (c->fd < 0) {
+        errors++;
+        c->dead = true; /* revived by the main loop */
+        return;
+    }
+    c->connecting = in_progress;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+        perror("echo_load: epoll_ctl");
+        exit(2);
+    }
+    if (!c->connecting)
+        transmit(c);
+}
+
 static void kill_conn(struct conn *c) {
     errors++;
     c->dead = true;
     close(c->fd);
+    c->fd = -1;
 }
 
 /* Checks n received bytes against the stream and completes messages. */
@@ -195,6 +266,10 @@ static void consume(struct conn *c, const char *p, size_t n) {
             if (c->msg_bad)
                 errors++;
             c->msg_bad = false;
+            if (opt.reconnect) {
+                c->exchanged = true;
+                return; /* nothing more may come: a byte after the echo would be one we never sent */
+            }
         }
     }
 }
@@ -206,7 +281,7 @@ static void receive(struct conn *c, uint32_t events) {
         ssize_t n = read(c->fd, recv_buf, sizeof recv_buf);
         if (n > 0) {
             consume(c, recv_buf, (size_t)n);
-            if (c->dead)
+            if (c->dead || c->exchanged)
                 return;
             /* A short read drained the socket and a later arrival raises a new edge, so
              * the read that would only return EAGAIN is skipped. */
@@ -261,7 +336,7 @@ static void marker(const char *name) {
 int main(int argc, char **argv) {
     parse_args(argc, argv);
     signal(SIGPIPE, SIG_IGN);
-    uint64_t rng = opt.seed;
+    rng = opt.seed;
     make_pattern(&rng);
 
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -271,20 +346,24 @@ int main(int argc, char **argv) {
         fprintf(stderr, "echo_load: %s:%s: %s\n", opt.host, opt.port, gai_strerror(gai));
         return 2;
     }
-    int ep = epoll_create1(EPOLL_CLOEXEC);
+    target = ai;
+    ep = epoll_create1(EPOLL_CLOEXEC);
     struct conn *conns = calloc((size_t)opt.connections, sizeof *conns);
     if (ep < 0 || !conns) {
         perror("echo_load: setup");
         return 2;
     }
-    for (long i = 0; i < opt.connections; i++) {
+    for (long i = 0; i < opt.connections && !opt.reconnect; i++) {
         struct conn *c = &conns[i];
         c->fd = connect_one(ai);
         if (c->fd < 0) {
             fprintf(stderr, "echo_load: connect %s:%s (connection %ld): %s\n", opt.host, opt.port, i,
                     strerror(errno));
+            free(conns);
+            freeaddrinfo(ai);
             return 2;
         }
+        connects++;
         c->start = (uint32_t)(splitmix64(&rng) % PATTERN_LEN);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
@@ -292,13 +371,27 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    freeaddrinfo(ai);
+    if (opt.reconnect) {
+        /* The first attempt must work, as in the normal mode: a server that is not there is a setup failure. */
+        int probe = connect_one(ai);
+        if (probe < 0) {
+            fprintf(stderr, "echo_load: connect %s:%s: %s\n", opt.host, opt.port, strerror(errno));
+            free(conns);
+            freeaddrinfo(ai);
+            return 2;
+        }
+        close(probe);
+        for (long i = 0; i < opt.connections; i++) {
+            conns[i].fd = -1;
+            reopen(&conns[i]);
+        }
+    }
 
     double t_begin = now_sec();
     double t_start = t_begin + opt.warmup, t_end = t_start + opt.duration;
     bool measuring = false;
     uint64_t messages_at_start = 0, messages_at_end = 0;
-    for (long i = 0; i < opt.connections; i++)
+    for (long i = 0; i < opt.connections && !opt.reconnect; i++)
         transmit(&conns[i]);
 
     struct epoll_event events[MAX_EVENTS];
@@ -331,19 +424,39 @@ int main(int argc, char **argv) {
             uint32_t ev = events[i].events;
             if (c->dead)
                 continue;
+            if (c->connecting) {
+                int err = 0;
+                socklen_t len = sizeof err;
+                if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+                    continue;
+                if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
+                    kill_conn(c); /* refused or reset during the handshake: one error, revived below */
+                    continue;
+                }
+                c->connecting = false;
+            }
             if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 receive(c, ev);
             if (c->dead)
                 continue;
+            if (c->exchanged) {
+                reopen(c);
+                continue;
+            }
             if (ev & EPOLLOUT)
                 c->send_blocked = false;
             if (!c->send_blocked)
                 transmit(c);
         }
+        /* --reconnect: a slot whose connection failed is a closed loop's free slot: start the next one. */
+        for (long i = 0; i < opt.connections && opt.reconnect; i++)
+            if (conns[i].dead)
+                reopen(&conns[i]);
     }
+    freeaddrinfo(ai);
 
     for (long i = 0; i < opt.connections; i++)
-        if (!conns[i].dead)
+        if (!conns[i].dead && conns[i].fd >= 0)
             close(conns[i].fd);
     free(conns);
     free(pattern);
@@ -354,11 +467,14 @@ int main(int argc, char **argv) {
     double rate = (double)measured / seconds;
     if (opt.json) {
         printf("{\"messages_per_sec\": %.1f, \"messages\": %llu, \"errors\": %llu, \"seconds\": %.6f, "
-               "\"messages_total\": %llu, \"connections\": %ld, \"depth\": %ld, \"size\": %ld}\n",
+               "\"messages_total\": %llu, \"connections\": %ld, \"depth\": %ld, \"size\": %ld, "
+               "\"reconnect\": %s, \"connects\": %llu}\n",
                rate, (unsigned long long)measured, (unsigned long long)errors, seconds,
-               (unsigned long long)messages, opt.connections, opt.depth, opt.size);
+               (unsigned long long)messages, opt.connections, opt.depth, opt.size,
+               opt.reconnect ? "true" : "false", (unsigned long long)connects);
     } else {
-        printf("connections %ld  depth %ld  size %ld B\n", opt.connections, opt.depth, opt.size);
+        printf("connections %ld  depth %ld  size %ld B%s\n", opt.connections, opt.depth, opt.size,
+               opt.reconnect ? "  (a new connection per message)" : "");
         printf("messages/s  %.1f  (%llu messages in %.3f s after %.1f s warmup)\n", rate,
                (unsigned long long)measured, seconds, opt.warmup);
         printf("total       %llu messages\n", (unsigned long long)messages);
