@@ -26,7 +26,12 @@ struct BackendOptions {
   unsigned ring_entries = 1024;               // io_uring submission queue size
   std::uint32_t provided_buffer_size = 8192;   // bytes per kernel-provided receive buffer
   std::uint32_t provided_buffer_count = 2048;  // buffers in the ring (power of two)
+  // Fault hook, tests only: cancel() leaves a send or sendmsg running, as when the kernel finishes it before the
+  // cancel reaches it (a race the owner must survive, and too rare to wait for).
+  bool fault_cancel_loses_to_send = false;
 };
+
+inline bool is_send_kind(OpKind kind) noexcept { return kind == OpKind::send || kind == OpKind::sendmsg; }
 
 struct BackendStats {
   std::uint64_t kernel_waits = 0;    // entries into the kernel that could block

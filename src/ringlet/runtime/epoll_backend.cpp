@@ -39,7 +39,10 @@ int errno_result() noexcept { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
 
 class EpollBackend final : public Backend {
  public:
-  EpollBackend(int epfd, const BackendOptions& options) : epfd_(epfd), provided_size_(options.provided_buffer_size) {}
+  EpollBackend(int epfd, const BackendOptions& options)
+      : epfd_(epfd),
+        provided_size_(options.provided_buffer_size),
+        fault_cancel_loses_to_send_(options.fault_cancel_loses_to_send) {}
 
   ~EpollBackend() override { ::close(epfd_); }
 
@@ -68,6 +71,7 @@ class EpollBackend final : public Backend {
 
   void cancel(Operation& op) noexcept override {
     if (op.state != Operation::State::pending) return;
+    if (fault_cancel_loses_to_send_ && is_send_kind(op.kind)) return;
     unlink(op);
     op.on_complete(op, -ECANCELED, 0);
   }
@@ -263,6 +267,7 @@ class EpollBackend final : public Backend {
 
   int epfd_;
   std::uint32_t provided_size_;
+  bool fault_cancel_loses_to_send_;
   std::size_t pending_ = 0;
   BackendStats stats_;
   epoll_event events_[kMaxEvents];

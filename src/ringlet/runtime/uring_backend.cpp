@@ -147,6 +147,7 @@ class UringBackend final : public Backend {
   }
 
   bool init(const BackendOptions& options, std::string& error) {
+    fault_cancel_loses_to_send_ = options.fault_cancel_loses_to_send;
     io_uring_params params{};
     params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
     int r = io_uring_queue_init_params(options.ring_entries, &ring_, &params);
@@ -204,6 +205,7 @@ class UringBackend final : public Backend {
 
   void cancel(Operation& op) noexcept override {
     if (op.state != Operation::State::pending) return;
+    if (fault_cancel_loses_to_send_ && is_send_kind(op.kind)) return;
     for (auto it = starved_.begin(); it != starved_.end(); ++it) {
       if (*it == &op) {
         starved_.erase(it);
@@ -367,6 +369,7 @@ class UringBackend final : public Backend {
   ProvidedRing buffers_;
   std::vector<Operation*> starved_;
   std::size_t pending_ = 0;
+  bool fault_cancel_loses_to_send_ = false;
   BackendStats stats_;
 };
 

@@ -14,7 +14,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ringlet/net/stream.hpp"
@@ -281,6 +283,56 @@ TEST_P(CompletionsBeforeTimersTest, data_that_arrived_during_a_stall_past_the_ti
 }
 
 RINGLET_BOTH_BACKENDS(CompletionsBeforeTimersTest);
+
+// A send the kernel finishes before the cancel of close() reaches it, forced with the backend's fault hook.
+class LateCancelTest : public StreamLoansTest {
+ protected:
+  void configure(LoopOptions& options) override {
+    StreamLoansTest::configure(options);
+    options.backend.fault_cancel_loses_to_send = true;
+  }
+};
+
+TEST_P(LateCancelTest, closing_under_a_send_that_then_completes_sends_a_prefix_of_the_output_and_nothing_else) {
+  // close() discards unsent output, but a send already handed to the kernel may still complete (the cancel lost the
+  // race). Its buffers must then still hold this stream's bytes — not be back in the pool under the kernel, where
+  // another connection's reply could land — and its completion must not advance the chain close() emptied (that
+  // aborted `ringlet bench` on io_uring). The peer drains after the close: what arrives is a prefix of the output.
+  RawListener listener;
+  Stream server;
+  const int c = listener.connect_pair(loop(), server, /*client_rcvbuf=*/8192, /*server_sndbuf=*/8192);
+  const std::string data = pattern(256 * 1024, 1);
+  server.queue_copy(data);
+  for (int i = 0; i < 3; ++i) loop().run_once(false);  // the send goes out and stalls on the full window
+  ASSERT_GT(loop().pending_operations(), 0u) << "the send should be in flight";
+  server.close();
+  // Other connections' replies take buffers from the pool meanwhile; none may reach this peer.
+  std::vector<Buffer*> others;
+  for (int i = 0; i < 64; ++i) {
+    Buffer* b = BufferPool::local().acquire(4096);
+    std::memset(b->data, 'X', b->capacity);
+    others.push_back(b);
+  }
+  std::string received;
+  std::thread reader([&] {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      received.append(buf, static_cast<std::size_t>(n));
+    }
+  });
+  ASSERT_TRUE(turn_until([&] { return loop().pending_operations() == 0; }, 20s));
+  for (int i = 0; i < 3; ++i) loop().run_once(false);  // the deferred close: the reader sees the end
+  reader.join();
+  ::close(c);
+  for (Buffer* b : others) buffer_unref(b);
+  EXPECT_GT(received.size(), 0u);
+  ASSERT_LE(received.size(), data.size());
+  EXPECT_EQ(received, data.substr(0, received.size()));
+}
+
+RINGLET_BOTH_BACKENDS(LateCancelTest);
 
 }  // namespace
 }  // namespace ringlet
