@@ -2,75 +2,13 @@
 #include "common.hpp"
 
 #include <cstdio>
-#include <memory>
-#include <optional>
-#include <vector>
 
 #include "commands.hpp"
 #include "ringlet/base/log.hpp"
-#include "ringlet/net/shard_metrics.hpp"
 #include "ringlet/servers/metrics_endpoint.hpp"
 
 namespace ringlet::cli {
 
-namespace {
-
-// --metrics-listen: which service each shard runs, so a scrape can ask it. Slot k is written and read only on
-// shard k (set when its service is built, cleared when it goes), except that shard 0 sizes the table before any
-// other shard starts.
-struct MeteredShards {
-  std::vector<ShardService*> services;
-};
-
-// Describes the calling shard: its loop and pools, its servers' connections, then the protocol's own metrics.
-void describe_this_shard(const MeteredShards& metered, MetricSet& out) {
-  Shard& shard = *Shard::current();
-  describe_shard_metrics(shard, out);
-  ShardService* service = metered.services[shard.id()];
-  if (service == nullptr) return;  // stopped already
-  describe_server_metrics(service->tcp(), out);
-  for (TcpServer* more : service->more_servers()) describe_server_metrics(*more, out);
-  service->describe_metrics(out);
-}
-
-// A shard's service with, on shard 0, the metrics endpoint beside it: the endpoint is one of more_servers(), so it
-// listens, serves and stops with the service. Its own connections are left out of the services' metrics.
-class MeteredService final : public ShardService {
- public:
-  MeteredService(Shard& shard, std::unique_ptr<ShardService> inner, std::shared_ptr<MeteredShards> metered,
-                 const std::optional<Address>& endpoint_address)
-      : inner_(std::move(inner)), metered_(std::move(metered)), shard_(shard.id()) {
-    metered_->services[shard_] = inner_.get();
-    for (TcpServer* more : inner_->more_servers()) more_.push_back(more);
-    if (endpoint_address) {
-      ServerOptions options;
-      options.name = "metrics";
-      options.listen = *endpoint_address;
-      options.max_connections = 64;  // scrapers, not clients
-      options.idle_timeout = std::chrono::minutes(5);
-      options.shutdown_timeout = std::chrono::seconds(1);
-      const MeteredShards* table = metered_.get();
-      endpoint_ = std::make_unique<MetricsEndpoint>(
-          shard, std::move(options), [table](MetricSet& out) { describe_this_shard(*table, out); });
-      more_.push_back(&endpoint_->tcp());
-    }
-  }
-  ~MeteredService() override { metered_->services[shard_] = nullptr; }
-
-  TcpServer& tcp() override { return inner_->tcp(); }
-  Task<void> run() override { return inner_->run(); }
-  std::span<TcpServer* const> more_servers() override { return more_; }
-  void describe_metrics(MetricSet& out) override { inner_->describe_metrics(out); }
-
- private:
-  std::unique_ptr<ShardService> inner_;
-  std::shared_ptr<MeteredShards> metered_;
-  unsigned shard_;
-  std::unique_ptr<MetricsEndpoint> endpoint_;  // shard 0 only
-  std::vector<TcpServer*> more_;
-};
-
-}  // namespace
 
 void add_common_options(CLI::App& app, CommonOptions& options, const std::string& backend_flag) {
   app.set_version_flag("--version", version_text);
@@ -160,16 +98,7 @@ int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, cons
                    common.metrics_listen.c_str());
       return 2;
     }
-    auto metered = std::make_shared<MeteredShards>();
-    factory = [inner = std::move(factory), metered, endpoint = *address](
-                  Shard& shard, const ServerOptions& options) -> std::unique_ptr<ShardService> {
-      if (shard.id() == 0) metered->services.assign(shard.count(), nullptr);  // before any other shard starts
-      std::unique_ptr<ShardService> service = inner(shard, options);
-      if (!service) return nullptr;
-      std::optional<Address> here;
-      if (shard.id() == 0) here = endpoint;
-      return std::make_unique<MeteredService>(shard, std::move(service), metered, here);
-    };
+    factory = with_metrics_endpoint(std::move(factory), *address);
   }
   options.inherited = take_inherited_sockets();
   for (const InheritedSocket& s : options.inherited) {

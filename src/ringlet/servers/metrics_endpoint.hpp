@@ -17,6 +17,7 @@
 #include <string>
 
 #include "ringlet/base/metrics.hpp"
+#include "ringlet/net/sharded_server.hpp"
 #include "ringlet/net/tcp_server.hpp"
 #include "ringlet/proto/http/date.hpp"
 #include "ringlet/runtime/shard/shard_set.hpp"
@@ -45,5 +46,11 @@ class MetricsEndpoint {
   http::DateCache date_;
   TcpServer tcp_;  // last: its connections use everything above
 };
+
+// `factory`, with shard 0's service also serving /metrics on `address` (ringlet <server> --metrics-listen): the
+// endpoint is one of that service's more_servers(), so it listens, serves and stops with it. A scrape describes, on
+// each shard, its loop and pools and its servers' connections (net/shard_metrics.hpp), then calls the service's
+// describe_metrics() for the protocol's own. The endpoint's own connections are not among the servers' metrics.
+ShardServiceFactory with_metrics_endpoint(ShardServiceFactory factory, const Address& address);
 
 }  // namespace ringlet
