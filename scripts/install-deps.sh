@@ -9,6 +9,8 @@ PACKAGES=(
   liburing-dev libfmt-dev libcli11-dev libssl-dev
   # tests
   libgtest-dev libgmock-dev python3 curl openssl
+  # promtool (check metrics) for the /metrics tests
+  prometheus
   # the Python binding (python/): headers to build it, pytest and the peers its tests run against
   python3-dev python3-pytest python3-uvloop python3-aiohttp libpython3.11-testsuite
   # reference peers and real clients for black-box tests

@@ -50,7 +50,7 @@ build_tsan() {
   cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_TSAN=ON -DRINGLET_BUILD_BENCH=OFF >/dev/null
   cmake --build build/tsan -j"$jobs" --target unit_runtime_shard_shard_set_test unit_runtime_shard_submit_to_test \
     unit_runtime_shard_foreign_ptr_test unit_runtime_shard_channel_test unit_net_sharded_server_test \
-    unit_servers_cache_test
+    unit_servers_cache_test unit_servers_metrics_endpoint_test
 }
 build_fuzz() {
   CC=clang CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_BUILD_BENCH=OFF \
@@ -134,11 +134,12 @@ for stage in $stages; do
       ;;
     tsan)
       # Only what crosses threads: the shard runtime and the multi-shard servers (the cache's keys owned by another
-      # shard, flush_all and stats over the shards: CacheShardsTest).
+      # shard, flush_all and stats over the shards: CacheShardsTest; a /metrics scrape over the shards:
+      # MetricsEndpointTest).
       echo "=== threadsanitizer build and cross-shard tests"
       build_stage tsan
       (cd build/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-        ctest -j"$jobs" --output-on-failure -R "ShardTest|ShardSetTest|ShardedServerTest|CacheShardsTest")
+        ctest -j"$jobs" --output-on-failure -R "ShardTest|ShardSetTest|ShardedServerTest|CacheShardsTest|MetricsEndpointTest")
       ;;
     fuzz)
       echo "=== fuzz targets (clang, libFuzzer, ${fuzz_seconds}s each)"

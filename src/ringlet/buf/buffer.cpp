@@ -112,6 +112,7 @@ void BufferPool::retire() noexcept {
 }
 
 Buffer* BufferPool::allocate(std::size_t capacity, std::uint32_t tag) {
+  ++misses_;
   if (!retirer_armed) {
     // First allocation on this thread: constructing the Retirer registers its destructor for thread exit.
     static thread_local Retirer retirer;

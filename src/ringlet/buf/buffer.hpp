@@ -75,6 +75,9 @@ class BufferPool final : public BufferSource {
 
   std::size_t outstanding() const noexcept { return outstanding_; }
   std::size_t cached_bytes() const noexcept { return cached_bytes_; }
+  // Buffers that had to come from the allocator (the size class's cache was empty, or the size has no class):
+  // growing fast means the cache is too small for the load (metrics: ringlet_buffer_pool_misses_total).
+  std::uint64_t misses() const noexcept { return misses_; }
   void trim() noexcept;
   void recycle(Buffer* b) noexcept override;
 
@@ -97,6 +100,7 @@ class BufferPool final : public BufferSource {
   std::size_t free_bytes_[kClassCount] = {};
   std::size_t outstanding_ = 0;
   std::size_t cached_bytes_ = 0;
+  std::uint64_t misses_ = 0;
   std::size_t cache_limit_per_class_ = kCacheBytesPerClass;  // 0 once the thread is exiting
 
   static thread_local BufferPool instance_;

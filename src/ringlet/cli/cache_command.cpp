@@ -20,6 +20,7 @@ struct CacheService final : ShardService {
   explicit CacheService(std::unique_ptr<cache::CacheServer> s) : server(std::move(s)) {}
   TcpServer& tcp() override { return server->tcp(); }
   std::span<TcpServer* const> more_servers() override { return server->more_listeners(); }
+  void describe_metrics(MetricSet& out) override { cache::describe_cache_metrics(*server, out); }
   std::unique_ptr<cache::CacheServer> server;
 };
 

@@ -5,8 +5,10 @@
 
 #include "commands.hpp"
 #include "ringlet/base/log.hpp"
+#include "ringlet/servers/metrics_endpoint.hpp"
 
 namespace ringlet::cli {
+
 
 void add_common_options(CLI::App& app, CommonOptions& options, const std::string& backend_flag) {
   app.set_version_flag("--version", version_text);
@@ -35,6 +37,10 @@ void add_common_options(CLI::App& app, CommonOptions& options, const std::string
         return (n & (n - 1)) == 0 ? std::string() : std::string("must be a power of two");
       })
       ->capture_default_str();
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "Serve Prometheus metrics (GET /metrics, text format 0.0.4) on this address, HOST:PORT or "
+                 "[IPv6]:PORT; off by default. Port 0 picks a free port (the log line \"metrics: listening on\" says "
+                 "which). Every metric is listed in docs/operations.md");
 }
 
 void add_sharding_options(CLI::App& app, ShardingCli& options) {
@@ -85,6 +91,15 @@ int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, cons
   parse_accept_mode(sharding.accept, options.accept);
   options.stats_interval =
       std::chrono::duration_cast<Duration>(std::chrono::duration<double>(sharding.stats_interval));
+  if (!common.metrics_listen.empty()) {
+    auto address = Address::parse(common.metrics_listen);
+    if (!address || address->is_unix()) {
+      std::fprintf(stderr, "ringlet: --metrics-listen %s: not an address (expected HOST:PORT or [IPv6]:PORT)\n",
+                   common.metrics_listen.c_str());
+      return 2;
+    }
+    factory = with_metrics_endpoint(std::move(factory), *address);
+  }
   options.inherited = take_inherited_sockets();
   for (const InheritedSocket& s : options.inherited) {
     log_info(LogKey{"socket.inherited"}, "{}: socket {} from the service manager: {}", server.name, s.fd,

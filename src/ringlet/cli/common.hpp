@@ -17,6 +17,7 @@ struct CommonOptions {
   std::string log_format = "text";
   std::string log_file;  // empty: stderr
   std::uint32_t receive_buffers = BackendOptions{}.provided_buffer_count;
+  std::string metrics_listen;  // empty: no metrics endpoint
 };
 
 // --threads, --accept, --stats-interval, --no-pin: how a server spreads over cores.
@@ -43,7 +44,8 @@ bool finish_server_options(ServerOptions& options, const std::string& listen_tex
 bool apply_log_options(const CommonOptions& common);
 
 // Applies the log options and runs one service per shard (net/sharded_server.hpp) until SIGINT/SIGTERM and the
-// graceful stop. Returns the process exit code.
+// graceful stop; with --metrics-listen, shard 0 also serves /metrics (servers/metrics_endpoint.hpp) for as long as
+// the server runs. Returns the process exit code.
 int serve_sharded(const CommonOptions& common, const ShardingCli& sharding, const ServerOptions& server,
                   ShardServiceFactory factory);
 

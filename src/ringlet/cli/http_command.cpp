@@ -17,6 +17,7 @@ Duration seconds_to_duration(double s) {
 struct HttpService final : ShardService {
   explicit HttpService(std::unique_ptr<http::HttpServer> s) : server(std::move(s)) {}
   TcpServer& tcp() override { return server->tcp(); }
+  void describe_metrics(MetricSet& out) override { http::describe_http_metrics(server->stats(), out); }
   std::unique_ptr<http::HttpServer> server;
 };
 

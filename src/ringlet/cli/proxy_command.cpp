@@ -21,6 +21,7 @@ struct ProxyService final : ShardService {
   explicit ProxyService(std::unique_ptr<ProxyServer> s) : server(std::move(s)) {}
   TcpServer& tcp() override { return server->tcp(); }
   Task<void> run() override { return server->run(); }
+  void describe_metrics(MetricSet& out) override { server->describe_metrics(out); }
   std::unique_ptr<ProxyServer> server;
 };
 

@@ -19,6 +19,9 @@ struct QueueService final : ShardService {
       : options(std::move(o)), core(std::move(owned)), server(loop, options, options.server, core) {}
   TcpServer& tcp() override { return server.tcp(); }
   std::span<TcpServer* const> more_servers() override { return more_tcp; }
+  void describe_metrics(MetricSet& out) override {
+    if (core) core->describe_metrics(out);  // the queue lives on shard 0 alone
+  }
   QueueOptions options;             // this shard's copy
   std::shared_ptr<QueueCore> core;  // shard 0 only
   QueueServer server;

@@ -35,6 +35,7 @@
 #include <memory>
 #include <span>
 
+#include "ringlet/base/metrics.hpp"
 #include "ringlet/net/systemd.hpp"
 #include "ringlet/net/tcp_server.hpp"
 #include "ringlet/runtime/shard/submit_to.hpp"
@@ -68,6 +69,10 @@ class ShardService {
   // stops with tcp(). They accept for themselves (no hand-off between shards); which shards have one is the
   // factory's choice (e.g. only shard 0 for a Unix path).
   virtual std::span<TcpServer* const> more_servers() { return {}; }
+  // Describes the metrics of this service's protocol (hits, jobs, backends) into `out`, on its own shard, when
+  // /metrics is scraped (servers/metrics_endpoint.hpp); connections and the shard's counters are described for
+  // every service already (net/shard_metrics.hpp).
+  virtual void describe_metrics(MetricSet& out) { (void)out; }
 };
 
 // Builds shard `shard`'s service on that shard's thread, with the server options it must use (the shared listen

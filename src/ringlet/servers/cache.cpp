@@ -678,4 +678,52 @@ CacheServer::~CacheServer() {
   if (options_.cluster != nullptr) options_.cluster->servers[options_.shard] = nullptr;
 }
 
+void describe_cache_metrics(CacheServer& server, MetricSet& out) {
+  const CommandStats& c = server.stats();
+  const StoreStats& st = server.store().stats();
+  const auto cmd = [&out](const char* name, std::uint64_t n) {
+    out.counter("ringlet_cache_commands_total", "Cache commands by kind (get counts each key; meta: mg ms md ma me).",
+                static_cast<double>(n), {{"command", name}});
+  };
+  cmd("get", c.cmd_get);
+  cmd("set", c.cmd_set);
+  cmd("touch", c.cmd_touch);
+  cmd("flush", c.cmd_flush);
+  cmd("meta", c.meta_cmds);
+  struct Outcome {
+    const char* command;
+    std::uint64_t hits;
+    std::uint64_t misses;
+  };
+  const Outcome outcomes[] = {{"get", c.get_hits, c.get_misses},       {"touch", c.touch_hits, c.touch_misses},
+                              {"delete", c.delete_hits, c.delete_misses}, {"incr", c.incr_hits, c.incr_misses},
+                              {"decr", c.decr_hits, c.decr_misses},     {"cas", c.cas_hits, c.cas_misses}};
+  for (const Outcome& o : outcomes) {
+    out.counter("ringlet_cache_hits_total", "Commands that found their key, by command.", static_cast<double>(o.hits),
+                {{"command", o.command}});
+  }
+  for (const Outcome& o : outcomes) {
+    out.counter("ringlet_cache_misses_total", "Commands that did not find their key, by command.",
+                static_cast<double>(o.misses), {{"command", o.command}});
+  }
+  out.counter("ringlet_cache_cas_mismatches_total", "cas commands refused because the item changed (EXISTS).",
+              static_cast<double>(c.cas_badval));
+  out.counter("ringlet_cache_store_refused_total", "Storage commands refused, by reason.",
+              static_cast<double>(c.store_too_large), {{"reason", "too_large"}});
+  out.counter("ringlet_cache_store_refused_total", "Storage commands refused, by reason.",
+              static_cast<double>(c.store_no_memory), {{"reason", "no_memory"}});
+  out.counter("ringlet_cache_items_stored_total", "Items ever stored.", static_cast<double>(st.total_items));
+  out.counter("ringlet_cache_evictions_total", "Live, unexpired items dropped to make room.",
+              static_cast<double>(st.evictions));
+  out.counter("ringlet_cache_expirations_total", "Expired or flushed items removed (on access or by the expiry pass).",
+              static_cast<double>(st.reclaimed));
+  out.gauge("ringlet_cache_items", "Items stored now.", static_cast<double>(st.curr_items));
+  out.gauge("ringlet_cache_item_bytes", "Bytes of the items stored now (header, key and value).",
+            static_cast<double>(st.bytes));
+  out.gauge("ringlet_cache_memory_used_bytes", "Memory the stores allocated (segments and hash index).",
+            static_cast<double>(st.allocated_bytes));
+  out.gauge("ringlet_cache_memory_limit_bytes", "Memory the stores may allocate (--memory).",
+            static_cast<double>(st.budget_bytes));
+}
+
 }  // namespace ringlet::cache

@@ -18,6 +18,7 @@
 
 #include "ringlet/cache/commands.hpp"
 #include "ringlet/cache/store.hpp"
+#include "ringlet/base/metrics.hpp"
 #include "ringlet/net/tcp_server.hpp"
 #include "ringlet/proto/memcache/request_parser.hpp"
 #include "ringlet/runtime/task.hpp"
@@ -105,6 +106,10 @@ class CacheServer {
 
 // The connection handler (TcpServer::Handler); server.user() is the CacheServer.
 Task<void> cache_connection(Stream stream, TcpServer& server);
+
+// ringlet_cache_*: this shard's partition — hits and misses by command, evictions, expirations, items, bytes and
+// the memory limit (docs/operations.md, "Metrics"). On this shard's thread.
+void describe_cache_metrics(CacheServer& server, MetricSet& out);
 
 // The store budget of one shard when `total` bytes are split over `shards`; 0 when too small for a store.
 std::size_t shard_memory(std::size_t total, unsigned shards, std::size_t max_item_bytes) noexcept;

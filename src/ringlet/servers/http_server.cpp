@@ -94,6 +94,7 @@ Task<void> http_connection(Stream stream, TcpServer& tcp) {
       if (head.error() == errc::timed_out && started) {
         log_debug("http: fd {}: request head not complete within the header timeout: closing", stream.fd());
         queue_simple(stream, 408, server.date(), nullptr, After::close);
+        server.stats().note_response(408);
         linger = true;
       }
       break;
@@ -103,6 +104,7 @@ Task<void> http_connection(Stream stream, TcpServer& tcp) {
                 head->error_reason ? head->error_reason : "");
       queue_simple(stream, head->error_status, server.date(), nullptr, After::close);
       ++server.stats().errors;
+      server.stats().note_response(head->error_status);
       linger = true;
       break;
     }
@@ -143,6 +145,8 @@ Task<void> http_connection(Stream stream, TcpServer& tcp) {
       }
     }
     if (outcome.status >= 400) ++server.stats().errors;
+    server.stats().note_response(outcome.status);
+    server.stats().latency.record(loop.now_ns() - started_ns);
     if (access_log.enabled()) {
       AccessRecord record{&peer, request_line(server, request), outcome.status, outcome.body_bytes,
                           loop.now_ns() - started_ns};
@@ -226,5 +230,16 @@ HttpServer::HttpServer(Loop& loop, HttpOptions options, std::unique_ptr<FileCach
 }
 
 HttpServer::~HttpServer() = default;
+
+void describe_http_metrics(const HttpStats& stats, MetricSet& out) {
+  out.counter("ringlet_http_requests_total", "HTTP requests parsed.", static_cast<double>(stats.requests));
+  static constexpr const char* kClasses[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (int i = 0; i < 5; ++i) {
+    out.counter("ringlet_http_responses_total", "HTTP responses by status class (malformed requests included).",
+                static_cast<double>(stats.responses_by_class[i]), {{"code", kClasses[i]}});
+  }
+  out.histogram("ringlet_http_request_duration_seconds",
+                "Time from waiting for a request head to its response being queued (a file body may still be on its way).", stats.latency);
+}
 
 }  // namespace ringlet::http

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "ringlet/base/metrics.hpp"
 #include "ringlet/http/access_log.hpp"
 #include "ringlet/http/file_cache.hpp"
 #include "ringlet/http/router.hpp"
@@ -46,7 +47,16 @@ struct HttpOptions {
 struct HttpStats {
   std::uint64_t requests = 0;
   std::uint64_t errors = 0;  // responses with status >= 400
+  std::uint64_t responses_by_class[5] = {};  // [0] 1xx .. [4] 5xx
+  LatencyHistogram latency;                  // request head's first byte awaited -> response queued
+
+  void note_response(std::uint16_t status) noexcept {
+    if (status >= 100 && status < 600) ++responses_by_class[status / 100 - 1];
+  }
 };
+
+// ringlet_http_requests_total, ringlet_http_responses_total{code="2xx"...}, ringlet_http_request_duration_seconds.
+void describe_http_metrics(const HttpStats& stats, MetricSet& out);
 
 class HttpServer {
  public:

@@ -169,6 +169,33 @@ Task<void> log_stats_every(ProxyServer* server, Duration interval) {
 
 }  // namespace
 
+void ProxyServer::describe_metrics(MetricSet& out) const {
+  for (const ProxyBackend& b : backends_) {
+    const ProxyBackendStats& s = b.stats;
+    const MetricLabels backend{{"backend", b.name}};
+    out.gauge("ringlet_proxy_backend_up",
+              "Shards that see the backend up (each shard checks on its own; all up: equal to ringlet_shards).",
+              b.up ? 1 : 0, backend);
+    out.gauge("ringlet_proxy_backend_connections_open", "Relays to the backend in progress.",
+              static_cast<double>(s.open), backend);
+    out.counter("ringlet_proxy_backend_connections_total", "Relayed connections opened to the backend.",
+                static_cast<double>(s.connections), backend);
+    out.counter("ringlet_proxy_backend_sent_bytes_total", "Bytes relayed from clients to the backend.",
+                static_cast<double>(s.bytes.a_to_b), backend);
+    out.counter("ringlet_proxy_backend_received_bytes_total", "Bytes relayed from the backend to clients.",
+                static_cast<double>(s.bytes.b_to_a), backend);
+    out.counter("ringlet_proxy_backend_failures_total", "Backend failures, by kind: connect (a client's connect "
+                "failed), check (an active probe failed), reset (a relay ended in an error on either side).",
+                static_cast<double>(s.failed_connects), {{"backend", b.name}, {"kind", "connect"}});
+    out.counter("ringlet_proxy_backend_failures_total", "", static_cast<double>(s.failed_checks),
+                {{"backend", b.name}, {"kind", "check"}});
+    out.counter("ringlet_proxy_backend_failures_total", "", static_cast<double>(s.resets),
+                {{"backend", b.name}, {"kind", "reset"}});
+  }
+  out.counter("ringlet_proxy_no_backend_total", "Client connections closed because no backend was up.",
+              static_cast<double>(no_backend_));
+}
+
 void ProxyServer::log_stats(std::string_view when) const {
   for (const ProxyBackend& b : backends_) {
     const ProxyBackendStats& s = b.stats;

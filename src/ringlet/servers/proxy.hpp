@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "ringlet/net/relay.hpp"
+#include "ringlet/base/metrics.hpp"
 #include "ringlet/net/tcp_server.hpp"
 #include "ringlet/proto/proxy_protocol.hpp"
 
@@ -84,6 +85,8 @@ class ProxyServer {
   const std::vector<ProxyBackend>& backends() const noexcept { return backends_; }
   std::uint64_t no_backend_closes() const noexcept { return no_backend_; }
   void log_stats(std::string_view when) const;
+  // ringlet_proxy_*: per backend — up, connections, bytes each way, failures (docs/operations.md, "Metrics").
+  void describe_metrics(MetricSet& out) const;
 
   // ---- used by the connection tasks and the health checks ----
   Loop& loop() const noexcept { return *loop_; }

@@ -454,6 +454,15 @@ bool sync_all(const std::vector<int>& fds) {
 
 }  // namespace
 
+Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
+  const std::int64_t start = loop_->clock().now_ns();  // the clock itself: now_ns() is this phase's reading
+  auto work = [list = std::move(fds)] { return sync_all(list); };
+  Result<bool> synced = co_await default_blocking_pool().run(std::move(work));
+  ++fsyncs_;
+  fsync_latency_.record(loop_->clock().now_ns() - start);
+  co_return synced;
+}
+
 // One pass per batch: write every record appended since the last pass (page cache, on this thread), sync them on
 // the blocking pool when --fsync always says so, then release every reply that waited for them. Records appended
 // while a sync runs form the next batch: that is the group commit. With --fsync MS an idle tail is synced by the
@@ -472,8 +481,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
         const std::int64_t left = std::max<std::int64_t>(0, last_sync + o.fsync_interval_ns - loop.now_ns());
         Result<void> r = co_await with_timeout(core->commit_wanted_.wait(), Duration(left));
         if (!r && r.error() == errc::timed_out) {
-          auto work = [fds = core->binlog_->all_fds()] { return sync_all(fds); };
-          Result<bool> synced = co_await default_blocking_pool().run(std::move(work));
+          Result<bool> synced = co_await core->sync_files(core->binlog_->all_fds());
           if (!synced) break;
           last_sync = loop.now_ns();
           unsynced = false;
@@ -491,8 +499,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
     Result<std::vector<int>> fds = core->binlog_->write_pending(loop.now_ns(), wall_now_ns());
     bool ok = fds.ok();
     if (ok && o.fsync == queue::FsyncMode::always) {
-      auto work = [list = std::move(*fds)] { return sync_all(list); };
-      Result<bool> synced = co_await default_blocking_pool().run(std::move(work));
+      Result<bool> synced = co_await core->sync_files(std::move(*fds));
       if (!synced) break;
       ok = *synced;
       if (!ok) log_error("queue: binlog: fdatasync failed");
@@ -500,8 +507,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
     } else if (ok && o.fsync == queue::FsyncMode::interval) {
       unsynced = true;
       if (loop.now_ns() - last_sync >= o.fsync_interval_ns) {
-        auto work = [list = std::move(*fds)] { return sync_all(list); };
-        Result<bool> synced = co_await default_blocking_pool().run(std::move(work));
+        Result<bool> synced = co_await core->sync_files(std::move(*fds));
         if (!synced) break;
         last_sync = loop.now_ns();
         unsynced = false;
@@ -585,6 +591,46 @@ Result<std::shared_ptr<QueueCore>> QueueCore::create(Loop& loop, const QueueOpti
 
 QueueServer::QueueServer(Loop& loop, const QueueOptions& options, const ServerOptions& server, QueueCore* core)
     : options_(&options), core_(core), tcp_(loop, server, &queue_connection, this) {}
+
+void QueueCore::describe_metrics(MetricSet& out) {
+  for (std::size_t i = 0; i < beanstalk::kCommandCount; ++i) {
+    if (command_counts_[i] == 0) continue;  // 30-odd commands, most never used: keep the page short
+    out.counter("ringlet_queue_commands_total", "beanstalkd commands received, by name.",
+                static_cast<double>(command_counts_[i]),
+                {{"command", std::string(beanstalk::command_name(static_cast<Command>(i)))}});
+  }
+  const queue::QueueCounters& c = state_.counters();
+  out.counter("ringlet_queue_jobs_created_total", "Jobs put.", static_cast<double>(c.total_jobs));
+  out.counter("ringlet_queue_job_timeouts_total", "Reserved jobs whose time-to-run ran out.",
+              static_cast<double>(c.timeouts));
+  out.gauge("ringlet_queue_tubes", "Tubes that exist now.", static_cast<double>(state_.tubes().size()));
+  out.gauge("ringlet_queue_waiting_reservers", "Connections waiting in reserve.", static_cast<double>(c.waiting));
+  for (const queue::Tube* t : state_.tubes()) {
+    const struct {
+      const char* state;
+      std::uint64_t jobs;
+    } by_state[] = {{"ready", t->ready.size()}, {"delayed", t->delayed.size()}, {"reserved", t->reserved},
+                    {"buried", t->buried.size()}};
+    for (const auto& s : by_state) {
+      out.gauge("ringlet_queue_jobs", "Jobs now, by tube and state.", static_cast<double>(s.jobs),
+                {{"tube", t->name}, {"state", s.state}});
+    }
+  }
+  if (binlog_ != nullptr) {
+    const queue::BinlogStats b = binlog_->stats();
+    out.gauge("ringlet_queue_binlog_live_bytes", "Binlog bytes that still describe live jobs.",
+              static_cast<double>(b.live_bytes));
+    out.gauge("ringlet_queue_binlog_dead_bytes", "Binlog bytes of jobs gone, waiting for compaction.",
+              static_cast<double>(b.dead_bytes));
+    out.gauge("ringlet_queue_binlog_segments", "Binlog segment files.", static_cast<double>(b.segments));
+    out.counter("ringlet_queue_binlog_records_written_total", "Records written to the binlog.",
+                static_cast<double>(b.records_written));
+    out.counter("ringlet_queue_binlog_fsyncs_total", "Binlog syncs (fdatasync of every segment written to).",
+                static_cast<double>(fsyncs_));
+    out.histogram("ringlet_queue_binlog_fsync_duration_seconds",
+                  "Time a binlog sync took, as the group commit waited for it.", fsync_latency_);
+  }
+}
 
 bool QueueServer::core_is_here() const noexcept { return current_shard() == core_->shard(); }
 

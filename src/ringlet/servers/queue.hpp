@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "ringlet/base/metrics.hpp"
 #include "ringlet/net/tcp_server.hpp"
 #include "ringlet/net/tls.hpp"
 #include "ringlet/proto/beanstalk/command.hpp"
@@ -102,6 +103,9 @@ class QueueCore final : public queue::WaitListener {
 
   void wait_ended(queue::Session& s, queue::WaitEnd end, queue::Job* job) override;
   queue::QueueState& state() noexcept { return state_; }
+  // ringlet_queue_*: jobs by state and tube, commands, binlog bytes live and dead, fsync count and latency
+  // (docs/operations.md, "Metrics"). On the core's shard.
+  void describe_metrics(MetricSet& out);
 
  private:
   QueueCore(Loop& loop, const QueueOptions& options);
@@ -138,6 +142,8 @@ class QueueCore final : public queue::WaitListener {
   static void on_timer(TimerNode* node);
   void deliver_wake(QueueConn& c);
   static Task<void> commit_loop(std::shared_ptr<QueueCore> self);
+  // fdatasync of `fds` on the blocking pool, counted and timed for the metrics.
+  Task<Result<bool>> sync_files(std::vector<int> fds);
 
   struct Timer : TimerNode {
     QueueCore* core;
@@ -151,6 +157,8 @@ class QueueCore final : public queue::WaitListener {
   Timer timer_;
   std::int64_t armed_at_ = queue::kNoDeadline;
   std::uint64_t command_counts_[beanstalk::kCommandCount] = {};
+  std::uint64_t fsyncs_ = 0;
+  LatencyHistogram fsync_latency_;  // as the commit task waits for it (the blocking pool's queue included)
   std::string yaml_;
   std::int64_t started_ns_;
   std::string instance_id_;
