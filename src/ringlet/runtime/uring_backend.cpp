@@ -182,6 +182,7 @@ class UringBackend final : public Backend {
     }
     if (io_uring_register_ring_fd(&ring_) == 1) setup_ += "+registered ring fd";
     if (!buffers_.init(ring_, options.provided_buffer_count, options.provided_buffer_size, error)) return false;
+    buffer_size_ = options.provided_buffer_size;
     buffers_.on_recycled(&UringBackend::rearm_starved_cb, this);
     return true;
   }
@@ -286,9 +287,18 @@ class UringBackend final : public Backend {
         io_uring_prep_connect(sqe, fd, op.addr, op.addrlen_in);
         break;
       case OpKind::recv_provided:
-        io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+        // len: one buffer per invocation. Since 6.16 a receive that fills it counts as the connection's turn, and
+        // the kernel moves on to other sockets before this one's next buffer (fairness under a flood); earlier
+        // kernels read it as the most bytes per buffer, which is the buffer size anyway.
+        io_uring_prep_recv_multishot(sqe, fd, nullptr, buffer_size_, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = kBufferGroup;
+        // The total the owner will take (op.len, the room left under its receive limit): the kernel ends the
+        // multishot once that much arrived, so a stopped receive overshoots by less than one buffer instead of by
+        // the batch the kernel posted before our cancel landed. liburing 2.3 names the field file_index; the
+        // kernel reads it as optlen (IORING_RECV_MSHOT_LIM). Kernels without the feature refuse a non-zero one
+        // with EINVAL: reap() then turns limits off for good and re-arms without.
+        if (limits_supported_) sqe->file_index = op.len;
         break;
       case OpKind::poll:
         io_uring_prep_poll_add(sqe, fd, op.poll_events);
@@ -328,6 +338,13 @@ class UringBackend final : public Backend {
       bool more = (flags & IORING_CQE_F_MORE) != 0;
       if (op.kind == OpKind::recv_provided) {
         op.buffer = (flags & IORING_CQE_F_BUFFER) ? buffers_.take(flags >> IORING_CQE_BUFFER_SHIFT) : nullptr;
+        if (res == -EINVAL && !more && limits_supported_ && op.len != 0 && op.state == Operation::State::pending) {
+          limits_supported_ = false;
+          log_info("io_uring backend: this kernel has no multishot receive limit (6.16+); a stopped receive may "
+                   "overshoot its limit by one batch of buffers");
+          prep(op);
+          continue;
+        }
         if (res == -ENOBUFS && !more) {
           if (op.state == Operation::State::pending) {
             // The ring ran dry: re-arm now or when a buffer comes back. The owner never sees ENOBUFS.
@@ -366,6 +383,8 @@ class UringBackend final : public Backend {
   std::string setup_;
   ProvidedRing buffers_;
   std::vector<Operation*> starved_;
+  std::uint32_t buffer_size_ = 0;
+  bool limits_supported_ = true;  // multishot receive total limits (sqe optlen); cleared at the first EINVAL
   std::size_t pending_ = 0;
   BackendStats stats_;
 };
