@@ -86,6 +86,7 @@ struct IoHandle {
   int fd = -1;
   bool epoll_registered = false;
   bool peer_closed = false;  // epoll: an edge carried EPOLLRDHUP/EPOLLHUP, so a short read is not the end
+  bool epoll_backlogged = false;  // epoll: input left unread by the fairness bounds, on the backend's backlog
   OpWaitList readers;        // epoll: ops waiting for readability (FIFO)
   OpWaitList writers;        // epoll: ops waiting for writability (FIFO)
 };
