@@ -60,6 +60,10 @@ void StreamCore::arm_receive() noexcept {
   // No watermark check here: this runs only for a reader that needs more than is queued (a frame or line longer
   // than the watermark would otherwise wait forever). The watermark bounds bytes nobody asked for; on_receive
   // enforces it by stopping the receive once a woken reader has had its chance.
+  // The room left under the watermark (at least a byte) tells the backend how much we will take: io_uring ends the
+  // multishot there itself, instead of posting a batch of completions before our cancel lands (buffers.md).
+  const std::size_t queued = inbound.bytes();
+  recv_op.len = queued < high_watermark ? static_cast<std::uint32_t>(high_watermark - queued) : 1;
   loop_of_thread()->backend().submit(recv_op);
 }
 

@@ -5,14 +5,23 @@
 // an op has to wait on it; an edge then runs that direction's waiters in FIFO order until one sees EAGAIN again
 // (readiness drained). Multishot ops (accept, provided-buffer receive) are emulated by draining: each success is
 // one completion with kMore, and the op stays parked.
+//
+// Fairness: draining a socket to EAGAIN lets one flooding connection take a whole turn, and a thousand of them make
+// a turn last seconds while a new client's accept waits behind them. So a receive takes at most kReceiveBurst
+// buffers per pass, and one wait() at most a receive ring's worth of bytes (provided_buffer_count × size: what one
+// io_uring turn could receive). A connection stopped by either bound still has unread input but will get no new
+// edge for it, so it joins the backlog: served, a burst each, in rounds after the new events of this wait and, once
+// the budget is spent, in the next wait, which then does not block.
 #include <poll.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "ringlet/buf/buffer.hpp"
 #include "ringlet/runtime/backend.hpp"
@@ -42,6 +51,8 @@ class EpollBackend final : public Backend {
   EpollBackend(int epfd, const BackendOptions& options)
       : epfd_(epfd),
         provided_size_(options.provided_buffer_size),
+        turn_budget_(std::int64_t{options.provided_buffer_count} * options.provided_buffer_size),
+        budget_(turn_budget_),
         fault_cancel_loses_to_send_(options.fault_cancel_loses_to_send) {}
 
   ~EpollBackend() override { ::close(epfd_); }
@@ -65,7 +76,7 @@ class EpollBackend final : public Backend {
       }
       return true;
     }
-    if (op.multishot) drain_multishot(op);
+    if (op.multishot) drain_multishot(op, /*armed=*/true);
     return false;
   }
 
@@ -78,11 +89,13 @@ class EpollBackend final : public Backend {
 
   int wait(std::int64_t timeout_ns) noexcept override {
     int timeout_ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
+    if (!backlog_.empty()) timeout_ms = 0;  // input already waiting: look for new events, never sleep
     int n = epoll_wait(epfd_, events_, kMaxEvents, timeout_ms);
     ++stats_.kernel_waits;
+    budget_ = turn_budget_;
     if (n < 0) {
       if (errno != EINTR) log_error("epoll_wait: {}", std::strerror(errno));
-      return 0;
+      n = 0;
     }
     int delivered = 0;
     for (int i = 0; i < n; ++i) {
@@ -93,6 +106,7 @@ class EpollBackend final : public Backend {
       if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) delivered += run_waiters(*io, /*writers=*/false);
       if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) delivered += run_waiters(*io, /*writers=*/true);
     }
+    delivered += serve_backlog();
     stats_.completions += static_cast<std::uint64_t>(delivered);
     return delivered;
   }
@@ -101,6 +115,10 @@ class EpollBackend final : public Backend {
 
   void detach(IoHandle& io) noexcept override {
     RINGLET_ASSERT(io.readers.empty() && io.writers.empty());
+    if (io.epoll_backlogged) {  // only between waits: serve_backlog() never closes anything
+      backlog_.erase(std::find(backlog_.begin(), backlog_.end(), &io));
+      io.epoll_backlogged = false;
+    }
     if (io.epoll_registered) {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, io.fd, nullptr);
       io.epoll_registered = false;
@@ -112,6 +130,9 @@ class EpollBackend final : public Backend {
 
  private:
   static constexpr int kMaxEvents = 256;
+  // Receives one connection may take per pass before the others get theirs: 4 × 8 KiB by default, more than a
+  // request/response connection ever has waiting, so only bulk and flooding connections ever reach it.
+  static constexpr int kReceiveBurst = 4;
 
   // Runs op's syscall without blocking. Returns the kernel-style result; -EAGAIN means "not ready".
   int perform(Operation& op) noexcept {
@@ -216,10 +237,25 @@ class EpollBackend final : public Backend {
 
   // Delivers results of a parked multishot op until EAGAIN, an error, or its owner cancels it.
   // Returns completions delivered.
-  int drain_multishot(Operation& op) noexcept {
+  // `armed`: the owner just armed it (submit, in the tasks' phase, not in a pass over events): no burst bound, and
+  // its first receive is tried whatever the budget, so a new connection's first bytes are read at once even while
+  // flooders have spent this turn's budget.
+  int drain_multishot(Operation& op, bool armed = false) noexcept {
     int delivered = 0;
+    int receives = 0;
     while (op.state == Operation::State::pending) {
+      // The fairness bounds (top of file).
+      const bool burst_done = !armed && receives == kReceiveBurst;
+      const bool spent = budget_ <= 0 && !(armed && receives == 0);
+      if (op.kind == OpKind::recv_provided && (burst_done || spent)) {
+        to_backlog(*op.io);
+        break;
+      }
       int r = perform(op);
+      if (op.kind == OpKind::recv_provided && r > 0) {
+        ++receives;
+        budget_ -= r;
+      }
       if (r == -EAGAIN) break;
       ++delivered;
       bool final = r <= 0 && !(op.kind == OpKind::accept && r == 0);
@@ -241,6 +277,31 @@ class EpollBackend final : public Backend {
                         !op.io->peer_closed;
       op.on_complete(op, r, Operation::kMore);
       if (short_read) break;
+    }
+    return delivered;
+  }
+
+  void to_backlog(IoHandle& io) noexcept {
+    if (io.epoll_backlogged) return;
+    io.epoll_backlogged = true;
+    backlog_.push_back(&io);
+  }
+
+  // Rounds over the connections with input left, a burst each, oldest first, until none is left or the budget is
+  // spent (the rest keep their order for the next wait). A lone bulk connection so still reads its whole window in
+  // one turn; a thousand flooders share the turn's budget.
+  int serve_backlog() noexcept {
+    int delivered = 0;
+    while (!backlog_.empty() && budget_ > 0) {
+      serving_.swap(backlog_);  // what the round re-queues lands in backlog_, behind the unserved
+      std::size_t i = 0;
+      for (; i < serving_.size() && budget_ > 0; ++i) {
+        IoHandle& io = *serving_[i];
+        io.epoll_backlogged = false;
+        delivered += run_waiters(io, /*writers=*/false);
+      }
+      backlog_.insert(backlog_.begin(), serving_.begin() + static_cast<std::ptrdiff_t>(i), serving_.end());
+      serving_.clear();
     }
     return delivered;
   }
@@ -267,7 +328,11 @@ class EpollBackend final : public Backend {
 
   int epfd_;
   std::uint32_t provided_size_;
+  std::int64_t turn_budget_;  // receive bytes per wait (fairness)
+  std::int64_t budget_;       // what is left of it in this wait
   bool fault_cancel_loses_to_send_;
+  std::vector<IoHandle*> backlog_;  // connections with unread input and no edge to come, in arrival order
+  std::vector<IoHandle*> serving_;
   std::size_t pending_ = 0;
   BackendStats stats_;
   epoll_event events_[kMaxEvents];

@@ -30,7 +30,10 @@ enum class OpKind : std::uint8_t {
   sendmsg,           // msg
   accept,            // addr/addrlen; result: fd. multishot allowed
   connect,           // addr/addrlen_in
-  recv_provided,     // multishot receive into backend-provided buffers; each result carries `buffer`
+  recv_provided,     // multishot receive into backend-provided buffers; each result carries `buffer`. `len`, if
+                     // not 0, is the most bytes the owner wants before it stops the receive: the backend may end
+                     // the multishot (a final completion with bytes) once that much arrived, or leave it to the
+                     // owner's cancel
   poll,              // poll_events (POLLIN/POLLOUT); result: revents
   read,              // plain read(2) on a non-socket fd (eventfd, signalfd, pipe)
   splice_in,         // splice(2) from the socket `io` into the pipe `pipe_fd` (its write end), len; result: bytes
@@ -63,7 +66,7 @@ struct Operation {
     int pipe_fd;          // splice_in, splice_out: the pipe end on the other side of the socket
   };
   union {
-    std::uint32_t len = 0;     // recv, send, read, splice_in, splice_out
+    std::uint32_t len = 0;     // recv, send, read, splice_in, splice_out; recv_provided: see OpKind
     std::uint32_t poll_events; // poll (POLLIN/POLLOUT)
     socklen_t addrlen_in;      // connect: address length; accept: capacity of addr
   };
@@ -83,6 +86,7 @@ struct IoHandle {
   int fd = -1;
   bool epoll_registered = false;
   bool peer_closed = false;  // epoll: an edge carried EPOLLRDHUP/EPOLLHUP, so a short read is not the end
+  bool epoll_backlogged = false;  // epoll: input left unread by the fairness bounds, on the backend's backlog
   OpWaitList readers;        // epoll: ops waiting for readability (FIFO)
   OpWaitList writers;        // epoll: ops waiting for writability (FIFO)
 };

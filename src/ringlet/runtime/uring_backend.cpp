@@ -7,7 +7,8 @@
 // Receives use one multishot recv per stream, selecting buffers from a ring of provided buffers (buffer group 0).
 // A completion hands the owner one reference to that buffer; when the last reference drops, the buffer goes back
 // into the ring. When the ring runs dry the kernel ends the multishot with ENOBUFS: we re-arm it here, at once if
-// buffers are free again, or as soon as one is recycled, oldest first — the owner never sees ENOBUFS. The stream
+// buffers are free again, or at the next submit after buffers came back, oldest first and no more than there are
+// free buffers — the owner never sees ENOBUFS. The stream
 // layer keeps the ring from staying dry: it copies buffers nobody consumed within a turn out of the ring
 // (docs/design/buffers.md).
 //
@@ -34,8 +35,6 @@ constexpr int kBufferGroup = 0;
 // The provided-buffer ring: `count` buffers of `size` bytes in one anonymous mapping, lent to the kernel.
 class ProvidedRing final : public BufferSource {
  public:
-  using RecycledFn = void (*)(void* ctx) noexcept;
-
   ProvidedRing() noexcept : BufferSource(/*shared_ring=*/true) {}
 
   bool init(io_uring& ring, std::uint32_t count, std::uint32_t size, std::string& error) {
@@ -100,11 +99,6 @@ class ProvidedRing final : public BufferSource {
     br_ = nullptr;
   }
 
-  void on_recycled(RecycledFn fn, void* ctx) noexcept {
-    recycled_fn_ = fn;
-    recycled_ctx_ = ctx;
-  }
-
   // The kernel filled buffer `bid`: hand out its first reference.
   Buffer* take(std::uint32_t bid) noexcept {
     RINGLET_ASSERT(bid < count_);
@@ -118,7 +112,7 @@ class ProvidedRing final : public BufferSource {
   void recycle(Buffer* b) noexcept override {
     io_uring_buf_ring_add(br_, b->data, size_, static_cast<unsigned short>(b->tag), static_cast<int>(mask_), 0);
     io_uring_buf_ring_advance(br_, 1);
-    if (free_++ == 0 && recycled_fn_ != nullptr) recycled_fn_(recycled_ctx_);
+    ++free_;
   }
 
   std::uint32_t free_count() const noexcept { return free_; }
@@ -133,8 +127,6 @@ class ProvidedRing final : public BufferSource {
   std::uint32_t size_ = 0;
   std::uint32_t mask_ = 0;
   std::uint32_t free_ = 0;
-  RecycledFn recycled_fn_ = nullptr;
-  void* recycled_ctx_ = nullptr;
 };
 
 class UringBackend final : public Backend {
@@ -183,7 +175,6 @@ class UringBackend final : public Backend {
     }
     if (io_uring_register_ring_fd(&ring_) == 1) setup_ += "+registered ring fd";
     if (!buffers_.init(ring_, options.provided_buffer_count, options.provided_buffer_size, error)) return false;
-    buffers_.on_recycled(&UringBackend::rearm_starved_cb, this);
     return true;
   }
 
@@ -222,6 +213,7 @@ class UringBackend final : public Backend {
   }
 
   int wait(std::int64_t timeout_ns) noexcept override {
+    rearm_starved();
     io_uring_cqe* cqe = nullptr;
     if (timeout_ns == 0) {
       io_uring_submit_and_get_events(&ring_);
@@ -238,6 +230,7 @@ class UringBackend final : public Backend {
   }
 
   void flush() noexcept override {
+    rearm_starved();  // buffers the turn's tasks and turn-end checks gave back
     if (io_uring_sq_ready(&ring_) == 0) return;
     io_uring_submit(&ring_);
     ++stats_.kernel_submits;
@@ -288,9 +281,18 @@ class UringBackend final : public Backend {
         io_uring_prep_connect(sqe, fd, op.addr, op.addrlen_in);
         break;
       case OpKind::recv_provided:
+        // len 0: no per-invocation cap (6.16+ would requeue the receive after each capped read to let other sockets
+        // in; measured, it doubled the io_uring_enter calls per 64 KiB echo, and the ring already bounds what one
+        // turn can receive).
         io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = kBufferGroup;
+        // The total the owner will take (op.len, the room left under its receive limit): the kernel ends the
+        // multishot once that much arrived, so a stopped receive overshoots by less than one buffer instead of by
+        // the batch the kernel posted before our cancel landed. liburing 2.3 names the field file_index; the
+        // kernel reads it as optlen (IORING_RECV_MSHOT_LIM). Kernels without the feature refuse a non-zero one
+        // with EINVAL: reap() then turns limits off for good and re-arms without.
+        if (limits_supported_) sqe->file_index = op.len;
         break;
       case OpKind::poll:
         io_uring_prep_poll_add(sqe, fd, op.poll_events);
@@ -330,6 +332,13 @@ class UringBackend final : public Backend {
       bool more = (flags & IORING_CQE_F_MORE) != 0;
       if (op.kind == OpKind::recv_provided) {
         op.buffer = (flags & IORING_CQE_F_BUFFER) ? buffers_.take(flags >> IORING_CQE_BUFFER_SHIFT) : nullptr;
+        if (res == -EINVAL && !more && limits_supported_ && op.len != 0 && op.state == Operation::State::pending) {
+          limits_supported_ = false;
+          log_info("io_uring backend: this kernel has no multishot receive limit (6.16+); a stopped receive may "
+                   "overshoot its limit by one batch of buffers");
+          prep(op);
+          continue;
+        }
         if (res == -ENOBUFS && !more) {
           if (op.state == Operation::State::pending) {
             // The ring ran dry: re-arm now or when a buffer comes back. The owner never sees ENOBUFS.
@@ -354,12 +363,15 @@ class UringBackend final : public Backend {
     return delivered;
   }
 
-  static void rearm_starved_cb(void* ctx) noexcept { static_cast<UringBackend*>(ctx)->rearm_starved(); }
   // Oldest first: a receive that starved first gets the returned buffers first, so a connection that keeps
-  // starving others cannot keep jumping the queue.
+  // starving others cannot keep jumping the queue. No more receives than free buffers: re-arming all of a
+  // thousand starved receives when one buffer came back made the kernel try them all and fail all but one with
+  // ENOBUFS, a thousand submissions and completions per turn while a flood lasts (#15). Called before each submit,
+  // so the receives re-armed last time have completed (DEFER_TASKRUN issues them at submit) and are not counted.
   void rearm_starved() noexcept {
+    if (starved_.empty()) return;
     std::size_t n = 0;
-    while (n < starved_.size() && buffers_.free_count() > 0) prep(*starved_[n++]);
+    while (n < starved_.size() && n < buffers_.free_count()) prep(*starved_[n++]);
     starved_.erase(starved_.begin(), starved_.begin() + static_cast<std::ptrdiff_t>(n));
   }
 
@@ -368,6 +380,7 @@ class UringBackend final : public Backend {
   std::string setup_;
   ProvidedRing buffers_;
   std::vector<Operation*> starved_;
+  bool limits_supported_ = true;  // multishot receive total limits (sqe optlen); cleared at the first EINVAL
   std::size_t pending_ = 0;
   bool fault_cancel_loses_to_send_ = false;
   BackendStats stats_;

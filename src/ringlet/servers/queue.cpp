@@ -736,6 +736,8 @@ Task<void> watch_hangup(S* stream, QueueConn* c) {
   if (auto h = std::exchange(c->waiter, nullptr)) Loop::current()->schedule(h);
 }
 
+constexpr int kRequestsPerTurn = 16;  // pipelined commands answered before yielding to other connections
+
 // The command loop of one connection. S is Stream, or TlsStream for a TLS listener: both offer the plaintext
 // receive queue to parse in place, wait_more, queue_copy and the write waits this loop uses.
 template <class S>
@@ -744,6 +746,7 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
   c.shard = current_shard();
   co_await on_core(server, c, CoreOp::open);
   beanstalk::RequestParser parser(beanstalk::RequestLimits{server.options().max_job_size});
+  int in_a_row = 0;  // pipelined commands answered since this connection last let the others run
   for (;;) {
     beanstalk::ParseResult r = parser.parse(stream.inbound());
     if (r.need_more()) {
@@ -810,6 +813,15 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
       c.waiting = false;
     } else {
       stream.queue_copy(c.reply);
+    }
+    // Fairness: a deep pipeline gets kRequestsPerTurn answers, then the other connections get their turn (as in
+    // the HTTP server), so a thousand pipelining clients cannot make one loop turn long (#15).
+    if (stream.inbound().empty()) {
+      in_a_row = 0;
+    } else if (++in_a_row >= kRequestsPerTurn) {
+      in_a_row = 0;
+      Status yielded = co_await yield();
+      if (!yielded) break;
     }
     if (stream.queued_bytes() >= server.options().output_limit) {
       Status room = co_await stream.write(Slice{});
