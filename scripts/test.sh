@@ -58,13 +58,7 @@ build_fuzz() {
   cmake --build build/fuzz -j"$jobs" --target ringlet_fuzzers
 }
 
-# The tests wait on sockets and timers much of the time, so once the release build is done, the builds of the later
-# stages run one after another in the background while the earlier stages test (that is what keeps CI near 20
-# minutes on 2 cores). Each stage then waits for its own build, and shows its log if it failed.
-prebuild_pid=""
-prebuild() {
-  local stage
-  hogs=()
+hogs=()
 # Stops the hogs; a background build still running is left to finish on its own.
 stop_hogs() { ((${#hogs[@]})) && kill "${hogs[@]}" 2>/dev/null && wait "${hogs[@]}" 2>/dev/null; true; }
 trap stop_hogs EXIT
@@ -78,7 +72,13 @@ fi
 # Tests open up to 20,000 sockets; raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" || true
 
-for stage in $stages; do
+# The tests wait on sockets and timers much of the time, so once the release build is done, the builds of the later
+# stages run one after another in the background while the earlier stages test (that is what keeps CI near 20
+# minutes on 2 cores). Each stage then waits for its own build, and shows its log if it failed.
+prebuild_pid=""
+prebuild() {
+  local stage
+  for stage in $stages; do
     case "$stage" in
       asan | tsan | fuzz)
         if "build_$stage" >"build/prebuild-$stage.log" 2>&1; then
@@ -104,12 +104,17 @@ build_stage() {
   fi
 }
 
+# Each stage's wall time (and the release build's share) is printed as it ends and again at the end, so a slow CI
+# run says where the time went.
+stage_times=()
 for stage in $stages; do
+  stage_start=$SECONDS
   case "$stage" in
     release)
       echo "=== release build and tests"
       cmake --preset release >/dev/null
       cmake --build --preset release -j"$jobs"
+      stage_times+=("release-build=$((SECONDS - stage_start))s")
       if [[ " $stages " == *" asan "* || " $stages " == *" tsan "* || " $stages " == *" fuzz "* ]]; then
         rm -f build/prebuild-*.rc
         prebuild &
@@ -155,5 +160,7 @@ for stage in $stages; do
       ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
   esac
+  stage_times+=("$stage=$((SECONDS - stage_start))s")
+  echo "=== $stage stage: $((SECONDS - stage_start)) s"
 done
-echo "all test stages passed: $stages"
+echo "all test stages passed: $stages (${stage_times[*]}, total ${SECONDS}s)"
