@@ -33,12 +33,18 @@ asan_skip='^integration_(bench_beanstalk|bench_memcache|bench_cli|http_vs_nginx|
 build_asan() {
   cmake --preset asan-ubsan >/dev/null
   local targets=(ringlet) f name
+  # Target names as tests/CMakeLists.txt makes them: one executable per directory of tests/unit/
+  # (unit_runtime_shard_tests), one per file of tests/integration/ (integration_echo_server_test).
   for f in tests/unit/*_test.cpp tests/unit/*/*_test.cpp tests/unit/*/*/*_test.cpp tests/integration/*_test.cpp; do
     [[ -f "$f" ]] || continue
     name=${f#tests/}
-    name=${name%.cpp}
+    if [[ "$name" == unit/* ]]; then
+      name=$(dirname "$name")_tests
+    else
+      name=${name%.cpp}
+    fi
     name=${name//\//_}
-    [[ "$name" =~ $asan_skip ]] || targets+=("$name")
+    [[ "$name" =~ $asan_skip || " ${targets[*]} " == *" $name "* ]] || targets+=("$name")
   done
   # The Python binding when this build has it (python_pytest runs it under ASan too).
   if grep -q '^RINGLET_BUILD_PYTHON:BOOL=ON' build/asan-ubsan/CMakeCache.txt; then
@@ -48,9 +54,8 @@ build_asan() {
 }
 build_tsan() {
   cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_TSAN=ON -DRINGLET_BUILD_BENCH=OFF >/dev/null
-  cmake --build build/tsan -j"$jobs" --target unit_runtime_shard_shard_set_test unit_runtime_shard_submit_to_test \
-    unit_runtime_shard_foreign_ptr_test unit_runtime_shard_channel_test unit_net_sharded_server_test \
-    unit_servers_cache_test
+  # The executables of tests/unit/runtime/shard/, net/ (sharded_server_test.cpp) and servers/ (cache_test.cpp).
+  cmake --build build/tsan -j"$jobs" --target unit_runtime_shard_tests unit_net_tests unit_servers_tests
 }
 build_fuzz() {
   CC=clang CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_BUILD_BENCH=OFF \
