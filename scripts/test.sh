@@ -19,6 +19,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 jobs=$(nproc)
+# Test parallelism: one test more than cores, because most tests wait on sockets, timers and child processes. The
+# tests that need a quiet machine say so in tests/CMakeLists.txt (RUN_SERIAL, RESOURCE_LOCK).
+test_jobs=$((jobs + 1))
 stages=${RINGLET_TEST_STAGES:-"release asan tsan fuzz"}
 fuzz_seconds=${RINGLET_FUZZ_SECONDS:-8}
 repeat=${RINGLET_REPEAT:-5}
@@ -28,6 +31,14 @@ repeat=${RINGLET_REPEAT:-5}
 # allocator would distort), so under ASan they cost minutes and cover no file the other tests do not. Every source
 # file still runs under ASan+UBSan through the unit and the other integration tests.
 asan_skip='^integration_(bench_beanstalk|bench_memcache|bench_cli|http_vs_nginx|many_connections|steady_state_allocation|http_allocation|echo_load)_test$'
+
+# ccache, when installed: a clean clone (or a branch switch) takes the library, the binary, the Python module and
+# the fuzz targets of every stage from the cache (the base directory shares it between clones at different paths).
+# Test files still compile: they use the precompiled header, and GCC writes a different .gch on every build.
+if [[ -z "${CMAKE_CXX_COMPILER_LAUNCHER:-}" ]] && command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+fi
 
 # Each later stage's build, as a function (configure + build, no tests).
 build_asan() {
@@ -125,7 +136,7 @@ for stage in $stages; do
         prebuild &
         prebuild_pid=$!
       fi
-      ctest --preset release -j"$jobs" -LE stress  # includes python_pytest: the binding on Debian's python3
+      ctest --preset release -j"$test_jobs" -LE stress  # includes python_pytest: the binding on Debian's python3
       python3 -m unittest discover -s bench/compare_lib -t bench -q  # the benchmark harness's own tests
       bash scripts/test-python-versions.sh  # the binding on python3.12/3.13 when present
       ;;
@@ -140,7 +151,7 @@ for stage in $stages; do
       echo "=== asan-ubsan build and tests"
       build_stage asan
       # Tests of executables left out of this build show up as *_NOT_BUILT: not failures.
-      ctest --preset asan-ubsan -j"$jobs" -LE stress -E "_NOT_BUILT"
+      ctest --preset asan-ubsan -j"$test_jobs" -LE stress -E "_NOT_BUILT"
       ;;
     tsan)
       # Only what crosses threads: the shard runtime and the multi-shard servers (the cache's keys owned by another
