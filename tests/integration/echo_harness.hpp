@@ -342,27 +342,11 @@ inline void expect_no_sanitizer_report(const std::string& stderr_text) {
   }
 }
 
-struct Finished {
-  std::optional<ExitStatus> status;  // nullopt: still running at the deadline (then killed)
-  std::string out;
-  std::string err;
-};
-
-// Runs `ringlet args...` to completion (killed after `timeout`).
+// Runs `ringlet args...` to completion (killed after `timeout`). Its result is also echo::Finished.
+using ::ringlet::testing::Finished;
 inline Finished run_ringlet(std::vector<std::string> args, Clock::duration timeout = 10s) {
   args.insert(args.begin(), RINGLET_BINARY);
-  std::string error;
-  ChildProcess child = ChildProcess::spawn(args, &error);
-  Finished f;
-  if (!child.valid()) {
-    f.err = error;
-    return f;
-  }
-  f.status = child.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-  child.kill_and_reap();
-  f.out = child.stdout_text();
-  f.err = child.stderr_text();
-  return f;
+  return run_command(args, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
 }
 
 // Whether this kernel and sandbox let the server run on `backend`: io_uring may be disabled by sysctl, seccomp or

@@ -22,13 +22,10 @@ using echo::Fd;
 
 std::string run_to_completion(const std::vector<std::string>& argv, ExitStatus* status = nullptr,
                               std::chrono::milliseconds timeout = 30s) {
-  std::string error;
-  ChildProcess p = ChildProcess::spawn(argv, &error);
-  EXPECT_TRUE(p.valid()) << error;
-  std::optional<ExitStatus> s = p.wait_for_exit(timeout);
-  EXPECT_TRUE(s.has_value()) << argv[0] << " did not exit";
-  if (status != nullptr && s) *status = *s;
-  return p.stdout_text() + p.stderr_text();
+  Finished f = run_command(argv, timeout);
+  EXPECT_TRUE(f.status.has_value()) << argv[0] << " did not start or did not exit: " << f.err;
+  if (status != nullptr && f.status) *status = *f.status;
+  return f.out + f.err;
 }
 
 TEST(Version, names_the_version_the_revision_and_the_usable_backends) {

@@ -362,18 +362,7 @@ TEST_P(QueueServerTest, ruby_beaneater_runs_its_common_operations) {
 
 // Runs `command` with /bin/sh (killed after `timeout`).
 Finished run_shell(const std::string& command, Clock::duration timeout = 30s) {
-  std::string error;
-  ChildProcess child = ChildProcess::spawn({"/bin/sh", "-c", command}, &error);
-  Finished f;
-  if (!child.valid()) {
-    f.err = error;
-    return f;
-  }
-  f.status = child.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-  child.kill_and_reap();
-  f.out = child.stdout_text();
-  f.err = child.stderr_text();
-  return f;
+  return run_command({"/bin/sh", "-c", command}, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
 }
 
 // Certificates made at test time with the openssl command (no key is committed): a CA, a server certificate for
