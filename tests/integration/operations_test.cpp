@@ -176,12 +176,8 @@ TEST(DebianPackage, holds_what_an_operator_needs_and_its_binary_serves) {
   ASSERT_TRUE(status.success()) << out;
   ChildProcess server = ChildProcess::spawn(
       {(root / "usr/bin/ringlet").string(), "echo", "--listen", "127.0.0.1:0", "--threads", "1"});
-  std::optional<std::string> line = server.wait_for_stderr("listening on ", 10'000ms);
-  ASSERT_TRUE(line.has_value()) << server.stderr_text();
-  auto endpoint = echo::parse_endpoint(line->substr(line->find("listening on ") + 13,
-                                                    line->find(' ', line->find("listening on ") + 13) -
-                                                        (line->find("listening on ") + 13)));
-  ASSERT_TRUE(endpoint.has_value()) << *line;
+  std::optional<echo::Endpoint> endpoint = echo::wait_for_listening(server);
+  ASSERT_TRUE(endpoint.has_value()) << server.stderr_text();
   Fd client = echo::connect_now(*endpoint);
   EXPECT_EQ(echo::roundtrip(client, "packaged"), "packaged");
   server.send_signal(SIGTERM);
