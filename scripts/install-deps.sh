@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  build-essential cmake pkg-config g++ clang libclang-rt-14-dev
+  build-essential cmake pkg-config g++ clang libclang-rt-14-dev ccache
   liburing-dev libfmt-dev libcli11-dev libssl-dev
   # tests
   libgtest-dev libgmock-dev python3 curl openssl

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "echo_harness.hpp"
 #include "support/process.hpp"
 
 #ifndef RINGLET_BINARY
@@ -184,11 +185,10 @@ TEST_P(BenchCli, bench_echo_json_against_ringlet_echo_has_no_errors) {
   ChildProcess server = ChildProcess::spawn(
       {RINGLET_BINARY, "echo", "--listen", "127.0.0.1:0", "--backend", GetParam(), "--log-level", "info"}, &error);
   ASSERT_TRUE(server.valid()) << error;
-  auto line = server.wait_for_stderr("listening on ", 10'000ms);
-  if (!line && GetParam() == "uring") GTEST_SKIP() << "io_uring unavailable: " << server.stderr_text();
-  ASSERT_TRUE(line) << server.stderr_text();
-  std::size_t begin = line->find("listening on ") + 13;
-  std::string target = line->substr(begin, line->find(' ', begin) - begin);
+  std::optional<echo::Endpoint> listening = echo::wait_for_listening(server);
+  if (!listening && GetParam() == "uring") GTEST_SKIP() << "io_uring unavailable: " << server.stderr_text();
+  ASSERT_TRUE(listening) << server.stderr_text();
+  std::string target = listening->text;
 
   BenchRun closed = run_bench({"echo", "--json", "--backend", GetParam(), "--connections", "8", "--depth", "4",
                           "--duration", "0.5", "--size", "300", "--threads", "2", target});

@@ -40,14 +40,10 @@ Server start_cache(const std::string& backend, std::vector<std::string> extra = 
   std::string error;
   s.process = ChildProcess::spawn(args, &error);
   EXPECT_TRUE(s.process.valid()) << error;
-  std::optional<std::string> line = s.process.wait_for_stderr("listening on ", 10'000ms);
-  EXPECT_TRUE(line.has_value()) << "the server did not start:\n" << s.process.stderr_text();
-  if (!line) return s;
-  std::size_t begin = line->find("listening on ") + 13;
-  std::size_t end = line->find(" (", begin);
-  std::optional<Endpoint> e = echo::parse_endpoint(line->substr(begin, end - begin));
-  EXPECT_TRUE(e.has_value()) << *line;
-  if (e) s.endpoint = *e;
+  std::optional<Endpoint> e = echo::wait_for_listening(s.process);
+  EXPECT_TRUE(e.has_value()) << "the server did not start:\n" << s.process.stderr_text();
+  if (!e) return s;
+  s.endpoint = *e;
   s.port = std::atoi(s.endpoint.text.c_str() + s.endpoint.text.rfind(':') + 1);
   return s;
 }
@@ -379,10 +375,7 @@ TEST_P(CacheServerTest, a_unix_socket_listener_with_memcacheds_s_flag) {
 
 // The address of the listener whose "listening on" line contains `needle` (e.g. "listening on [::1]:").
 std::optional<Endpoint> listener_of(Server& s, const std::string& needle) {
-  std::optional<std::string> line = s.process.wait_for_stderr(needle, 10'000ms);
-  if (!line) return std::nullopt;
-  const std::size_t begin = line->find("listening on ") + 13;
-  return echo::parse_endpoint(line->substr(begin, line->find(" (", begin) - begin));
+  return echo::wait_for_listening(s.process, 10'000ms, needle);
 }
 
 bool have_ipv6_loopback() {

@@ -32,6 +32,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -326,6 +327,20 @@ inline rlim_t raise_fd_limit() {
 
 // ---- server side -----------------------------------------------------------------------------------------------
 
+// The address a server child prints when it is up ("echo: listening on 127.0.0.1:PORT (backend io_uring)"), from the
+// first stderr line containing `needle` ("listening on [::1]:" picks one listener of several). nullopt if no such line
+// comes within `timeout` (the child exited or is slow) or its address does not parse: the caller's failure message
+// shows the child's stderr.
+inline std::optional<Endpoint> wait_for_listening(ChildProcess& server, std::chrono::milliseconds timeout = 10'000ms,
+                                                  std::string_view needle = "listening on ") {
+  std::optional<std::string> line = server.wait_for_stderr(needle, timeout);
+  if (!line) return std::nullopt;
+  std::size_t begin = line->find("listening on ");
+  if (begin == std::string::npos) return std::nullopt;
+  begin += std::strlen("listening on ");
+  return parse_endpoint(line->substr(begin, line->find(' ', begin) - begin));
+}
+
 inline bool is_sanitized_build() {
 #ifdef RINGLET_SANITIZE
   return true;
@@ -342,27 +357,11 @@ inline void expect_no_sanitizer_report(const std::string& stderr_text) {
   }
 }
 
-struct Finished {
-  std::optional<ExitStatus> status;  // nullopt: still running at the deadline (then killed)
-  std::string out;
-  std::string err;
-};
-
-// Runs `ringlet args...` to completion (killed after `timeout`).
+// Runs `ringlet args...` to completion (killed after `timeout`). Its result is also echo::Finished.
+using ::ringlet::testing::Finished;
 inline Finished run_ringlet(std::vector<std::string> args, Clock::duration timeout = 10s) {
   args.insert(args.begin(), RINGLET_BINARY);
-  std::string error;
-  ChildProcess child = ChildProcess::spawn(args, &error);
-  Finished f;
-  if (!child.valid()) {
-    f.err = error;
-    return f;
-  }
-  f.status = child.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-  child.kill_and_reap();
-  f.out = child.stdout_text();
-  f.err = child.stderr_text();
-  return f;
+  return run_command(args, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
 }
 
 // Whether this kernel and sandbox let the server run on `backend`: io_uring may be disabled by sysctl, seccomp or
@@ -425,12 +424,8 @@ class EchoServerTest : public ::testing::TestWithParam<std::string> {
     std::string error;
     server_ = ChildProcess::spawn(args, &error);
     ASSERT_TRUE(server_.valid()) << error;
-    std::optional<std::string> line = server_.wait_for_stderr("listening on ", 10'000ms);
-    ASSERT_TRUE(line.has_value()) << "the server did not start:\n" << server_.stderr_text();
-    std::size_t begin = line->find("listening on ") + 13;
-    std::size_t end = line->find(" (", begin);
-    std::optional<Endpoint> e = parse_endpoint(line->substr(begin, end - begin));
-    ASSERT_TRUE(e.has_value()) << "cannot parse the address in: " << *line;
+    std::optional<Endpoint> e = wait_for_listening(server_);
+    ASSERT_TRUE(e.has_value()) << "the server did not start:\n" << server_.stderr_text();
     endpoint_ = *e;
   }
 

@@ -177,12 +177,8 @@ class HttpServerFixture : public ::testing::TestWithParam<std::string> {
     std::string error;
     server_ = ChildProcess::spawn(args, &error);
     ASSERT_TRUE(server_.valid()) << error;
-    std::optional<std::string> line = server_.wait_for_stderr("listening on ", 10'000ms);
-    ASSERT_TRUE(line.has_value()) << "the server did not start:\n" << server_.stderr_text();
-    std::size_t begin = line->find("listening on ") + 13;
-    std::size_t end = line->find(" (", begin);
-    std::optional<Endpoint> e = echo::parse_endpoint(line->substr(begin, end - begin));
-    ASSERT_TRUE(e.has_value()) << "cannot parse the address in: " << *line;
+    std::optional<Endpoint> e = echo::wait_for_listening(server_);
+    ASSERT_TRUE(e.has_value()) << "the server did not start:\n" << server_.stderr_text();
     endpoint_ = *e;
     port_ = std::atoi(endpoint_.text.c_str() + endpoint_.text.rfind(':') + 1);
   }

@@ -142,13 +142,11 @@ class ProxyTest : public ::testing::TestWithParam<std::string> {
   std::string start_echo(const std::string& listen = "127.0.0.1:0") {
     ChildProcess echo = ChildProcess::spawn(
         {RINGLET_BINARY, "echo", "--backend", "epoll", "--listen", listen, "--threads", "1", "--max-conns", "100000"});
-    std::optional<std::string> line = echo.wait_for_stderr("listening on ", 10'000ms);
-    EXPECT_TRUE(line.has_value()) << echo.stderr_text();
-    if (!line) return "";
-    std::size_t begin = line->find("listening on ") + 13;
-    std::string text = line->substr(begin, line->find(" (", begin) - begin);
+    std::optional<Endpoint> e = wait_for_listening(echo);
+    EXPECT_TRUE(e.has_value()) << echo.stderr_text();
+    if (!e) return "";
     echoes_.push_back(std::move(echo));
-    return text;
+    return e->text;
   }
 
   // Starts `ringlet proxy` with these backends and options; sets endpoint_. Health checks every 0.2 s unless
@@ -169,11 +167,8 @@ class ProxyTest : public ::testing::TestWithParam<std::string> {
     std::string error;
     proxy_ = ChildProcess::spawn(args, &error);
     ASSERT_TRUE(proxy_.valid()) << error;
-    std::optional<std::string> line = proxy_.wait_for_stderr("listening on ", 10'000ms);
-    ASSERT_TRUE(line.has_value()) << "the proxy did not start:\n" << proxy_.stderr_text();
-    std::size_t begin = line->find("listening on ") + 13;
-    std::optional<Endpoint> e = parse_endpoint(line->substr(begin, line->find(" (", begin) - begin));
-    ASSERT_TRUE(e.has_value()) << *line;
+    std::optional<Endpoint> e = wait_for_listening(proxy_);
+    ASSERT_TRUE(e.has_value()) << "the proxy did not start:\n" << proxy_.stderr_text();
     endpoint_ = *e;
   }
 

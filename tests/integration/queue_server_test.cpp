@@ -23,12 +23,8 @@ class QueueServerTest : public EchoServerTest {
     std::string error;
     server_ = ChildProcess::spawn(args, &error);
     ASSERT_TRUE(server_.valid()) << error;
-    std::optional<std::string> line = server_.wait_for_stderr("listening on ", 20'000ms);
-    ASSERT_TRUE(line.has_value()) << "the server did not start:\n" << server_.stderr_text();
-    std::size_t begin = line->find("listening on ") + 13;
-    std::size_t end = line->find(" (", begin);
-    std::optional<Endpoint> e = parse_endpoint(line->substr(begin, end - begin));
-    ASSERT_TRUE(e.has_value()) << "cannot parse the address in: " << *line;
+    std::optional<Endpoint> e = wait_for_listening(server_, 20'000ms);
+    ASSERT_TRUE(e.has_value()) << "the server did not start:\n" << server_.stderr_text();
     endpoint_ = *e;
     // The second shard (if any) joins the port after the first: wait for the start-up summary.
     ASSERT_TRUE(server_.wait_for_stderr("shard(s), accept mode", 20'000ms).has_value());
@@ -362,18 +358,7 @@ TEST_P(QueueServerTest, ruby_beaneater_runs_its_common_operations) {
 
 // Runs `command` with /bin/sh (killed after `timeout`).
 Finished run_shell(const std::string& command, Clock::duration timeout = 30s) {
-  std::string error;
-  ChildProcess child = ChildProcess::spawn({"/bin/sh", "-c", command}, &error);
-  Finished f;
-  if (!child.valid()) {
-    f.err = error;
-    return f;
-  }
-  f.status = child.wait_for_exit(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-  child.kill_and_reap();
-  f.out = child.stdout_text();
-  f.err = child.stderr_text();
-  return f;
+  return run_command({"/bin/sh", "-c", command}, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
 }
 
 // Certificates made at test time with the openssl command (no key is committed): a CA, a server certificate for

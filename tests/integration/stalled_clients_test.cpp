@@ -122,12 +122,8 @@ class StalledClientsTest : public ::testing::TestWithParam<std::tuple<std::strin
     std::string error;
     server_ = ChildProcess::spawn(args, &error);
     ASSERT_TRUE(server_.valid()) << error;
-    std::optional<std::string> line = server_.wait_for_stderr("listening on ", 10'000ms);
-    ASSERT_TRUE(line.has_value()) << "the server did not start:\n" << server_.stderr_text();
-    std::size_t begin = line->find("listening on ") + 13;
-    std::size_t end = line->find(" (", begin);
-    std::optional<Endpoint> e = parse_endpoint(line->substr(begin, end - begin));
-    ASSERT_TRUE(e.has_value()) << "cannot parse the address in: " << *line;
+    std::optional<Endpoint> e = wait_for_listening(server_);
+    ASSERT_TRUE(e.has_value()) << "the server did not start:\n" << server_.stderr_text();
     endpoint_ = *e;
     if (server_kind() == "cache") store_cache_values();
   }

@@ -226,4 +226,19 @@ std::optional<std::string> ChildProcess::wait_for_stderr(std::string_view needle
   }
 }
 
+Finished run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  Finished f;
+  std::string error;
+  ChildProcess child = ChildProcess::spawn(argv, &error);
+  if (!child.valid()) {
+    f.err = error;
+    return f;
+  }
+  f.status = child.wait_for_exit(timeout);
+  child.kill_and_reap();
+  f.out = child.stdout_text();
+  f.err = child.stderr_text();
+  return f;
+}
+
 }  // namespace ringlet::testing

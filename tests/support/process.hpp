@@ -80,4 +80,15 @@ class ChildProcess {
   std::optional<ExitStatus> status_;
 };
 
+// What a command run to completion by run_command left.
+struct Finished {
+  std::optional<ExitStatus> status;  // nullopt: not started (`err` says why), or still running at the deadline
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (argv[0] a path) to completion: waits up to `timeout`, then kills and reaps it if it still runs, and
+// collects its stdout and stderr.
+Finished run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+
 }  // namespace ringlet::testing

@@ -1,6 +1,8 @@
 // shard_fixture.hpp — runs a ShardSet test on both backends (RINGLET_BOTH_BACKENDS(ShardTest)); a backend the
 // kernel does not offer makes the test skip. The ShardSet's own shutdown is the clean-shutdown check: run() returns
-// only once every message has run and every task has ended.
+// only once every message has run and every task has ended. A second file using it in the same directory (one
+// executable) derives a suite of its own (class SubmitToShardTest : public ShardTest {}): a suite is instantiated once
+// per executable.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -17,13 +17,14 @@
 #include "ringlet/buf/buffer.hpp"
 #include "ringlet/buf/copy_counter.hpp"
 #include "ringlet/net/listener.hpp"
-#include "support/loop_fixture.hpp"
+#include "support/stream_fixture.hpp"
 
 namespace ringlet {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::LoopTest;
+using testing::pattern;
+using testing::wait_for;
 
 enum class Transport { tcp, unix_socket };
 
@@ -49,18 +50,15 @@ Task<detail::TimeoutResult<T>> bounded(Task<T> task, Duration limit) {
   co_return co_await with_timeout(std::move(task), limit);
 }
 
-class StreamTest : public LoopTest {
+class StreamTest : public testing::StreamFixture {
  public:
-  using LoopTest::loop;
-  using LoopTest::run;
-
   void TearDown() override {
     if (!unix_dir_.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(unix_dir_, ec);
       EXPECT_FALSE(ec) << "could not remove " << unix_dir_;
     }
-    LoopTest::TearDown();
+    StreamFixture::TearDown();
   }
 
   // A connected client/server pair on 127.0.0.1 or a Unix socket in a fresh temp dir. The listener is closed
@@ -96,24 +94,6 @@ class StreamTest : public LoopTest {
 };
 
 std::span<std::byte> bytes_of(std::string& s) { return std::as_writable_bytes(std::span(s.data(), s.size())); }
-
-// A byte pattern with no short period, so a dropped, repeated or misplaced run of bytes shows up in a compare.
-std::string pattern(std::size_t n, std::size_t seed = 0) {
-  std::string out(n, '\0');
-  std::uint64_t x = 0x9e3779b97f4a7c15ull ^ seed;
-  for (std::size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    out[i] = static_cast<char>(x);
-  }
-  return out;
-}
-
-template <class T>
-Task<T> wait_for(JoinHandle<T> handle) {
-  co_return co_await handle;
-}
 
 Task<void> write_then_close(Stream* s, std::string bytes) {
   if (!bytes.empty()) (void)co_await s->write(bytes);

@@ -18,13 +18,13 @@
 #include <fstream>
 #include <string>
 
-#include "support/loop_fixture.hpp"
+#include "support/stream_fixture.hpp"
 
 namespace ringlet {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::LoopTest;
+using testing::pattern;
 
 // ---- certificates made for the test -------------------------------------------------------------------------------
 
@@ -157,18 +157,6 @@ TEST(TlsContext, a_file_that_is_not_pem_is_refused) {
 
 // ---- streams -------------------------------------------------------------------------------------------------------
 
-std::string pattern(std::size_t n) {
-  std::string out(n, '\0');
-  std::uint64_t x = 0x9e3779b97f4a7c15ull;
-  for (std::size_t i = 0; i < n; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    out[i] = static_cast<char>(x);
-  }
-  return out;
-}
-
 // Reads plaintext until `n` bytes are queued or the peer is done; returns them (consumed).
 Task<Result<std::string>> read_n(TlsStream* s, std::size_t n) {
   while (s->inbound().bytes() < n && !s->peer_closed()) {
@@ -211,23 +199,8 @@ Task<Outcome> client_once(TlsStream* s, std::string body) {
   co_return o;
 }
 
-template <class T>
-Task<T> join(JoinHandle<T> h) {
-  co_return co_await h;
-}
-
-class TlsStreamTest : public LoopTest {
- public:
-  using LoopTest::loop;
-  using LoopTest::run;
-
-  // Two connected Streams over a Unix socketpair: the TLS layer sees the same Stream API as over TCP.
-  std::pair<Stream, Stream> socket_pair() {
-    int fds[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-    return {Stream(loop(), fds[0]), Stream(loop(), fds[1])};
-  }
-};
+// Streams over a Unix socketpair (socket_pair()): the TLS layer sees the same Stream API as over TCP.
+class TlsStreamTest : public testing::StreamFixture {};
 
 Task<Outcome> exchange(TlsStream* client, TlsStream* server, std::string body, Result<std::string>* served) {
   JoinHandle<Result<std::string>> s = Loop::current()->spawn_joinable(serve_once(server, body.size()));

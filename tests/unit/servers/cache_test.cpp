@@ -6,19 +6,17 @@
 #include "ringlet/servers/cache.hpp"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
-#include <thread>
 
 #include "ringlet/net/sharded_server.hpp"
 #include "support/loop_fixture.hpp"
+#include "support/sharded_server_fixture.hpp"
 
 namespace ringlet::cache {
 namespace {
@@ -34,16 +32,7 @@ struct CacheService final : ShardService {
 // A blocking client with a generous deadline (only a hang exceeds it).
 class Client {
  public:
-  explicit Client(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
+  explicit Client(std::uint16_t port) : fd_(testing::connect_loopback(port)) {}
   ~Client() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -76,76 +65,36 @@ class Client {
   int fd_;
 };
 
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
+class CacheShardsTest : public testing::ShardedServerFixture {
+ protected:
+  // Runs a two-shard cache (as `ringlet cache --threads 2 --accept handoff` does) while `drive` runs, then stops it
+  // and expects a clean stop. A test with two clients has one on each shard (see sharded_options).
+  void with_two_shard_cache(const std::function<void(std::uint16_t port)>& drive) {
+    ServerOptions server;
+    server.name = "cache";
+    server.listen = Address::loopback_v4(0);
+    std::unique_ptr<CacheCluster> cluster;  // made by shard 0's factory call, before shard 1's
+    run_and_drive(sharded_options(2), server,
+                  [&cluster](Shard& shard, const ServerOptions& o) -> std::unique_ptr<ShardService> {
+                    if (shard.id() == 0) cluster = std::make_unique<CacheCluster>(shard.count());
+                    CacheOptions co;
+                    co.server = o;
+                    co.memory_bytes = 8 * 1024 * 1024;
+                    co.shards = shard.count();
+                    co.shard = shard.id();
+                    co.cluster = cluster.get();
+                    auto created = CacheServer::create(shard.loop(), co);
+                    if (!created) return nullptr;
+                    return std::make_unique<CacheService>(std::move(*created));
+                  },
+                  drive);
   }
-  return true;
-}
-
-std::atomic<std::uint16_t> g_port{0};
-
-// Runs a two-shard cache (as `ringlet cache --threads 2 --accept handoff` does) until `drive` returns, then stops
-// it with SIGTERM and expects a clean stop. Hand-off accept puts the first connection on shard 0 and the next on
-// shard 1 (the fewest open connections), so a test with two clients has one on each shard.
-void with_two_shard_cache(BackendKind backend, const std::function<void(std::uint16_t port)>& drive) {
-  g_port = 0;
-  ShardedServerOptions options;
-  options.shards.shards = 2;
-  options.shards.loop.backend.kind = backend;
-  options.accept = AcceptMode::handoff;
-  ServerOptions server;
-  server.name = "cache";
-  server.listen = Address::loopback_v4(0);
-  std::unique_ptr<CacheCluster> cluster;  // made by shard 0's factory call, before shard 1's
-  std::atomic<bool> driven{false};
-  std::thread driver([&] {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // the signal must reach the server's signalfd, not this thread
-    if (wait_until([] { return g_port.load() != 0; }, 10s)) {
-      drive(g_port.load());
-      driven = true;
-    }
-    ::kill(::getpid(), SIGTERM);
-  });
-  Status ran = run_sharded_server(options, server, [&cluster](Shard& shard, const ServerOptions& o)
-                                                       -> std::unique_ptr<ShardService> {
-    if (shard.id() == 0) cluster = std::make_unique<CacheCluster>(shard.count());
-    CacheOptions co;
-    co.server = o;
-    co.memory_bytes = 8 * 1024 * 1024;
-    co.shards = shard.count();
-    co.shard = shard.id();
-    co.cluster = cluster.get();
-    auto created = CacheServer::create(shard.loop(), co);
-    if (!created) return nullptr;
-    auto service = std::make_unique<CacheService>(std::move(*created));
-    if (shard.id() == 0) {
-      // Listening happens after the factory returns; publish the port once shard 0 has bound (next turn).
-      shard.send(0, [s = service.get()] { g_port = s->tcp().local_address().port(); });
-    }
-    return service;
-  });
-  driver.join();
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGTERM);
-  pthread_sigmask(SIG_UNBLOCK, &mask, nullptr);
-  if (!ran && ran.error().code == EOPNOTSUPP) GTEST_SKIP() << "backend unavailable";
-  ASSERT_TRUE(ran) << ran.error().message();
-  EXPECT_TRUE(driven.load()) << "the cache did not start";
-}
+};
 
 std::string key_of(int i) { return "key" + std::to_string(i); }
 
-class CacheShardsTest : public ::testing::TestWithParam<BackendKind> {};
-
 TEST_P(CacheShardsTest, keys_owned_by_the_other_shard_are_served_through_either_connection) {
-  with_two_shard_cache(GetParam(), [](std::uint16_t port) {
+  with_two_shard_cache([](std::uint16_t port) {
     Client a(port);
     Client b(port);
     ASSERT_TRUE(a.connected() && b.connected());
@@ -172,7 +121,7 @@ TEST_P(CacheShardsTest, keys_owned_by_the_other_shard_are_served_through_either_
 }
 
 TEST_P(CacheShardsTest, flush_all_empties_every_shard) {
-  with_two_shard_cache(GetParam(), [](std::uint16_t port) {
+  with_two_shard_cache([](std::uint16_t port) {
     Client a(port);
     Client b(port);
     ASSERT_TRUE(a.connected() && b.connected());
@@ -188,7 +137,7 @@ TEST_P(CacheShardsTest, flush_all_empties_every_shard) {
 }
 
 TEST_P(CacheShardsTest, stats_are_summed_over_the_shards) {
-  with_two_shard_cache(GetParam(), [](std::uint16_t port) {
+  with_two_shard_cache([](std::uint16_t port) {
     Client a(port);
     Client b(port);
     ASSERT_TRUE(a.connected() && b.connected());

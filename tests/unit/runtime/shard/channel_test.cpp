@@ -12,7 +12,8 @@ namespace ringlet {
 namespace {
 
 using testing::busy_for;
-using testing::ShardTest;
+// This file's own suite: the files of this directory share one executable, and a suite is instantiated once.
+class ChannelShardTest : public testing::ShardTest {};
 
 struct ChannelState {
   ShardChannel<std::uint64_t> channel{0, 1, 8};
@@ -47,7 +48,7 @@ Task<void> channel_main(Shard& shard, ChannelState* st, std::uint64_t count) {
   }
 }
 
-TEST_P(ShardTest, a_shard_channel_streams_values_in_order_with_back_pressure_both_ways) {
+TEST_P(ChannelShardTest, a_shard_channel_streams_values_in_order_with_back_pressure_both_ways) {
   constexpr std::uint64_t kCount = 20000;
   ShardSet set(options(2));
   ChannelState st;
@@ -58,7 +59,7 @@ TEST_P(ShardTest, a_shard_channel_streams_values_in_order_with_back_pressure_bot
   EXPECT_EQ(st.end, errc::queue_closed);
 }
 
-RINGLET_BOTH_BACKENDS(ShardTest);
+RINGLET_BOTH_BACKENDS(ChannelShardTest);
 
 }  // namespace
 }  // namespace ringlet

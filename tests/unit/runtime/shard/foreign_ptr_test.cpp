@@ -10,7 +10,8 @@
 namespace ringlet {
 namespace {
 
-using testing::ShardTest;
+// This file's own suite: the files of this directory share one executable, and a suite is instantiated once.
+class ForeignPtrShardTest : public testing::ShardTest {};
 
 struct Owned {
   explicit Owned(std::atomic<int>* freed_on, int* value) : freed_on_(freed_on), value_(value) {}
@@ -35,7 +36,7 @@ Task<void> foreign_main(Shard& shard, std::atomic<int>* freed_on, int* read_valu
   co_await submit_to(0, std::move(use_and_drop));
 }
 
-TEST_P(ShardTest, a_foreign_pointer_dropped_elsewhere_is_freed_on_its_owner) {
+TEST_P(ForeignPtrShardTest, a_foreign_pointer_dropped_elsewhere_is_freed_on_its_owner) {
   ShardSet set(options(2));
   std::atomic<int> freed_on{-1};
   int value = 0;
@@ -46,7 +47,7 @@ TEST_P(ShardTest, a_foreign_pointer_dropped_elsewhere_is_freed_on_its_owner) {
 
 // ---- ShardChannel ------------------------------------------------------------------------------------------------
 
-RINGLET_BOTH_BACKENDS(ShardTest);
+RINGLET_BOTH_BACKENDS(ForeignPtrShardTest);
 
 }  // namespace
 }  // namespace ringlet

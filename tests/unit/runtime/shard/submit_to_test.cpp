@@ -15,7 +15,8 @@ namespace ringlet {
 namespace {
 
 using testing::busy_for;
-using testing::ShardTest;
+// This file's own suite: the files of this directory share one executable, and a suite is instantiated once.
+class SubmitToShardTest : public testing::ShardTest {};
 
 // ---- submit_to ---------------------------------------------------------------------------------------------------
 
@@ -39,7 +40,7 @@ Task<void> submit_main(Shard& shard, SubmitState* st) {
   }
 }
 
-TEST_P(ShardTest, submit_to_runs_on_the_target_and_returns_results_in_order) {
+TEST_P(SubmitToShardTest, submit_to_runs_on_the_target_and_returns_results_in_order) {
   ShardSet set(options(2));
   SubmitState st;
   RUN_OR_SKIP(set, [&st](Shard& s) { return submit_main(s, &st); });
@@ -65,7 +66,7 @@ Task<void> submit_task_main(Shard& shard, std::vector<int>* out) {
   co_await submit_to(1, [] {});
 }
 
-TEST_P(ShardTest, submit_to_a_task_returning_function_runs_it_as_a_task_there) {
+TEST_P(SubmitToShardTest, submit_to_a_task_returning_function_runs_it_as_a_task_there) {
   ShardSet set(options(2));
   std::vector<int> out;
   RUN_OR_SKIP(set, [&out](Shard& s) { return submit_task_main(s, &out); });
@@ -92,7 +93,7 @@ Task<void> order_main(Shard& shard, OrderState* st) {
   }
 }
 
-TEST_P(ShardTest, messages_between_two_shards_keep_their_order) {
+TEST_P(SubmitToShardTest, messages_between_two_shards_keep_their_order) {
   ShardSet set(options(2, 16));  // a small ring: overflow and waiting for room are exercised
   OrderState st;
   RUN_OR_SKIP(set, [&st](Shard& s) { return order_main(s, &st); });
@@ -125,7 +126,7 @@ Task<void> flood_main(Shard& shard, FloodState* st, std::uint64_t count) {
   }
 }
 
-TEST_P(ShardTest, a_flood_of_messages_to_a_busy_shard_waits_for_room_and_loses_nothing) {
+TEST_P(SubmitToShardTest, a_flood_of_messages_to_a_busy_shard_waits_for_room_and_loses_nothing) {
   constexpr std::uint64_t kCount = 200000;
   ShardSet set(options(2, 64));
   FloodState st;
@@ -137,7 +138,7 @@ TEST_P(ShardTest, a_flood_of_messages_to_a_busy_shard_waits_for_room_and_loses_n
 }
 
 
-RINGLET_BOTH_BACKENDS(ShardTest);
+RINGLET_BOTH_BACKENDS(SubmitToShardTest);
 
 }  // namespace
 }  // namespace ringlet
