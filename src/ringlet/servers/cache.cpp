@@ -14,6 +14,7 @@
 #include "ringlet/proto/memcache/reply.hpp"
 #include "ringlet/runtime/counters.hpp"
 #include "ringlet/runtime/shard/submit_to.hpp"
+#include "ringlet/runtime/turn_budget.hpp"
 
 namespace ringlet::cache {
 
@@ -382,7 +383,6 @@ Task<void> write_stats(Stream& stream, CacheServer& server, std::string_view arg
 
 // ---- the connection loop -------------------------------------------------------------------------------------------
 
-constexpr int kRequestsPerTurn = 16;  // pipelined commands answered before yielding to other connections
 
 // Waits until `in` holds at least n bytes. False when the client went away (or the server is stopping).
 Task<bool> wait_for_bytes(Stream& stream, std::size_t n) {
@@ -525,7 +525,7 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
   SliceQueue& in = stream.inbound();
   // A command line that arrived in pieces is gathered here (each byte once); most lines are parsed in place.
   std::string pending;
-  int in_a_row = 0;  // pipelined commands answered since this connection last let the others run
+  TurnBudget turn;  // pipelined commands answered since this connection last let the others run
   bool open = true;
   while (open) {
     if (in.empty()) {
@@ -599,13 +599,10 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
     parser.reset();
     pending.clear();
     hold.reset();
-    // 4. Fairness: a deep pipeline gets kRequestsPerTurn answers, then the other connections get their turn (as in
-    // the HTTP server). A thousand clients pipelining gets of a 4 KiB value otherwise made one loop turn copy a
+    // 4. Fairness: a deep pipeline gets a turn's budget of answers, then the other connections get their turn (as
+    // in the HTTP server). A thousand clients pipelining gets of a 4 KiB value otherwise made one loop turn copy a
     // quarter of a gigabyte, and a new client waited seconds for its first byte (#15).
-    if (in.empty()) {
-      in_a_row = 0;
-    } else if (open && ++in_a_row >= kRequestsPerTurn) {
-      in_a_row = 0;
+    if (open && turn.spend(!in.empty())) {
       Status yielded = co_await yield();
       if (!yielded) break;
     }

@@ -9,12 +9,12 @@
 #include "ringlet/http/request_reader.hpp"
 #include "ringlet/http/response.hpp"
 #include "ringlet/http/static_files.hpp"
+#include "ringlet/runtime/turn_budget.hpp"
 
 namespace ringlet::http {
 
 namespace {
 
-constexpr int kRequestsPerTurn = 16;  // pipelined requests answered before yielding to other connections
 
 // After an error response we stop reading and close; to let the client read the response before the kernel resets
 // the connection (unread input at close() sends RST), we drain its input for at most this long and this much.
@@ -78,7 +78,7 @@ Task<void> http_connection(Stream stream, TcpServer& tcp) {
   }
   bool first = true;
   bool linger = false;
-  int in_a_row = 0;  // requests answered since this task last let the others run
+  TurnBudget turn;  // requests answered since this task last let the others run
   for (;;) {
     if (!first && stream.inbound().empty()) {
       // Idle between requests: the keep-alive timeout runs until the next request's first byte.
@@ -163,13 +163,9 @@ Task<void> http_connection(Stream stream, TcpServer& tcp) {
       linger = body_failed;
       break;
     }
-    // Fairness: a client with a deep pipeline gets kRequestsPerTurn answers, then every other connection gets its
-    // turn (its answers still leave in one send per turn). Otherwise a thousand pipelining clients make one loop
-    // turn last a second, and a new client waits that long for its first byte.
-    if (stream.inbound().empty()) {
-      in_a_row = 0;
-    } else if (++in_a_row >= kRequestsPerTurn) {
-      in_a_row = 0;
+    // Fairness: a client with a deep pipeline gets a turn's budget of answers, then every other connection gets
+    // its turn (runtime/turn_budget.hpp).
+    if (turn.spend(!stream.inbound().empty())) {
       Status yielded = co_await yield();
       if (!yielded) break;
     }

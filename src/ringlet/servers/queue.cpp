@@ -20,6 +20,7 @@
 #include "ringlet/runtime/blocking_pool.hpp"
 #include "ringlet/runtime/shard/submit_to.hpp"
 #include "ringlet/runtime/signals.hpp"
+#include "ringlet/runtime/turn_budget.hpp"
 
 namespace ringlet {
 
@@ -736,7 +737,6 @@ Task<void> watch_hangup(S* stream, QueueConn* c) {
   if (auto h = std::exchange(c->waiter, nullptr)) Loop::current()->schedule(h);
 }
 
-constexpr int kRequestsPerTurn = 16;  // pipelined commands answered before yielding to other connections
 
 // The command loop of one connection. S is Stream, or TlsStream for a TLS listener: both offer the plaintext
 // receive queue to parse in place, wait_more, queue_copy and the write waits this loop uses.
@@ -746,7 +746,7 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
   c.shard = current_shard();
   co_await on_core(server, c, CoreOp::open);
   beanstalk::RequestParser parser(beanstalk::RequestLimits{server.options().max_job_size});
-  int in_a_row = 0;  // pipelined commands answered since this connection last let the others run
+  TurnBudget turn;  // pipelined commands answered since this connection last let the others run
   for (;;) {
     beanstalk::ParseResult r = parser.parse(stream.inbound());
     if (r.need_more()) {
@@ -814,12 +814,9 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
     } else {
       stream.queue_copy(c.reply);
     }
-    // Fairness: a deep pipeline gets kRequestsPerTurn answers, then the other connections get their turn (as in
+    // Fairness: a deep pipeline gets a turn's budget of answers, then the other connections get their turn (as in
     // the HTTP server), so a thousand pipelining clients cannot make one loop turn long (#15).
-    if (stream.inbound().empty()) {
-      in_a_row = 0;
-    } else if (++in_a_row >= kRequestsPerTurn) {
-      in_a_row = 0;
+    if (turn.spend(!stream.inbound().empty())) {
       Status yielded = co_await yield();
       if (!yielded) break;
     }
