@@ -116,8 +116,8 @@ void Loop::run() {
 bool Loop::run_until_idle(std::size_t max_iterations) {
   for (std::size_t i = 0; i < max_iterations; ++i) {
     run_once(false);
-    if (ready_.empty() && pending_operations() == 0 && registry_.size() == 0 && deferred_.empty() &&
-        flush_head_ == nullptr && turn_end_.empty()) {
+    if (ready_.empty() && yielded_.empty() && pending_operations() == 0 && registry_.size() == 0 &&
+        deferred_.empty() && flush_head_ == nullptr && turn_end_.empty()) {
       return true;
     }
   }
@@ -130,8 +130,8 @@ void Loop::expire_timers() {
 }
 
 void Loop::submit_and_wait(bool may_block) {
-  if (!may_block || !ready_.empty() || stop_requested() || !deferred_.empty() || flush_head_ != nullptr ||
-      inbox_more_) {
+  if (!may_block || !ready_.empty() || !yielded_.empty() || stop_requested() || !deferred_.empty() ||
+      flush_head_ != nullptr || inbox_more_) {
     backend_->wait(0);  // work is waiting for this turn: submit and reap, never sleep
     now_ns_ = clock_->now_ns();
     return;
@@ -169,8 +169,14 @@ void Loop::take_posted() {
 void Loop::run_ready_tasks() {
   // Only what was ready when the phase began (and at most kReadyBudget): a task that yields waits a turn.
   std::size_t n = std::min(ready_.size(), kReadyBudget);
+  // Yielded tasks queued before the phase began, after the woken ones: one that yields again waits a turn.
+  std::size_t y = std::min(yielded_.size(), kYieldedBudget);
   for (std::size_t i = 0; i < n; ++i) {
     ready_.pop().resume();
+    ++stats_.tasks_resumed;
+  }
+  for (std::size_t i = 0; i < y; ++i) {
+    yielded_.pop().resume();
     ++stats_.tasks_resumed;
   }
 }

@@ -12,7 +12,8 @@
 //                             (a woken reader no longer waits, so its timer finds nothing to do)
 //   3. take posted work     — re-arm the wake-up read; run the inbox (shard messages) and functions other threads
 //                             posted
-//   4. run ready tasks      — at most kReadyBudget, then back to the kernel (fairness for I/O and timers)
+//   4. run ready tasks      — at most kReadyBudget woken tasks, then at most kYieldedBudget that yielded, then back
+//                             to the kernel (fairness for I/O and timers, and between busy connections)
 //   5. turn-end checks      — queues that kept receive buffers through the tasks' turn give them back (streams
 //                             copy loans from the shared receive ring out; docs/design/buffers.md)
 //   6. flush output         — each stream written to this turn starts one send of its whole output chain; each
@@ -92,6 +93,11 @@ class Loop {
   // handled in one pass (each task usually just queues its next op), small enough that a task that keeps
   // re-scheduling itself (yield in a loop) cannot starve I/O and timers.
   static constexpr std::size_t kReadyBudget = 1024;
+  // Tasks that yielded (a connection that spent its turn's budget with more input waiting) resumed per iteration,
+  // after the tasks woken by I/O, timers or messages. A thousand connections that pipeline without end would
+  // otherwise each answer a budget's worth in every turn, a fresh client's request waiting behind all of them
+  // (#15); this way a turn holds at most this many such bursts and what woke since the last one comes first.
+  static constexpr std::size_t kYieldedBudget = 64;
 
   // Creates a loop on the calling thread, which must be the thread that runs it (io_uring SINGLE_ISSUER).
   // Logs the backend chosen and why.
@@ -144,6 +150,8 @@ class Loop {
 
   // Makes `h` ready to resume in phase 4.
   void schedule(std::coroutine_handle<> h) { ready_.push(h); }
+  // Makes `h` ready to resume after the woken tasks of a later phase 4, at most kYieldedBudget per turn (yield()).
+  void schedule_yielded(std::coroutine_handle<> h) { yielded_.push(h); }
 
   // Thread-safe: runs fn on this loop's thread during a later iteration.
   void post(std::function<void()> fn);
@@ -186,7 +194,7 @@ class Loop {
   // wake-up read).
   std::size_t pending_operations() const noexcept;
   void cancel_all_tasks() noexcept { registry_.cancel_all(); }
-  std::size_t ready_count() const noexcept { return ready_.size(); }
+  std::size_t ready_count() const noexcept { return ready_.size() + yielded_.size(); }
 
  private:
   template <class T>
@@ -209,6 +217,7 @@ class Loop {
   std::int64_t now_ns_;
   TimerWheel timers_;
   ReadyQueue ready_;
+  ReadyQueue yielded_;
   TaskRegistry registry_;
   std::vector<DeferredClose*> deferred_;
   std::vector<DeferredClose*> closing_;
@@ -252,7 +261,8 @@ T Loop::take_result(JoinHandle<T> handle) {
 
 // ---- small awaitables every task uses ------------------------------------------------------------------------
 
-// Lets every other ready task run before this one continues. Fails with errc::cancelled once cancelled.
+// Lets the tasks woken meanwhile run before this one continues, in a later turn (Loop::kYieldedBudget). Fails with
+// errc::cancelled once cancelled.
 class [[nodiscard]] Yield {
  public:
   bool await_ready() const noexcept { return false; }
@@ -263,7 +273,7 @@ class [[nodiscard]] Yield {
       cancelled_ = true;
       return false;
     }
-    Loop::current()->schedule(h);
+    Loop::current()->schedule_yielded(h);
     return true;
   }
   Status await_resume() const noexcept { return cancelled_ ? Status{errc::cancelled} : Status{}; }
