@@ -51,7 +51,10 @@ struct Operation {
   OpKind kind = OpKind::recv;
   State state = State::idle;
   bool multishot = false;
-  bool connect_started = false;  // epoll: connect() returned EINPROGRESS, next step is SO_ERROR
+  union {
+    bool connect_started = false;  // epoll, connect: connect() returned EINPROGRESS, next step is SO_ERROR
+    std::uint8_t receive_flags;    // io_uring, recv_provided: what the backend knows of its recent receiving
+  };
   int result = 0;                // inline completions
   IoHandle* io = nullptr;
   CompleteFn on_complete = nullptr;

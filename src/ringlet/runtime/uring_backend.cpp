@@ -6,11 +6,11 @@
 //
 // Receives use one multishot recv per stream, selecting buffers from a ring of provided buffers (buffer group 0).
 // A completion hands the owner one reference to that buffer; when the last reference drops, the buffer goes back
-// into the ring. When the ring runs dry the kernel ends the multishot with ENOBUFS: we re-arm it here, at once if
-// buffers are free again, or at the next submit after buffers came back, oldest first and no more than there are
-// free buffers — the owner never sees ENOBUFS. The stream
-// layer keeps the ring from staying dry: it copies buffers nobody consumed within a turn out of the ring
-// (docs/design/buffers.md).
+// into the ring. When the ring runs dry the kernel ends the multishot with ENOBUFS (bytes are waiting, there is no
+// buffer for them): at the next wait the backend reads one pooled buffer's worth for it with a plain recv(2) and
+// delivers that as the receive's last completion, and the owner re-arms when it wants more (serve_starved). The
+// owner never sees ENOBUFS. The stream layer keeps the ring from staying dry: it copies buffers nobody consumed
+// within a turn out of the ring (docs/design/buffers.md).
 //
 // Setup asks for SINGLE_ISSUER + DEFER_TASKRUN (completion work runs only when we enter the kernel to wait: no
 // interrupts of the loop), falls back to COOP_TASKRUN, and registers the ring fd so each enter skips an fd lookup.
@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -116,6 +117,8 @@ class ProvidedRing final : public BufferSource {
   }
 
   std::uint32_t free_count() const noexcept { return free_; }
+  std::uint32_t count() const noexcept { return count_; }
+  std::uint32_t buffer_size() const noexcept { return size_; }
 
  private:
   io_uring_buf_ring* br_ = nullptr;
@@ -141,9 +144,17 @@ class UringBackend final : public Backend {
   bool init(const BackendOptions& options, std::string& error) {
     fault_cancel_loses_to_send_ = options.fault_cancel_loses_to_send;
     io_uring_params params{};
-    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+    // TASKRUN_FLAG: the kernel flags the ring when it left deferred completions unrun (drain_deferred).
+    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL |
+                   IORING_SETUP_TASKRUN_FLAG;
     int r = io_uring_queue_init_params(options.ring_entries, &ring_, &params);
-    setup_ = "SINGLE_ISSUER+DEFER_TASKRUN";
+    setup_ = "SINGLE_ISSUER+DEFER_TASKRUN+TASKRUN_FLAG";
+    if (r == -EINVAL) {
+      params = {};
+      params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL;
+      r = io_uring_queue_init_params(options.ring_entries, &ring_, &params);
+      setup_ = "SINGLE_ISSUER+DEFER_TASKRUN";
+    }
     if (r == -EINVAL) {
       params = {};
       params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
@@ -173,7 +184,10 @@ class UringBackend final : public Backend {
       error = "kernel lacks multishot receive (needs Linux 6.0+)";
       return false;
     }
-    if (io_uring_register_ring_fd(&ring_) == 1) setup_ += "+registered ring fd";
+    if (io_uring_register_ring_fd(&ring_) == 1) {
+      setup_ += "+registered ring fd";
+      enter_flags_ = IORING_ENTER_REGISTERED_RING;
+    }
     if (!buffers_.init(ring_, options.provided_buffer_count, options.provided_buffer_size, error)) return false;
     return true;
   }
@@ -187,7 +201,8 @@ class UringBackend final : public Backend {
     op.state = Operation::State::pending;
     ++pending_;
     if (op.kind == OpKind::recv_provided && buffers_.free_count() == 0) {
-      starved_.push_back(&op);
+      ring_contended_ = true;
+      starve(op);
       return false;
     }
     prep(op);
@@ -197,14 +212,11 @@ class UringBackend final : public Backend {
   void cancel(Operation& op) noexcept override {
     if (op.state != Operation::State::pending) return;
     if (fault_cancel_loses_to_send_ && is_send_kind(op.kind)) return;
-    for (auto it = starved_.begin(); it != starved_.end(); ++it) {
-      if (*it == &op) {
-        starved_.erase(it);
-        op.state = Operation::State::idle;
-        --pending_;
-        op.on_complete(op, -ECANCELED, 0);
-        return;
-      }
+    if (remove_from(light_, op) || remove_from(heavy_, op)) {
+      op.state = Operation::State::idle;
+      --pending_;
+      op.on_complete(op, -ECANCELED, 0);
+      return;
     }
     op.state = Operation::State::cancelling;
     io_uring_sqe* sqe = get_sqe();
@@ -213,7 +225,8 @@ class UringBackend final : public Backend {
   }
 
   int wait(std::int64_t timeout_ns) noexcept override {
-    rearm_starved();
+    int delivered = serve_starved();
+    if (delivered > 0) timeout_ns = 0;  // completions are waiting to be handled: do not sleep
     io_uring_cqe* cqe = nullptr;
     if (timeout_ns == 0) {
       io_uring_submit_and_get_events(&ring_);
@@ -226,11 +239,11 @@ class UringBackend final : public Backend {
       if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) log_error("io_uring wait: {}", std::strerror(-r));
       ++stats_.kernel_waits;
     }
-    return reap();
+    delivered += reap();
+    return delivered + drain_deferred();
   }
 
   void flush() noexcept override {
-    rearm_starved();  // buffers the turn's tasks and turn-end checks gave back
     if (io_uring_sq_ready(&ring_) == 0) return;
     io_uring_submit(&ring_);
     ++stats_.kernel_submits;
@@ -281,6 +294,7 @@ class UringBackend final : public Backend {
         io_uring_prep_connect(sqe, fd, op.addr, op.addrlen_in);
         break;
       case OpKind::recv_provided:
+        op.receive_flags &= static_cast<std::uint8_t>(~kReceivedSinceArmed);
         // len 0: no per-invocation cap (6.16+ would requeue the receive after each capped read to let other sockets
         // in; measured, it doubled the io_uring_enter calls per 64 KiB echo, and the ring already bounds what one
         // turn can receive).
@@ -289,10 +303,17 @@ class UringBackend final : public Backend {
         sqe->buf_group = kBufferGroup;
         // The total the owner will take (op.len, the room left under its receive limit): the kernel ends the
         // multishot once that much arrived, so a stopped receive overshoots by less than one buffer instead of by
-        // the batch the kernel posted before our cancel landed. liburing 2.3 names the field file_index; the
-        // kernel reads it as optlen (IORING_RECV_MSHOT_LIM). Kernels without the feature refuse a non-zero one
-        // with EINVAL: reap() then turns limits off for good and re-arms without.
-        if (limits_supported_) sqe->file_index = op.len;
+        // the batch the kernel posted before our cancel landed. While the ring is contended, one buffer is all a
+        // receive may take before it ends and its owner re-arms: otherwise a receive armed when a few buffers came
+        // back drains its socket into all of them, and the ring serves a handful of a thousand flooders per turn
+        // (#15). liburing 2.3 names the field file_index; the kernel reads it as optlen
+        // (IORING_RECV_MSHOT_LIM). Kernels without the feature refuse a non-zero one with EINVAL: reap() then turns
+        // limits off for good and re-arms without.
+        if (limits_supported_) {
+          std::uint32_t total = op.len;
+          if (ring_contended_) total = total == 0 ? buffers_.buffer_size() : std::min(total, buffers_.buffer_size());
+          sqe->file_index = total;
+        }
         break;
       case OpKind::poll:
         io_uring_prep_poll_add(sqe, fd, op.poll_events);
@@ -332,7 +353,8 @@ class UringBackend final : public Backend {
       bool more = (flags & IORING_CQE_F_MORE) != 0;
       if (op.kind == OpKind::recv_provided) {
         op.buffer = (flags & IORING_CQE_F_BUFFER) ? buffers_.take(flags >> IORING_CQE_BUFFER_SHIFT) : nullptr;
-        if (res == -EINVAL && !more && limits_supported_ && op.len != 0 && op.state == Operation::State::pending) {
+        if (op.buffer != nullptr) op.receive_flags |= kReceivedSinceArmed;
+        if (res == -EINVAL && !more && limits_supported_ && op.state == Operation::State::pending) {
           limits_supported_ = false;
           log_info("io_uring backend: this kernel has no multishot receive limit (6.16+); a stopped receive may "
                    "overshoot its limit by one batch of buffers");
@@ -341,12 +363,10 @@ class UringBackend final : public Backend {
         }
         if (res == -ENOBUFS && !more) {
           if (op.state == Operation::State::pending) {
-            // The ring ran dry: re-arm now or when a buffer comes back. The owner never sees ENOBUFS.
-            if (buffers_.free_count() > 0) {
-              prep(op);
-            } else {
-              starved_.push_back(&op);
-            }
+            // The ring ran dry under bytes that are waiting: the next wait reads them (serve_starved). The owner
+            // never sees ENOBUFS.
+            ring_contended_ = true;
+            starve(op);
             continue;
           }
           res = -ECANCELED;  // it ran dry while we were stopping it anyway: the stop is what the owner asked for
@@ -363,23 +383,122 @@ class UringBackend final : public Backend {
     return delivered;
   }
 
-  // Oldest first: a receive that starved first gets the returned buffers first, so a connection that keeps
-  // starving others cannot keep jumping the queue. No more receives than free buffers: re-arming all of a
-  // thousand starved receives when one buffer came back made the kernel try them all and fail all but one with
-  // ENOBUFS, a thousand submissions and completions per turn while a flood lasts (#15). Called before each submit,
-  // so the receives re-armed last time have completed (DEFER_TASKRUN issues them at submit) and are not counted.
-  void rearm_starved() noexcept {
-    if (starved_.empty()) return;
-    std::size_t n = 0;
-    while (n < starved_.size() && n < buffers_.free_count()) prep(*starved_[n++]);
-    starved_.erase(starved_.begin(), starved_.begin() + static_cast<std::ptrdiff_t>(n));
+  // Linux 6.13+ runs at most 20 deferred completions per pass of an io_uring_enter on a DEFER_TASKRUN ring (more
+  // only when the caller waits for more) and flags the ring when it left some. Each is a socket's receive or send
+  // finishing, so with a thousand busy sockets a turn took in 20 of them and a fresh client's request waited
+  // behind the rest for dozens of turns (#15). A turn takes them all: enter again, asking for as many completions
+  // as the completion queue holds with a zero timeout, while the flag says work is left (bounded, so a flood of
+  // completions still lets the turn end). Kernels that do not flag it have no such limit.
+  int drain_deferred() noexcept {
+    int delivered = 0;
+    for (int i = 0; i < 8 && (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_TASKRUN) != 0; ++i) {
+      __kernel_timespec zero{};
+      io_uring_getevents_arg arg{};
+      arg.sigmask_sz = _NSIG / 8;
+      arg.ts = reinterpret_cast<std::uint64_t>(&zero);
+      io_uring_enter2(static_cast<unsigned>(ring_.enter_ring_fd), 0, ring_.cq.ring_entries,
+                      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | enter_flags_, reinterpret_cast<sigset_t*>(&arg),
+                      sizeof arg);
+      ++stats_.kernel_submits;
+      delivered += reap();
+    }
+    return delivered;
+  }
+
+  // Receives the ring ran dry for (bytes wait in their sockets) or that were armed while it was empty do not wait
+  // for ring buffers to come back: each gets a plain recv(2) into a pooled buffer of a ring buffer's size,
+  // delivered as its last completion (the owner re-arms when it wants more). Waiting for the ring made a receive
+  // queue behind every other starved one: with a thousand flooders a fresh client's request waited seconds (#15).
+  // Two queues, so that the intake of a turn stays bounded and a light connection is not queued behind heavy ones:
+  //  - light: receives that took nothing since they were armed and whose last plain read emptied their socket —
+  //    a new connection's first request, a client that sends a request and waits for its answer. Newest first:
+  //    when a flood begins, a thousand flooders that were never read yet are light too, and a client that came
+  //    after them would otherwise wait for all of them; each flooder turns heavy at its first full read.
+  //  - heavy: receives that were taking bytes when the ring ran dry, or whose last plain read filled its buffer
+  //    (more is waiting). Oldest first, after the light ones, and at least a quarter of the reads.
+  // At most a ring's worth of reads per wait, as the epoll backend takes at most a ring's worth of bytes per wait:
+  // the intake, and so the length, of a turn stays bounded; the rest wait for the next turn.
+  // A socket with nothing to read after all gets its multishot receive back. The ring counts as contended until a
+  // wait finds nothing starved and half the ring free.
+  static constexpr std::uint8_t kReceivedSinceArmed = 1;  // a ring buffer came since the receive was armed
+  static constexpr std::uint8_t kBacklogged = 2;          // its last plain read filled the buffer
+
+  void starve(Operation& op) noexcept {
+    ((op.receive_flags & (kReceivedSinceArmed | kBacklogged)) != 0 ? heavy_ : light_).push_back(&op);
+  }
+
+  int serve_starved() noexcept {
+    if (light_.empty() && heavy_.empty()) {
+      if (ring_contended_ && buffers_.free_count() * 2 >= buffers_.count()) ring_contended_ = false;
+      return 0;
+    }
+    // Taken out first: a completion may start (or cancel) another receive, which then waits for the next turn.
+    const std::size_t light = std::min<std::size_t>(light_.size(), buffers_.count());
+    serving_.insert(serving_.end(), light_.rbegin(), light_.rbegin() + static_cast<std::ptrdiff_t>(light));
+    light_.resize(light_.size() - light);
+    const std::size_t heavy =
+        std::min<std::size_t>(heavy_.size(), std::max<std::size_t>(buffers_.count() - light, buffers_.count() / 4));
+    serving_.insert(serving_.end(), heavy_.begin(), heavy_.begin() + static_cast<std::ptrdiff_t>(heavy));
+    heavy_.erase(heavy_.begin(), heavy_.begin() + static_cast<std::ptrdiff_t>(heavy));
+    int delivered = 0;
+    for (Operation* op : serving_) delivered += read_starved(*op);
+    serving_.clear();
+    stats_.completions += static_cast<std::uint64_t>(delivered);
+    return delivered;
+  }
+
+  // One plain read for a starved receive; returns the completions delivered (0 or 1).
+  int read_starved(Operation& op) noexcept {
+    int res = -ECANCELED;  // an earlier completion of this pass stopped it
+    Buffer* b = nullptr;
+    if (op.state == Operation::State::pending) {
+      const std::uint32_t want = op.len == 0 ? buffers_.buffer_size() : std::min(op.len, buffers_.buffer_size());
+      b = BufferPool::local().acquire(buffers_.buffer_size());
+      ssize_t n = ::recv(op.io->fd, b->data, want, MSG_DONTWAIT);
+      res = n >= 0 ? static_cast<int>(n) : -errno;
+      if (res == -EAGAIN || res == -EWOULDBLOCK || res == -EINTR) {
+        buffer_unref(b);
+        op.receive_flags = 0;
+        prep(op);  // nothing waiting after all: wait for bytes in the kernel, into the ring
+        return 0;
+      }
+      if (res > 0 && static_cast<std::uint32_t>(res) == want) {
+        op.receive_flags |= kBacklogged;
+      } else {
+        op.receive_flags = 0;
+      }
+    }
+    if (res > 0) {
+      op.buffer = b;
+    } else {
+      if (b != nullptr) buffer_unref(b);
+      op.buffer = nullptr;
+    }
+    op.state = Operation::State::idle;
+    --pending_;
+    op.on_complete(op, res, 0);
+    return 1;
+  }
+
+  static bool remove_from(std::vector<Operation*>& queue, Operation& op) noexcept {
+    for (auto it = queue.begin(); it != queue.end(); ++it) {
+      if (*it == &op) {
+        queue.erase(it);
+        return true;
+      }
+    }
+    return false;
   }
 
   io_uring ring_{};
   bool initialized_ = false;
   std::string setup_;
   ProvidedRing buffers_;
-  std::vector<Operation*> starved_;
+  std::vector<Operation*> light_;     // starved receives for serve_starved, in arrival order
+  std::vector<Operation*> heavy_;
+  std::vector<Operation*> serving_;   // the ones it is serving now
+  unsigned enter_flags_ = 0;          // IORING_ENTER_REGISTERED_RING when the ring fd is registered
+  bool ring_contended_ = false;       // receives found the ring dry lately: each may take one buffer (prep)
   bool limits_supported_ = true;  // multishot receive total limits (sqe optlen); cleared at the first EINVAL
   std::size_t pending_ = 0;
   bool fault_cancel_loses_to_send_ = false;
