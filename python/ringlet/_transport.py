@@ -26,6 +26,8 @@ class SocketTransport(selector_events._SelectorSocketTransport):
         # the stream (0) or an errno, wait here until _read_ready hands them to the protocol.
         self._ringlet_rx = None
         self._ringlet_rx_end = None
+        # The last read was big (python/src/transport.hpp, kBigRead): read by readiness into max_size bytes objects.
+        self._ringlet_rx_big = False
         super().__init__(loop, sock, protocol, waiter, extra, server)
         self._buffer = _core.WriteChain()
         # asyncio 3.12+ picks its own writer callback per instance; ours is the class attribute above.

@@ -346,6 +346,7 @@ bool submit_poll(Core* c, PollOp* op, bool raise) {
   if (c->receive_ahead && !op->write && op->handle != nullptr) {
     PyObject* callback = reinterpret_cast<HandleObject*>(op->handle)->callback;
     transport = callback != nullptr ? receive_ahead_transport(callback) : nullptr;
+    if (transport != nullptr && transport_reads_big(transport)) transport = nullptr;  // transport.hpp, kBigRead
   }
   if (transport != nullptr) {
     if (op->rx_buf == nullptr) op->rx_buf = static_cast<char*>(std::malloc(kReceiveAheadSize));
