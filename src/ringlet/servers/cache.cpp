@@ -431,6 +431,20 @@ Task<bool> swallow(Stream& stream, std::uint64_t n) {
   co_return true;
 }
 
+// A meta multi-get is a run of mg lines, each its own command: while this one runs, the next one's index slot is
+// fetched (Store::prefetch_slot), so its lookup starts with one cache miss instead of two. Only a next line that
+// starts in the first received slice with "mg " and a whole key is looked at; anything else is left alone (a
+// prefetch is a hint: a wrong guess costs nothing but the hash).
+void prefetch_next_mg(const SliceQueue& in, CacheServer& server) {
+  if (in.empty() || server.options().shards > 1) return;
+  std::string_view next = in.front().view();
+  if (next.size() < 4 || next[0] != 'm' || next[1] != 'g' || next[2] != ' ') return;
+  next.remove_prefix(3);
+  const std::size_t end = next.find_first_of(" \r\n");
+  if (end == 0 || end == std::string_view::npos || end > memcache::kMaxKeyLength) return;
+  server.store().prefetch_slot(hash_key(next.substr(0, end)));
+}
+
 // True when the next queued command is an mn (peeked at in the first received slice; a split line says no).
 bool next_is_mn(const SliceQueue& in) noexcept {
   if (in.empty()) return false;
@@ -636,6 +650,7 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
     } else {
       // 3. The command, by the dispatch table.
       const Request& req = parser.request();
+      if (req.command == Command::mg) prefetch_next_mg(in, server);
       switch (kHandling[static_cast<std::size_t>(req.command)]) {
         case Handling::retrieve:
           open = co_await retrieve(stream, server, req, reply);
