@@ -99,7 +99,12 @@ Task<void> run_remote(Stream& stream, Hop hop) {
   hop.reply->clear();
   const Hop* h = &hop;
   const bool ran = co_await submit_to(hop.owner, [h] { return run_hop(*h); });
-  stream.queue_copy(ran ? std::string_view(*hop.reply) : kStopping);
+  if (ran) {
+    stream.queue_copy(*hop.reply);
+  } else {
+    // A get's key on a stopped shard misses, as in a multi-get's batch; other commands say why they failed.
+    stream.queue_copy(hop.with_end ? std::string_view("END\r\n") : kStopping);
+  }
   shrink_if_large(*hop.reply);
 }
 
