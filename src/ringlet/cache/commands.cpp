@@ -501,6 +501,20 @@ void meta_debug(Partition& part, std::string_view key, const Request& req, Reply
 
 // ---- ReplyBuffer, DataBlock ------------------------------------------------------------------------------------------
 
+void ReplyBuffer::put_slow(std::string_view s) {
+  if (chain_ == nullptr) {
+    text_->append(s);
+    return;
+  }
+  flush();
+  if (s.size() > kStage / 2) {
+    chain_->append_copy(s);  // a large value: straight to the chain, not through the stage
+    return;
+  }
+  std::memcpy(stage_, s.data(), s.size());
+  staged_ = s.size();
+}
+
 void ReplyBuffer::put_number(std::uint64_t v) {
   char digits[24];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
@@ -566,9 +580,13 @@ void CommandStats::add(const CommandStats& o) noexcept {
 // ---- the commands --------------------------------------------------------------------------------------------------
 
 void get_key(Partition& part, const Request& req, std::string_view key, ReplyBuffer& out) {
+  get_key(part, req, key, hash_key(key), out);
+}
+
+void get_key(Partition& part, const Request& req, std::string_view key, std::uint64_t hash, ReplyBuffer& out) {
   Store& store = part.store;
   const bool touch = req.command == Command::gat || req.command == Command::gats;
-  ItemRef item = store.find(key);
+  ItemRef item = store.find(key, hash);
   if (touch) {
     ++part.stats.cmd_touch;
     (item ? part.stats.touch_hits : part.stats.touch_misses)++;

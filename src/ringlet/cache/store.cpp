@@ -140,11 +140,6 @@ std::uint64_t Store::entry_tag(std::uint64_t hash) noexcept {
 // it holds fewer empty slots (8 bytes each); the smaller steps cost more rebuilds, still O(1) amortized per insert.
 std::size_t Store::larger_index(std::size_t slots) noexcept { return slots + std::bit_floor(slots) / 4; }
 
-// Multiply-shift of the hash's low 32 bits: any table size, not just powers of two, and bits the tag (the top ones)
-// does not use.
-std::size_t Store::home_slot(std::uint64_t hash, std::size_t slots) noexcept {
-  return static_cast<std::size_t>((hash & 0xffffffffu) * slots >> 32);
-}
 
 std::uint64_t Store::make_entry(std::uint64_t hash, std::uint32_t segment, std::uint32_t offset) noexcept {
   return entry_tag(hash) << (kOffsetBits + kSegmentBits) | std::uint64_t{segment} << kOffsetBits | offset;
@@ -239,8 +234,23 @@ Store::Miss Store::death(const ItemRef& item) const noexcept {
   return flushed ? Miss::flushed : Miss::absent;
 }
 
-ItemRef Store::find(std::string_view key) {
-  const std::uint64_t h = hash_key(key);
+void Store::prefetch_item(std::uint64_t hash) const noexcept {
+  // The first entry with the key's tag within a few probes: nearly always the key's own (20-bit tags).
+  const std::uint64_t tag = entry_tag(hash);
+  std::size_t i = home_slot(hash, slots_);
+  for (int probes = 0; probes < 4; ++probes, i = next_slot(i, slots_)) {
+    const std::uint64_t e = index_[i];
+    if (e == kEmpty) return;
+    if (e != kTombstone && e >> (kOffsetBits + kSegmentBits) == tag) {
+      __builtin_prefetch(item_at(e));
+      return;
+    }
+  }
+}
+
+ItemRef Store::find(std::string_view key) { return find(key, hash_key(key)); }
+
+ItemRef Store::find(std::string_view key, std::uint64_t h) {
   const std::size_t slot = find_slot(key, h);
   last_miss_ = Miss::absent;
   if (slot == static_cast<std::size_t>(-1)) return {};

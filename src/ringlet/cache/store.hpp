@@ -179,6 +179,16 @@ class Store {
   // ---- reading ----
   // The live item for `key`, or an empty ref. An expired or flushed item found on the way is unlinked.
   ItemRef find(std::string_view key);
+  // The same with the key's hash_key() already computed.
+  ItemRef find(std::string_view key, std::uint64_t hash);
+  // Batched reads (a multi-get): hash every key of the batch, prefetch_slot() each, then prefetch_item() each, then
+  // find(key, hash) each. A lookup is two dependent cache misses (the index slot, then the item it points to); in
+  // a batch they overlap instead of following one another, which was the largest user-space cost of a 16-key get.
+  // Hints only: nothing is read for the result, so they may be skipped or repeated.
+  void prefetch_slot(std::uint64_t hash) const noexcept {
+    __builtin_prefetch(index_ + home_slot(hash, slots_));
+  }
+  void prefetch_item(std::uint64_t hash) const noexcept;
   // Why the last find() missed (memcached's get_expired and get_flushed counters).
   enum class Miss : std::uint8_t { absent, expired, flushed };
   Miss last_miss() const noexcept { return last_miss_; }
@@ -245,7 +255,11 @@ class Store {
   }
   static std::uint64_t entry_tag(std::uint64_t hash) noexcept;
   static std::size_t larger_index(std::size_t slots) noexcept;
-  static std::size_t home_slot(std::uint64_t hash, std::size_t slots) noexcept;
+  // Multiply-shift of the hash's low 32 bits: any table size, not just powers of two, and bits the tag (the top
+  // ones) does not use.
+  static std::size_t home_slot(std::uint64_t hash, std::size_t slots) noexcept {
+    return static_cast<std::size_t>((hash & 0xffffffffu) * slots >> 32);
+  }
   static std::size_t next_slot(std::size_t i, std::size_t slots) noexcept { return i + 1 == slots ? 0 : i + 1; }
 
   std::byte* item_at(std::uint64_t entry) const noexcept {

@@ -49,22 +49,67 @@ bool is_meta(Command c) noexcept { return c >= Command::mg; }
 
 // ---- running a command where its key lives ----------------------------------------------------------------------
 
-// On another shard: the command runs there into a string (Slices never cross shards) and the bytes are queued
-// here. The request's views point into this connection's buffers, which stay put while this task waits for the
-// answer; nothing on the other shard touches their reference counts.
-Task<void> run_remote_key(Stream& stream, CacheServer& here, unsigned owner, const Request& req,
-                          std::string_view key) {
-  CacheCluster* cluster = here.options().cluster;
-  std::string reply = co_await submit_to(owner, [cluster, owner, &req, key] {
-    std::string text;
-    ReplyBuffer out(text);
-    CacheServer* there = cluster->servers[owner];
-    if (there == nullptr) return std::string(kStopping);
-    key_command(there->partition(), req, key, out);
-    return text;
-  });
-  stream.queue_copy(reply);
+// On another shard. A hand-off is one message there and one back; what it carries lives in this connection's task
+// while it waits: the request's views (into this connection's receive buffers, which stay put), and `reply`, a
+// string of the connection's that the owner writes the answer into (Slices never cross shards). The string keeps
+// its capacity from one hand-off to the next, so a hop allocates nothing on either shard (it used to return a new
+// string: a malloc on the owner and a free here, on another thread's arena, per request; #10). The message
+// captures one pointer, so it fits a ring slot inline.
+struct Hop {
+  CacheCluster* cluster;
+  unsigned owner;
+  const Request* req;
+  std::string_view key;
+  std::string* reply;
+  DataBlock* data;  // storage commands: the value, copied into a string of this connection's
+  bool with_end;    // a one-key get: the owner adds "END"
+};
+
+// Runs the hop's command on its owner; false when that shard has already stopped.
+bool run_hop(const Hop& hop) {
+  CacheServer* there = hop.cluster->servers[hop.owner];
+  if (there == nullptr) return false;
+  ReplyBuffer out(*hop.reply);
+  switch (kHandling[static_cast<std::size_t>(hop.req->command)]) {
+    case Handling::retrieve:
+      get_key(there->partition(), *hop.req, hop.key, out);
+      if (hop.with_end) {
+        out.put(wire::kEnd);
+        out.put("\r\n");
+      }
+      break;
+    case Handling::store:
+      store_command(there->partition(), *hop.req, *hop.data, out);
+      break;
+    default:
+      key_command(there->partition(), *hop.req, hop.key, out);
+      break;
+  }
+  return true;
 }
+
+// A string of a connection's that carried a large value gives its memory back, so 10,000 idle connections do not
+// each keep the largest value they ever moved.
+void shrink_if_large(std::string& s) {
+  constexpr std::size_t kKeep = 16 * 1024;
+  if (s.capacity() > kKeep) std::string().swap(s);
+}
+
+Task<void> run_remote(Stream& stream, Hop hop) {
+  hop.reply->clear();
+  const Hop* h = &hop;
+  const bool ran = co_await submit_to(hop.owner, [h] { return run_hop(*h); });
+  if (ran) {
+    stream.queue_copy(*hop.reply);
+  } else {
+    // A get's key on a stopped shard misses, as in a multi-get's batch; other commands say why they failed.
+    stream.queue_copy(hop.with_end ? std::string_view("END\r\n") : kStopping);
+  }
+  shrink_if_large(*hop.reply);
+}
+
+// Keys of a multi-get looked up together on one shard (Store::prefetch_slot): enough to overlap their cache misses.
+constexpr std::size_t kLookupBatch = 16;
 
 // A multi-get over several shards goes in batches: up to kBatchKeys keys at a time, one message per shard that owns
 // some of them, the answers queued in request order. Each shard answers its keys of the batch in order until its
@@ -103,21 +148,6 @@ Task<void> run_remote_batch(CacheServer& here, unsigned owner, const Request& re
       if (batch.owners[i] == owner) batch.answered[i] = 1;  // a stopped shard: its keys miss
     }
   });
-}
-
-Task<void> run_remote_store(Stream& stream, CacheServer& here, unsigned owner, const Request& req,
-                            std::string block) {
-  CacheCluster* cluster = here.options().cluster;
-  std::string reply = co_await submit_to(owner, [cluster, owner, &req, &block] {
-    std::string text;
-    ReplyBuffer out(text);
-    CacheServer* there = cluster->servers[owner];
-    if (there == nullptr) return std::string(kStopping);
-    DataBlock data{nullptr, block};
-    store_command(there->partition(), req, data, out);
-    return text;
-  });
-  stream.queue_copy(reply);
 }
 
 Task<void> run_remote_drop(CacheServer& here, unsigned owner, std::string_view key) {
@@ -406,6 +436,27 @@ Task<bool> swallow(Stream& stream, std::uint64_t n) {
   co_return true;
 }
 
+// A meta multi-get is a run of mg lines, each its own command: while this one runs, the next one's index slot is
+// fetched (Store::prefetch_slot), so its lookup starts with one cache miss instead of two. Only a next line that
+// starts in the first received slice with "mg " and a whole key is looked at; anything else is left alone (a
+// prefetch is a hint: a wrong guess costs nothing but the hash).
+void prefetch_next_mg(const SliceQueue& in, CacheServer& server) {
+  if (in.empty() || server.options().shards > 1) return;
+  std::string_view next = in.front().view();
+  if (next.size() < 4 || next[0] != 'm' || next[1] != 'g' || next[2] != ' ') return;
+  next.remove_prefix(3);
+  const std::size_t end = next.find_first_of(" \r\n");
+  if (end == 0 || end == std::string_view::npos || end > memcache::kMaxKeyLength) return;
+  server.store().prefetch_slot(hash_key(next.substr(0, end)));
+}
+
+// True when the next queued command is an mn (peeked at in the first received slice; a split line says no).
+bool next_is_mn(const SliceQueue& in) noexcept {
+  if (in.empty()) return false;
+  const std::string_view next = in.front().view();
+  return next.size() >= 3 && next[0] == 'm' && next[1] == 'n' && (next[2] == '\r' || next[2] == '\n' || next[2] == ' ');
+}
+
 // Back-pressure: waits while the client has more than output_limit of our replies unread.
 Task<bool> wait_for_room(Stream& stream, const CacheOptions& o) {
   if (stream.queued_bytes() < o.output_limit) co_return true;
@@ -417,16 +468,49 @@ Task<bool> wait_for_room(Stream& stream, const CacheOptions& o) {
 // get/gets/gat/gats: values are queued key by key (in batches across shards), and the task waits for the client
 // whenever the output is over the limit, so a huge multi-get costs about output_limit (per shard) plus one value of
 // memory, however slowly it is read.
-Task<bool> retrieve(Stream& stream, CacheServer& server, const Request& req) {
+Task<bool> retrieve(Stream& stream, CacheServer& server, const Request& req, std::string& reply) {
   const CacheOptions& o = server.options();
   memcache::Tokens t(req.keys);
-  if (o.shards <= 1 || o.cluster == nullptr) {
-    for (std::string_view key = t.next(); !key.empty(); key = t.next()) {
-      ReplyBuffer out(stream.output());
-      get_key(server.partition(), req, key, out);
-      if (stream.queued_bytes() >= o.output_limit && !co_await wait_for_room(stream, o)) co_return false;
+  if (o.shards > 1 && o.cluster != nullptr && req.key_count == 1) {
+    // One key (most gets): answered where it lives, "END" included, without the batch's vectors.
+    const unsigned owner = shard_of(req.key, o.shards);
+    if (owner != o.shard) {
+      co_await run_remote(stream, Hop{o.cluster, owner, &req, req.key, &reply, nullptr, true});
+      co_return true;
     }
-    memcache::write_line(stream.output(), wire::kEnd);
+    ReplyBuffer out(stream.output());
+    get_key(server.partition(), req, req.key, out);
+    out.put(wire::kEnd);
+    out.put("\r\n");
+    co_return true;
+  }
+  if (o.shards <= 1 || o.cluster == nullptr) {
+    // In batches of kLookupBatch keys: hash them all and prefetch their index slots, then their items, then answer
+    // each (Store::prefetch_slot). The replies are staged in one ReplyBuffer, so the chain gets a few large copies.
+    Store& store = server.store();
+    ReplyBuffer out(stream.output());
+    std::string_view keys[kLookupBatch];
+    std::uint64_t hashes[kLookupBatch];
+    for (bool more = true; more;) {
+      std::size_t n = 0;
+      for (; n < kLookupBatch; ++n) {
+        keys[n] = t.next();
+        if (keys[n].empty()) break;
+        hashes[n] = hash_key(keys[n]);
+        store.prefetch_slot(hashes[n]);
+      }
+      more = n == kLookupBatch;
+      for (std::size_t i = 0; i < n; ++i) store.prefetch_item(hashes[i]);
+      for (std::size_t i = 0; i < n; ++i) {
+        get_key(server.partition(), req, keys[i], hashes[i], out);
+        if (stream.queued_bytes() >= o.output_limit) {
+          out.flush();
+          if (!co_await wait_for_room(stream, o)) co_return false;
+        }
+      }
+    }
+    out.put(wire::kEnd);
+    out.put("\r\n");
     co_return true;
   }
   GetBatch batch;
@@ -466,7 +550,8 @@ Task<bool> retrieve(Stream& stream, CacheServer& server, const Request& req) {
 }
 
 // A storage command whose line parsed: its data block is read (waiting for it), then stored where the key lives.
-Task<bool> store(Stream& stream, CacheServer& server, const Request& req) {
+Task<bool> store(Stream& stream, CacheServer& server, const Request& req, std::string& reply,
+                 std::string& value) {
   const CacheOptions& o = server.options();
   const std::uint64_t block = req.data_block();
   if (!co_await wait_for_bytes(stream, block)) co_return false;
@@ -479,14 +564,16 @@ Task<bool> store(Stream& stream, CacheServer& server, const Request& req) {
     store_command(server.partition(), req, data, out);
     co_return true;
   }
-  std::string bytes(block, '\0');
-  DataBlock data{&stream.inbound(), {}};
-  data.take(bytes.data(), bytes.size());
-  co_await run_remote_store(stream, server, owner, req, std::move(bytes));
+  value.resize(block);
+  DataBlock in{&stream.inbound(), {}};
+  in.take(value.data(), value.size());
+  DataBlock data{nullptr, value};
+  co_await run_remote(stream, Hop{o.cluster, owner, &req, key, &reply, &data, false});
+  shrink_if_large(value);
   co_return true;
 }
 
-Task<void> key(Stream& stream, CacheServer& server, const Request& req) {
+Task<void> key(Stream& stream, CacheServer& server, const Request& req, std::string& reply) {
   char buf[memcache::kMaxKeyLength];
   const std::string_view k = is_meta(req.command) ? meta_key(req, buf) : req.key;
   const CacheOptions& o = server.options();
@@ -496,7 +583,7 @@ Task<void> key(Stream& stream, CacheServer& server, const Request& req) {
     key_command(server.partition(), req, k, out);
     co_return;
   }
-  co_await run_remote_key(stream, server, owner, req, k);
+  co_await run_remote(stream, Hop{o.cluster, owner, &req, k, &reply, nullptr, false});
 }
 
 // A refused storage command (the parser's verdict): memcached drops the key's old value when a set was too large.
@@ -525,6 +612,10 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
   SliceQueue& in = stream.inbound();
   // A command line that arrived in pieces is gathered here (each byte once); most lines are parsed in place.
   std::string pending;
+  // What hand-offs to another shard carry (run_remote): the answer, and a storage command's value. Kept from one
+  // command to the next so that a hop allocates nothing.
+  std::string reply;
+  std::string value;
   TurnBudget turn;  // pipelined commands answered since this connection last let the others run
   bool open = true;
   while (open) {
@@ -564,15 +655,16 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
     } else {
       // 3. The command, by the dispatch table.
       const Request& req = parser.request();
+      if (req.command == Command::mg) prefetch_next_mg(in, server);
       switch (kHandling[static_cast<std::size_t>(req.command)]) {
         case Handling::retrieve:
-          open = co_await retrieve(stream, server, req);
+          open = co_await retrieve(stream, server, req, reply);
           break;
         case Handling::store:
-          open = co_await store(stream, server, req);
+          open = co_await store(stream, server, req, reply, value);
           break;
         case Handling::key:
-          co_await key(stream, server, req);
+          co_await key(stream, server, req, reply);
           break;
         case Handling::flush:
           co_await flush_everywhere(server, req.has_delay ? req.exptime : 0);
@@ -601,8 +693,11 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
     hold.reset();
     // 4. Fairness: a deep pipeline gets a turn's budget of answers, then the other connections get their turn (as
     // in the HTTP server). A thousand clients pipelining gets of a 4 KiB value otherwise made one loop turn copy a
-    // quarter of a gigabyte, and a new client waited seconds for its first byte (#15).
-    if (open && turn.spend(!in.empty())) {
+    // quarter of a gigabyte, and a new client waited seconds for its first byte (#15). A command whose next one is
+    // an mn is not counted: mn ends a meta batch, and the client reads nothing until it sees it, so a yield
+    // between a batch and its mn only split one answer into two sends (a 16-key meta get is 16 mg and an mn: it
+    // was answered in two sends, #10). The mn itself counts, so a stream of batches still yields every 16.
+    if (open && !next_is_mn(in) && turn.spend(!in.empty())) {
       Status yielded = co_await yield();
       if (!yielded) break;
     }

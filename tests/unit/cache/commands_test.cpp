@@ -253,5 +253,36 @@ TEST(Commands, meta_debug_describes_an_item) {
                 std::to_string(kItemHeader + 2) + "\r\nEN\r\n");
 }
 
+// #10: to a chain, a ReplyBuffer stages small pieces and hands them over when its stage fills, on flush() and at
+// its end; what the chain holds is byte for byte what a string gets, in order, across more than a stage of small
+// pieces, a value too large to stage and an explicit flush.
+TEST(Commands, reply_buffer_to_a_chain_gives_the_bytes_a_string_gets_in_order) {
+  const std::string big(5000, 'v');
+  const auto write = [&big](ReplyBuffer& out) {
+    for (int i = 0; i < 100; ++i) {
+      out.put("VALUE k");
+      out.put_number(static_cast<std::uint64_t>(i));
+      out.put(" 0 2\r\nab\r\n");
+    }
+    out.put(big);
+    out.put_signed(-1);
+    out.flush();
+    out.put("END\r\n");
+  };
+  std::string expected;
+  {
+    ReplyBuffer out(expected);
+    write(out);
+  }
+  OutputChain chain;
+  {
+    ReplyBuffer out(chain);
+    write(out);
+  }
+  std::string got;
+  for (Slice s = chain.pop_front(); s.size() > 0; s = chain.pop_front()) got.append(s.view());
+  EXPECT_EQ(got, expected);
+}
+
 }  // namespace
 }  // namespace ringlet::cache

@@ -155,12 +155,35 @@ inline constexpr CommandSpec kCommands[] = {
     {"me", Command::me, Syntax::meta_key, 2, kUnbounded, kMeFlags},
 };
 
+// Where a command name sits in kCommandSlots: a hash of its first two bytes and its length that no two names of
+// kCommands share (checked below; a new command that collides needs other multipliers). Every command is looked
+// up once per request, so this is one probe and one compare instead of a walk over the table ("mg" was 20th).
+constexpr std::size_t command_slot(std::string_view name) noexcept {
+  return (3u * static_cast<unsigned char>(name[0]) + 3u * static_cast<unsigned char>(name[1]) + name.size()) & 63u;
+}
+
+inline constexpr auto kCommandSlots = [] {
+  struct Slots {
+    std::int8_t index[64];
+  } slots{};
+  for (std::int8_t& i : slots.index) i = -1;
+  for (std::size_t i = 0; i < std::size(kCommands); ++i) {
+    slots.index[command_slot(kCommands[i].name)] = static_cast<std::int8_t>(i);
+  }
+  return slots;
+}();
+static_assert([] {
+  for (std::size_t i = 0; i < std::size(kCommands); ++i) {
+    if (kCommandSlots.index[command_slot(kCommands[i].name)] != static_cast<std::int8_t>(i)) return false;
+  }
+  return true;
+}(), "two command names share a slot of kCommandSlots: change command_slot's multipliers");
+
 // The entry for a command name (case-sensitive, as in memcached), or nullptr: the server answers ERROR.
 constexpr const CommandSpec* find_command(std::string_view name) noexcept {
-  for (const CommandSpec& spec : kCommands) {
-    if (spec.name == name) return &spec;
-  }
-  return nullptr;
+  if (name.size() < 2) return nullptr;  // every command has two bytes or more
+  const int i = kCommandSlots.index[command_slot(name)];
+  return i >= 0 && kCommands[i].name == name ? &kCommands[i] : nullptr;
 }
 
 constexpr const CommandSpec& spec_of(Command c) noexcept { return kCommands[static_cast<std::size_t>(c)]; }

@@ -214,6 +214,34 @@ void expect_truncations_need_more(const std::string& input) {
   }
 }
 
+// #10: find_command is one probe of a slot table; it must agree with a walk over kCommands on every name, and on
+// every name changed in one byte, shortened or extended (a near miss is no command, unless it is another one).
+TEST(MemcacheRequestParser, find_command_agrees_with_a_walk_over_the_table) {
+  const auto walk = [](std::string_view name) -> const CommandSpec* {
+    for (const CommandSpec& spec : kCommands) {
+      if (spec.name == name) return &spec;
+    }
+    return nullptr;
+  };
+  std::vector<std::string> names = {"", "m", "mx", "g", "GET", "stat", "statsx"};
+  for (const CommandSpec& spec : kCommands) {
+    const std::string name(spec.name);
+    names.push_back(name);
+    names.push_back(name + "x");
+    names.push_back(name + "s");
+    names.push_back(name.substr(0, name.size() - 1));
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      std::string other = name;
+      other[i] = static_cast<char>(other[i] ^ 0x20);  // the other case: memcached's names are case-sensitive
+      names.push_back(other);
+      other[i] = 'q';
+      names.push_back(other);
+    }
+  }
+  for (const std::string& name : names) EXPECT_EQ(find_command(name), walk(name)) << "'" << name << "'";
+  for (const CommandSpec& spec : kCommands) ASSERT_EQ(find_command(spec.name), &spec) << spec.name;
+}
+
 TEST(MemcacheRequestParser, every_valid_line_parses_whole_and_in_every_split) {
   for (const Valid& c : valid_cases()) {
     SCOPED_TRACE(c.name);
