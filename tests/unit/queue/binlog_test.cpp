@@ -260,6 +260,34 @@ TEST_F(BinlogTest, compaction_keeps_the_log_a_small_multiple_of_the_live_jobs) {
   EXPECT_EQ(back.job_count(), 10u);
 }
 
+// With --fsync always two batches may be syncing at once: a compacted segment may only go once the batch holding
+// its copies is synced, not when an earlier batch's sync ends.
+TEST_F(BinlogTest, a_compacted_segment_stays_until_the_batch_with_its_copies_is_synced) {
+  BinlogOptions o;
+  o.segment_size = 64 * 1024;  // raised to the floor the largest job needs
+  o.max_job_size = 1024;
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report, o);
+  Session& c = q.open_session();
+  for (int i = 0; i < 10; ++i) q.put(c, 0, 1000, 60, std::string(500, 'L'), now);
+  const std::string body(1000, 'x');
+  while (log->stats().records_migrated == 0) {  // the copies are appended by the write that found the log too big
+    std::uint64_t id = q.put(c, 0, 0, 60, body, now).id;
+    ASSERT_TRUE(q.delete_job(c, id));
+    flush(*log);
+    ASSERT_LT(log->stats().current_index, 100u) << "no compaction";
+  }
+  const std::uint64_t oldest = log->stats().oldest_index;
+  const std::uint64_t before = log->written();
+  flush(*log);  // writes the copies: their batch ends at written()
+  ASSERT_GT(log->written(), before);
+  log->remove_compacted(before);  // an earlier batch's sync: the copies are not known to be on disk
+  EXPECT_EQ(log->stats().oldest_index, oldest);
+  log->remove_compacted(log->written());
+  EXPECT_GT(log->stats().oldest_index, oldest);
+}
+
 // A small tmpfs stands for a full disk (skipped where mounting is not allowed).
 TEST_F(BinlogTest, a_full_disk_refuses_puts_and_keeps_every_acknowledged_change) {
   if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
