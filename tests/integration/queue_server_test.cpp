@@ -470,6 +470,30 @@ TEST_P(QueueTlsTest, plaintext_garbage_and_cut_hellos_at_a_tls_listener_end_only
   stop_and_expect_clean_exit();
 }
 
+// Issue 11: a graceful stop closes a connection still in its TLS handshake at once, instead of waiting for the
+// handshake's 10 s limit. One shard and one listener: s_client's connection is accepted after the silent one, so
+// once s_client has its answer the silent connection is in its handshake. The shutdown timeout is long, so only the
+// handshake limit could end the stop otherwise; the bound is generous (the bug is 10 s).
+TEST_P(QueueTlsTest, a_graceful_stop_closes_a_connection_that_never_sends_its_hello) {
+  std::vector<std::string> options = tls_options();
+  options.insert(options.end(), {"--threads", "1", "--shutdown-timeout", "60"});
+  start_queue(options);
+  Fd silent = connect_now(endpoint_);
+  ASSERT_TRUE(silent.valid());
+  Finished f = s_client("put 0 0 60 2\r\nok\r\nquit\r\n");
+  ASSERT_EQ(f.out, "INSERTED 1\r\n") << f.err;
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(server_.send_signal(SIGTERM));
+  auto status = server_.wait_for_exit(30'000ms);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(status->success()) << status->describe();
+  EXPECT_LT(Clock::now() - t0, 5s) << "the stop waited for the handshake timeout";
+  EXPECT_TRUE(closed_by_server_within(silent.get(), 1s));
+  const std::string log = server_.stderr_text();
+  EXPECT_NE(log.find("stopping: no new connections"), std::string::npos) << log;
+  EXPECT_EQ(log.find("stopping: no new connections, 0 open"), std::string::npos) << "the silent client was not there";
+}
+
 TEST_P(QueueTlsTest, allow_is_checked_before_the_handshake) {
   std::vector<std::string> options = tls_options();
   options.insert(options.end(), {"--allow", "10.0.0.0/8", "-V"});

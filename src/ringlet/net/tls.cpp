@@ -240,8 +240,9 @@ Status TlsStream::status() const noexcept {
   return {};
 }
 
-Task<Status> TlsStream::handshake(Duration timeout) {
-  Status s = co_await with_timeout(run_handshake(), timeout);
+Task<Status> TlsStream::handshake_within(Duration timeout) {
+  // run_handshake is a child task: as_input_wait passes a drain request on to its wait for the peer's flight.
+  Status s = co_await with_timeout(as_input_wait(run_handshake()), timeout);
   if (!s) {
     if (error_.code == 0) error_ = s.error();
     peer_closed_ = true;

@@ -81,8 +81,11 @@ class TlsStream {
   ~TlsStream();
 
   // Runs the handshake to its end, at most `timeout` (then errc::timed_out). A failed handshake sends its alert
-  // before returning. Errors: tls_handshake_failed, eof (the peer hung up first), timed_out, cancelled.
-  Task<Status> handshake(Duration timeout);
+  // before returning. Errors: tls_handshake_failed, eof (the peer hung up first, or a graceful stop's drain ended
+  // the wait for its next flight), timed_out, cancelled.
+  // (An input wait, as wait_more() is: a stopping server does not keep a silent client until the timeout, #11.)
+  using Handshake = InputWait<Status>;
+  Handshake handshake(Duration timeout) { return as_input_wait(handshake_within(timeout)); }
 
   // ---- reading: plaintext, parsed in place as with Stream::inbound() -------------------------------------------
 
@@ -130,6 +133,7 @@ class TlsStream {
 
  private:
   friend struct TlsBio;
+  Task<Status> handshake_within(Duration timeout);
   Task<Status> run_handshake();
   Task<Status> read_more();
   Status decrypt_available();  // SSL_read everything that is whole; plaintext to plain_

@@ -15,6 +15,7 @@
 
 #include "ringlet/base/log.hpp"
 #include "ringlet/proto/beanstalk/request_parser.hpp"
+#include "ringlet/queue/crc32c.hpp"
 
 namespace ringlet::queue {
 
@@ -26,24 +27,6 @@ constexpr std::size_t kRecordHead = 8;  // length + checksum
 constexpr std::uint8_t kKindJob = 1;
 constexpr std::uint8_t kKindDelete = 2;
 constexpr std::string_view kPrefix = "binlog.";
-
-// CRC-32C (Castagnoli), table-driven: the checksum of each record's payload.
-constexpr std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> t{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0x82F63B78u ^ (c >> 1) : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-constexpr std::array<std::uint32_t, 256> kCrcTable = make_crc_table();
-
-std::uint32_t crc32c(std::string_view data) noexcept {
-  std::uint32_t c = 0xFFFFFFFFu;
-  for (unsigned char b : data) c = kCrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
 
 template <class T>
 void put_le(std::string& out, T v) {
@@ -372,7 +355,6 @@ bool Binlog::room_for_put(std::size_t tube_bytes, std::size_t body_bytes) {
 }
 
 void Binlog::encode_job(const Job& j, std::string& out) const {
-  out.clear();
   put_le<std::uint8_t>(out, kKindJob);
   put_le<std::uint64_t>(out, j.id);
   put_le<std::uint8_t>(out, static_cast<std::uint8_t>(j.state));
@@ -388,8 +370,7 @@ void Binlog::encode_job(const Job& j, std::string& out) const {
   out.append(j.body);
 }
 
-void Binlog::append(std::string_view payload, Job* job) {
-  const std::uint64_t bytes = kRecordHead + payload.size();
+std::string* Binlog::begin_record(std::uint64_t bytes, Job* job) {
   Segment* cur = &segments_[current_];
   if (cur->capacity - cur->size < bytes) {
     // Only a put checks for room first; anything else may use the headroom, and past it a new segment.
@@ -398,18 +379,18 @@ void Binlog::append(std::string_view payload, Job* job) {
       log_error("queue: binlog: disk full, a record of job {} is lost: {}", job ? job->id : 0,
                 started.error().message());
       failed_ = true;
-      return;
+      return nullptr;
     }
     cur = &segments_[current_];
   }
   if (pending_.empty() || pending_.back().seq != current_ ||
       pending_.back().offset + pending_.back().bytes.size() != cur->size) {
     pending_.push_back({current_, cur->size, {}});
+    if (!spare_.empty()) {  // a buffer of an earlier batch, with its capacity: no malloc, no page faults
+      pending_.back().bytes = std::move(spare_.back());
+      spare_.pop_back();
+    }
   }
-  std::string& out = pending_.back().bytes;
-  put_le<std::uint32_t>(out, static_cast<std::uint32_t>(payload.size()));
-  put_le<std::uint32_t>(out, crc32c(payload));
-  out.append(payload);
   cur->size += bytes;
   if (job != nullptr) {
     if (job->segment != 0) {
@@ -421,11 +402,29 @@ void Binlog::append(std::string_view payload, Job* job) {
     cur->live += bytes;
   }
   ++appended_seq_;
+  std::string& out = pending_.back().bytes;
+  out.append(kRecordHead, '\0');  // length and checksum, filled in by end_record
+  return &out;
+}
+
+void Binlog::end_record(std::string& out, std::size_t head, std::uint64_t bytes) {
+  const std::size_t len = out.size() - head - kRecordHead;
+  RINGLET_ASSERT(kRecordHead + len == bytes);  // begin_record counted it in the segment's size and live bytes
+  const std::uint32_t crc = crc32c(std::string_view(out).substr(head + kRecordHead));
+  for (std::size_t i = 0; i < 4; ++i) {
+    out[head + i] = static_cast<char>((len >> (8 * i)) & 0xFF);
+    out[head + 4 + i] = static_cast<char>((crc >> (8 * i)) & 0xFF);
+  }
 }
 
 void Binlog::job_written(Job& job) {
-  encode_job(job, scratch_);
-  append(scratch_, &job);
+  // Encoded in place, at the end of the batch: the body is copied once, from the job into the batch.
+  const std::uint64_t bytes = job_record_bytes(job.tube->name.size(), job.body.size());
+  std::string* out = begin_record(bytes, &job);
+  if (out == nullptr) return;
+  const std::size_t head = out->size() - kRecordHead;
+  encode_job(job, *out);
+  end_record(*out, head, bytes);
 }
 
 void Binlog::job_deleted(Job& job) {
@@ -434,10 +433,13 @@ void Binlog::job_deleted(Job& job) {
     if (old != segments_.end()) old->second.live -= job.record_bytes;
     job.segment = 0;
   }
-  scratch_.clear();
-  put_le<std::uint8_t>(scratch_, kKindDelete);
-  put_le<std::uint64_t>(scratch_, job.id);
-  append(scratch_, nullptr);
+  constexpr std::uint64_t bytes = kRecordHead + 1 + 8;
+  std::string* out = begin_record(bytes, nullptr);
+  if (out == nullptr) return;
+  const std::size_t head = out->size() - kRecordHead;
+  put_le<std::uint8_t>(*out, kKindDelete);
+  put_le<std::uint64_t>(*out, job.id);
+  end_record(*out, head, bytes);
 }
 
 Result<std::vector<int>> Binlog::write_pending(std::int64_t mono_now, std::int64_t wall_now) {
@@ -455,6 +457,10 @@ Result<std::vector<int>> Binlog::write_pending(std::int64_t mono_now, std::int64
     }
     if (std::find(fds.begin(), fds.end(), it->second.fd) == fds.end()) fds.push_back(it->second.fd);
   }
+  for (Chunk& c : pending_) {
+    c.bytes.clear();
+    spare_.push_back(std::move(c.bytes));
+  }
   pending_.clear();
   written_seq_ = batch_seq;
   // Segments that are no longer current give back their preallocated tail.
@@ -463,7 +469,8 @@ Result<std::vector<int>> Binlog::write_pending(std::int64_t mono_now, std::int64
       if (::ftruncate(s.fd, static_cast<off_t>(s.size)) == 0) s.capacity = s.size;
     }
   }
-  removable_.insert(removable_.end(), compacted_.begin(), compacted_.end());
+  // The copies of the segments compacted last pass are in this batch: they may go once it is synced.
+  for (std::uint64_t seq : compacted_) removable_.push_back({seq, batch_seq});
   compacted_.clear();
   maybe_compact();
   return fds;
@@ -479,7 +486,10 @@ void Binlog::maybe_compact() {
   BinlogStats s = stats();
   if (s.segments < 2 || s.live_bytes + s.dead_bytes <= 2 * s.live_bytes + options_.segment_size) return;
   const std::uint64_t oldest = segments_.begin()->first;
-  if (oldest == current_ || std::find(removable_.begin(), removable_.end(), oldest) != removable_.end()) return;
+  if (oldest == current_ || std::find(compacted_.begin(), compacted_.end(), oldest) != compacted_.end()) return;
+  for (const Removable& r : removable_) {
+    if (r.segment == oldest) return;
+  }
   std::vector<Job*> moving;
   state_->for_each_job([&](const Job& j) {
     if (j.segment == oldest) moving.push_back(const_cast<Job*>(&j));
@@ -491,15 +501,20 @@ void Binlog::maybe_compact() {
   compacted_.push_back(oldest);
 }
 
-void Binlog::remove_compacted() {
-  for (std::uint64_t seq : removable_) {
-    auto it = segments_.find(seq);
+void Binlog::remove_compacted(std::uint64_t synced) {
+  std::size_t kept = 0;
+  for (const Removable& r : removable_) {
+    if (r.batch > synced) {
+      removable_[kept++] = r;  // its copies are written but not yet known to be on disk
+      continue;
+    }
+    auto it = segments_.find(r.segment);
     if (it == segments_.end()) continue;
     ::close(it->second.fd);
-    ::unlink(path_of(seq).c_str());
+    ::unlink(path_of(r.segment).c_str());
     segments_.erase(it);
   }
-  removable_.clear();
+  removable_.resize(kept);
 }
 
 BinlogStats Binlog::stats() const {

@@ -106,9 +106,11 @@ class Binlog final : public Journal {
   Result<std::vector<int>> write_pending(std::int64_t mono_now, std::int64_t wall_now);
   // Descriptors of every open segment (a timed sync covers whatever was written since the last one).
   std::vector<int> all_fds() const;
-  // Segments whose live jobs have been copied forward: remove them once a sync after the copy has finished.
-  // Call after the sync that follows the write_pending that wrote the copies.
-  void remove_compacted();
+  // Segments whose live jobs have been copied forward: removes those whose copies are on disk, i.e. were written
+  // by a write_pending whose batch ended at or before `synced` (a record seq: what the last finished sync covered).
+  void remove_compacted(std::uint64_t synced);
+  // The same after a sync of everything written so far.
+  void remove_compacted() { remove_compacted(written_seq_); }
 
   BinlogStats stats() const;
   const std::string& dir() const noexcept { return dir_; }
@@ -132,8 +134,13 @@ class Binlog final : public Journal {
   // A new current segment, preallocated. `or_unallocated`: on a full disk, start one anyway (at start-up: the
   // server must come up to let jobs be deleted; puts are refused until a preallocated segment can be started).
   Status start_segment(bool or_unallocated = false);
-  void append(std::string_view payload, Job* job);
-  void encode_job(const Job& job, std::string& out) const;
+  // A record of `bytes` (head included) starts at the end of the pending batch, in the current segment (a new one
+  // when it is full), with its job's live-byte accounting done: returns the batch buffer, the 8-byte head already
+  // appended, for the payload to be appended to; nullptr when no segment can take it (failed()).
+  std::string* begin_record(std::uint64_t bytes, Job* job);
+  // Fills in the length and checksum of the record whose head is at `head` (the payload is what follows it).
+  void end_record(std::string& out, std::size_t head, std::uint64_t bytes);
+  void encode_job(const Job& job, std::string& out) const;  // appends the job's payload
   void maybe_compact();
   std::string path_of(std::uint64_t seq) const;
 
@@ -143,14 +150,18 @@ class Binlog final : public Journal {
   int lock_fd_;
   std::map<std::uint64_t, Segment> segments_;
   std::uint64_t current_ = 0;  // seq of the segment new records go to
+  struct Removable {
+    std::uint64_t segment;
+    std::uint64_t batch;  // the last record seq of the batch that wrote its copies
+  };
   std::vector<Chunk> pending_;
+  std::vector<std::string> spare_;  // cleared chunk buffers of written batches, reused for their capacity
   std::uint64_t appended_seq_ = 0;
   std::uint64_t written_seq_ = 0;
   std::uint64_t records_migrated_ = 0;
   std::vector<std::uint64_t> compacted_;  // copied forward, waiting for the copies to be written
-  std::vector<std::uint64_t> removable_;  // copies written: remove after the next sync
+  std::vector<Removable> removable_;      // copies written: remove once their batch is synced
   std::int64_t wall_minus_mono_ = 0;
-  std::string scratch_;
   bool failed_ = false;
   bool compacting_ = false;
 };

@@ -464,10 +464,47 @@ Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
   co_return synced;
 }
 
-// One pass per batch: write every record appended since the last pass (page cache, on this thread), sync them on
-// the blocking pool when --fsync always says so, then release every reply that waited for them. Records appended
-// while a sync runs form the next batch: that is the group commit. With --fsync MS an idle tail is synced by the
-// timeout of the wait for the next batch.
+// How many syncs may run at once with --fsync always. With one, a record appended while a sync runs waited for
+// that sync and then for its own: its reply paid up to two sync latencies, and the disk idled while the loop wrote
+// the next batch. With two, the next batch is written and its sync started at once. More would add little: every
+// sync ends with a flush of the device's cache, and a third batch would mostly be empty.
+constexpr std::size_t kSyncsInFlight = 2;
+
+// One sync of a written batch (--fsync always), as a task of its own so that two can run at once: marks its entry
+// done and wakes the commit task, which releases replies in batch order.
+Task<void> QueueCore::sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds) {
+  QueueCore* core = self.get();
+  Result<bool> synced = co_await core->sync_files(std::move(fds));
+  if (!synced) co_return;  // cancelled: the server is stopping, and the commit task's last sync covers the batch
+  const bool ok = *synced;
+  if (!ok) log_error("queue: binlog: fdatasync failed");
+  for (InFlight& f : core->in_flight_) {
+    if (f.batch == batch) {
+      f.done = true;
+      f.ok = ok;
+    }
+  }
+  core->commit_wanted_.set();
+}
+
+void QueueCore::release_waiters(std::uint64_t batch, bool ok) {
+  if (!ok) commit_failed_ = true;
+  done_seq_ = batch;
+  while (!waiters_.empty() && waiters_.front().seq <= batch) {
+    Waiter w = waiters_.front();
+    waiters_.pop_front();
+    *w.ok = ok;
+    loop_->schedule(w.handle);
+  }
+}
+
+// The commit task. Each pass takes every record appended since the last (from every connection on every shard),
+// writes it (page cache, on this thread), then:
+//   --fsync always  syncs it on the blocking pool, up to kSyncsInFlight batches at once, and releases the replies
+//                   that waited for a batch once its sync and every earlier one have finished (in batch order);
+//   --fsync MS      syncs at most every MS ms (the timeout of the wait for the next batch syncs an idle tail);
+//   --fsync never   leaves it to the kernel.
+// Records appended while a sync runs form the next batch: that is the group commit.
 Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
   QueueCore* core = self.get();
   Loop& loop = *core->loop_;
@@ -475,6 +512,24 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
   std::int64_t last_sync = loop.now_ns();
   bool unsynced = false;
   for (;;) {
+    if (o.fsync == queue::FsyncMode::always) {
+      while (!core->in_flight_.empty() && core->in_flight_.front().done) {
+        const InFlight f = core->in_flight_.front();
+        core->in_flight_.pop_front();
+        if (f.ok) core->binlog_->remove_compacted(f.batch);
+        core->release_waiters(f.batch, f.ok);
+      }
+      if (core->binlog_->has_pending() && core->in_flight_.size() < kSyncsInFlight) {
+        const std::uint64_t batch = core->binlog_->appended();
+        Result<std::vector<int>> fds = core->binlog_->write_pending(loop.now_ns(), wall_now_ns());
+        core->in_flight_.push_back({batch, !fds.ok(), false});
+        if (fds.ok()) loop.spawn(sync_batch(self, batch, std::move(*fds)));
+        continue;
+      }
+      core->commit_wanted_.clear();
+      if (!co_await core->commit_wanted_.wait()) break;
+      continue;
+    }
     if (!core->binlog_->has_pending()) {
       core->commit_wanted_.clear();
       Status woke;
@@ -499,13 +554,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
     const std::uint64_t batch = core->binlog_->appended();
     Result<std::vector<int>> fds = core->binlog_->write_pending(loop.now_ns(), wall_now_ns());
     bool ok = fds.ok();
-    if (ok && o.fsync == queue::FsyncMode::always) {
-      Result<bool> synced = co_await core->sync_files(std::move(*fds));
-      if (!synced) break;
-      ok = *synced;
-      if (!ok) log_error("queue: binlog: fdatasync failed");
-      core->binlog_->remove_compacted();
-    } else if (ok && o.fsync == queue::FsyncMode::interval) {
+    if (ok && o.fsync == queue::FsyncMode::interval) {
       unsynced = true;
       if (loop.now_ns() - last_sync >= o.fsync_interval_ns) {
         Result<bool> synced = co_await core->sync_files(std::move(*fds));
@@ -517,20 +566,14 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
     } else if (ok) {
       core->binlog_->remove_compacted();
     }
-    if (!ok) core->commit_failed_ = true;
-    core->done_seq_ = batch;
-    while (!core->waiters_.empty() && core->waiters_.front().seq <= batch) {
-      Waiter w = core->waiters_.front();
-      core->waiters_.pop_front();
-      *w.ok = ok;
-      loop.schedule(w.handle);
-    }
+    core->release_waiters(batch, ok);
   }
   // Stopping: what is still pending goes to disk now, synced, so a clean stop loses nothing, and no reply stays
   // parked behind a batch that will never come.
   bool ok = true;
   if (core->binlog_->has_pending()) ok = core->binlog_->write_pending(loop.now_ns(), wall_now_ns()).ok();
   ok = sync_all(core->binlog_->all_fds()) && ok;
+  core->in_flight_.clear();
   core->done_seq_ = core->binlog_->appended();
   for (const Waiter& w : core->waiters_) {
     *w.ok = ok;

@@ -142,6 +142,9 @@ class QueueCore final : public queue::WaitListener {
   static void on_timer(TimerNode* node);
   void deliver_wake(QueueConn& c);
   static Task<void> commit_loop(std::shared_ptr<QueueCore> self);
+  static Task<void> sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds);
+  // Every reply waiting for a record up to `batch` goes out (INTERNAL_ERROR when !ok).
+  void release_waiters(std::uint64_t batch, bool ok);
   // fdatasync of `fds` on the blocking pool, counted and timed for the metrics.
   Task<Result<bool>> sync_files(std::vector<int> fds);
 
@@ -171,6 +174,13 @@ class QueueCore final : public queue::WaitListener {
   };
   friend struct DurableAwaitable;
   std::deque<Waiter> waiters_;
+  // --fsync always: the batches written and being synced, oldest first (at most kSyncsInFlight).
+  struct InFlight {
+    std::uint64_t batch;  // the last record seq the batch holds
+    bool done;
+    bool ok;
+  };
+  std::deque<InFlight> in_flight_;
   std::uint64_t done_seq_ = 0;
   bool commit_failed_ = false;
   Event commit_wanted_;

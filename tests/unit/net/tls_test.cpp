@@ -292,8 +292,11 @@ TEST_P(TlsStreamTest, a_server_whose_name_does_not_match_is_refused_by_the_clien
 }
 
 // Raw bytes from a plain Stream at a TLS server: the handshake fails cleanly, whatever they are.
+// The handshake as a task of its own (handshake() is an awaitable, not a task one can spawn).
+Task<Status> handshake_within(TlsStream* s, Duration timeout) { co_return co_await s->handshake(timeout); }
+
 Task<Status> raw_peer_then_server(Stream* raw, TlsStream* server, std::string bytes, bool hang_up) {
-  JoinHandle<Status> hs = Loop::current()->spawn_joinable(server->handshake(500ms));
+  JoinHandle<Status> hs = Loop::current()->spawn_joinable(handshake_within(server, 500ms));
   if (!bytes.empty()) (void)co_await raw->write(bytes);
   if (hang_up) (void)raw->shutdown_write();
   co_return co_await hs;
@@ -353,6 +356,11 @@ Task<Status> wait_for_input(TlsStream* s, CancelState** cs) {
 
 Task<Status> handshake_only(TlsStream* s) { co_return co_await s->handshake(5s); }
 
+Task<Status> handshake_then_report(TlsStream* s, CancelState** cs) {
+  *cs = &co_await this_task_cancel_state();
+  co_return co_await s->handshake(60s);
+}
+
 // A graceful stop asks tasks to drain: a task waiting for TLS input must end (errc::eof) as it would on a Stream,
 // although the record reader is a task of its own.
 Task<Status> drain_a_waiting_read(TlsStream* client, TlsStream* server) {
@@ -365,6 +373,23 @@ Task<Status> drain_a_waiting_read(TlsStream* client, TlsStream* server) {
   while (cs == nullptr) (void)co_await sleep_for(1ms);  // the reader is suspended in wait_more once cs is set
   cs->request_drain();
   co_return co_await with_timeout(std::move(reader), 5s);
+}
+
+// Issue 11: a graceful stop must not wait for a client that connected and never sent its hello: the drain ends the
+// handshake's wait for the peer (errc::eof) long before its timeout.
+Task<Status> drain_a_waiting_handshake(TlsStream* server) {
+  CancelState* cs = nullptr;
+  JoinHandle<Status> hs = Loop::current()->spawn_joinable(handshake_then_report(server, &cs));
+  while (cs == nullptr) (void)co_await sleep_for(1ms);  // the task is suspended in the handshake once cs is set
+  cs->request_drain();
+  co_return co_await with_timeout(std::move(hs), 5s);  // the handshake's own limit is a minute: only the drain ends it
+}
+
+TEST_P(TlsStreamTest, a_graceful_stop_ends_a_handshake_whose_peer_sends_nothing) {
+  auto [a, b] = socket_pair();
+  TlsStream server(std::move(b), *server_context(false), TlsRole::server);
+  Status s = run(drain_a_waiting_handshake(&server));
+  EXPECT_EQ(s.error(), errc::eof) << s.error().message();
 }
 
 TEST_P(TlsStreamTest, a_graceful_stop_ends_a_wait_for_tls_input) {

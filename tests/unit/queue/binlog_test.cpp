@@ -139,6 +139,54 @@ TEST_F(BinlogTest, a_torn_tail_is_cut_at_the_last_good_record_and_reported) {
   EXPECT_EQ(q.peek(2), nullptr);
 }
 
+// Zeroed space after the last record (a preallocated segment, or a crash after the file grew but before the
+// records reached the disk) is the end of the log, not damage: it replays exactly, with nothing reported. A record
+// whose head reached the disk but whose payload did not (zeros where the bytes should be) is a torn record.
+TEST_F(BinlogTest, a_segment_with_a_zero_tail_replays_exactly_and_a_zeroed_payload_is_torn) {
+  {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report);
+    Session& c = q.open_session();
+    q.put(c, 0, 0, 60, "first", now);
+    q.put(c, 0, 0, 60, std::string(4096, 's'), now);
+    flush(*log);
+  }
+  const std::string last = segments().back().string();
+  struct stat st{};
+  ASSERT_EQ(::stat(last.c_str(), &st), 0);
+  const off_t records_end = st.st_size;  // the log trims the preallocated rest when it closes
+  ASSERT_EQ(::truncate(last.c_str(), records_end + 1024 * 1024), 0);  // a zero tail, read back as zeros
+  {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report);
+    ASSERT_NE(log, nullptr);
+    EXPECT_TRUE(report.problems.empty()) << report.problems[0];
+    EXPECT_EQ(report.records, 2u);
+    EXPECT_EQ(q.peek(1)->body, "first");
+    EXPECT_EQ(q.peek(2)->body, std::string(4096, 's'));
+    ASSERT_EQ(::stat(last.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, records_end) << "the zero tail is trimmed";
+  }
+  // Zero the second record's payload but keep its head (length and checksum): torn, cut, reported.
+  const off_t second_payload = records_end - 4096 - 60;  // somewhere inside the second record's payload
+  const std::string zeros(static_cast<std::size_t>(records_end - second_payload), '\0');
+  int fd = ::open(last.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), second_payload), static_cast<ssize_t>(zeros.size()));
+  ASSERT_EQ(::ftruncate(fd, records_end + 64 * 1024), 0);
+  ::close(fd);
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report);
+  ASSERT_NE(log, nullptr);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find("fails its checksum"), std::string::npos) << report.problems[0];
+  EXPECT_EQ(q.peek(1)->body, "first");
+  EXPECT_EQ(q.peek(2), nullptr);
+}
+
 TEST_F(BinlogTest, a_bad_checksum_ends_the_segment_without_failing_the_start) {
   {
     QueueState q;
@@ -210,6 +258,34 @@ TEST_F(BinlogTest, compaction_keeps_the_log_a_small_multiple_of_the_live_jobs) {
   auto again = open(back, r2, o);
   EXPECT_TRUE(r2.problems.empty());
   EXPECT_EQ(back.job_count(), 10u);
+}
+
+// With --fsync always two batches may be syncing at once: a compacted segment may only go once the batch holding
+// its copies is synced, not when an earlier batch's sync ends.
+TEST_F(BinlogTest, a_compacted_segment_stays_until_the_batch_with_its_copies_is_synced) {
+  BinlogOptions o;
+  o.segment_size = 64 * 1024;  // raised to the floor the largest job needs
+  o.max_job_size = 1024;
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report, o);
+  Session& c = q.open_session();
+  for (int i = 0; i < 10; ++i) q.put(c, 0, 1000, 60, std::string(500, 'L'), now);
+  const std::string body(1000, 'x');
+  while (log->stats().records_migrated == 0) {  // the copies are appended by the write that found the log too big
+    std::uint64_t id = q.put(c, 0, 0, 60, body, now).id;
+    ASSERT_TRUE(q.delete_job(c, id));
+    flush(*log);
+    ASSERT_LT(log->stats().current_index, 100u) << "no compaction";
+  }
+  const std::uint64_t oldest = log->stats().oldest_index;
+  const std::uint64_t before = log->written();
+  flush(*log);  // writes the copies: their batch ends at written()
+  ASSERT_GT(log->written(), before);
+  log->remove_compacted(before);  // an earlier batch's sync: the copies are not known to be on disk
+  EXPECT_EQ(log->stats().oldest_index, oldest);
+  log->remove_compacted(log->written());
+  EXPECT_GT(log->stats().oldest_index, oldest);
 }
 
 // A small tmpfs stands for a full disk (skipped where mounting is not allowed).
