@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python binding on every other CPython present (python3.12, python3.13: on PATH or in pyenv): builds the extension for each
 # in build/py<version>/ and runs the binding's own tests; an interpreter that is absent is skipped. Debian's 3.11
-# is tested by ctest (python_pytest) in the release and ASan stages of scripts/test.sh.
+# is tested by ctest (python_pytest_*) in the release and ASan stages of scripts/test.sh.
 #   RINGLET_PY_FULL=1   also runs CPython's asyncio suite from that interpreter's own test package (~1 min each).
 # An interpreter without pytest borrows Debian's (python3-pytest is pure Python).
 set -euo pipefail

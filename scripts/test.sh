@@ -12,6 +12,15 @@
 #                                             at normal priority) while the stages run: every verdict must hold on
 #                                             a loaded machine too.
 #   RINGLET_FUZZ_SECONDS=8                    time per fuzz target (CI stays near 20 minutes on 2 cores).
+#   RINGLET_TEST_JOBS=3                       ctest jobs (default: one more than cores; see test_jobs below).
+# What the ASan+UBSan stage leaves to the release stage (which runs every test), because under the sanitizers these
+# cost minutes and reach little that the tests it keeps do not:
+#   - the volume-driven integration files of asan_skip below (not even built);
+#   - StalledClientsTest's rows for http, queue and proxy (they run alone, 10-50 s each under ASan): the echo and
+#     cache rows keep the flood-and-never-read paths of the stream layer under the sanitizers, and the http, queue
+#     and proxy servers' own send paths run there in their integration tests (send timeouts, slow readers);
+#   - all but 5 of the queue's 50 kill -9 crash cycles per backend (RINGLET_KILL9_CYCLES, read by
+#     queue_server_test.cpp): each cycle starts a sanitized server, and every cycle runs the same recovery code.
 # Proving a change deterministic before resolving an issue:
 #   RINGLET_TEST_HOG=1 RINGLET_TEST_STAGES="release repeat" scripts/test.sh
 set -euo pipefail
@@ -19,11 +28,11 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
 jobs=$(nproc)
-# Test parallelism: one test per core. One more would overlap the waits on sockets and timers, but memcslap's
-# run against the cache failed once beside another integration binary on a loaded machine (not understood yet), so
-# CI stays at one per core. The tests that need a quiet machine say so in tests/CMakeLists.txt (RUN_SERIAL,
-# RESOURCE_LOCK).
-test_jobs=${RINGLET_TEST_JOBS:-$jobs}
+# Test parallelism: one test more than cores, which overlaps the waits on sockets and timers that most integration
+# tests spend their time in. The tests that need a quiet machine say so in tests/CMakeLists.txt (RUN_SERIAL:
+# the stalled-client tests, which judge the server's CPU use, and memcslap's run, which failed once beside another
+# integration binary on a loaded machine; RESOURCE_LOCK: the flooding tests).
+test_jobs=${RINGLET_TEST_JOBS:-$((jobs + 1))}
 stages=${RINGLET_TEST_STAGES:-"release asan tsan fuzz"}
 fuzz_seconds=${RINGLET_FUZZ_SECONDS:-8}
 repeat=${RINGLET_REPEAT:-5}
@@ -33,6 +42,10 @@ repeat=${RINGLET_REPEAT:-5}
 # allocator would distort), so under ASan they cost minutes and cover no file the other tests do not. Every source
 # file still runs under ASan+UBSan through the unit and the other integration tests.
 asan_skip='^integration_(bench_beanstalk|bench_memcache|bench_cli|http_vs_nginx|many_connections|steady_state_allocation|http_allocation|echo_load)_test$'
+# The slow black-box rows that the ASan stage runs fewer of (see the header): ctest -E, and the kill -9 cycles per
+# backend.
+asan_skip_tests='StalledClientsTest\..*/(http|queue|proxy)_(uring|epoll)'
+asan_kill9_cycles=5
 
 # ccache, when installed: a clean clone (or a branch switch) takes the library, the binary, the Python module and
 # the fuzz targets of every stage from the cache (the base directory shares it between clones at different paths).
@@ -59,7 +72,7 @@ build_asan() {
     name=${name//\//_}
     [[ "$name" =~ $asan_skip || " ${targets[*]} " == *" $name "* ]] || targets+=("$name")
   done
-  # The Python binding when this build has it (python_pytest runs it under ASan too).
+  # The Python binding when this build has it (the python_pytest_* tests run it under ASan too).
   if grep -q '^RINGLET_BUILD_PYTHON:BOOL=ON' build/asan-ubsan/CMakeCache.txt; then
     targets+=(ringlet_python ringlet_python_package)
   fi
@@ -67,8 +80,9 @@ build_asan() {
 }
 build_tsan() {
   cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_TSAN=ON -DRINGLET_BUILD_BENCH=OFF >/dev/null
-  # The executables of tests/unit/runtime/shard/, net/ (sharded_server_test.cpp) and servers/ (cache_test.cpp).
-  cmake --build build/tsan -j"$jobs" --target unit_runtime_shard_tests unit_net_tests unit_servers_tests
+  # One executable of the test files that hold the cross-shard tests (tests/CMakeLists.txt lists them): the files of
+  # tests/unit/runtime/shard/, net/sharded_server_test.cpp, servers/cache_test.cpp and metrics_endpoint_test.cpp.
+  cmake --build build/tsan -j"$jobs" --target tsan_cross_shard_tests
 }
 build_fuzz() {
   CC=clang CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRINGLET_BUILD_BENCH=OFF \
@@ -138,7 +152,7 @@ for stage in $stages; do
         prebuild &
         prebuild_pid=$!
       fi
-      ctest --preset release -j"$test_jobs" -LE stress  # includes python_pytest: the binding on Debian's python3
+      ctest --preset release -j"$test_jobs" -LE stress  # includes python_pytest_*: the binding on Debian's python3
       python3 -m unittest discover -s bench/compare_lib -t bench -q  # the benchmark harness's own tests
       bash scripts/test-python-versions.sh  # the binding on python3.12/3.13 when present
       ;;
@@ -153,7 +167,8 @@ for stage in $stages; do
       echo "=== asan-ubsan build and tests"
       build_stage asan
       # Tests of executables left out of this build show up as *_NOT_BUILT: not failures.
-      ctest --preset asan-ubsan -j"$test_jobs" -LE stress -E "_NOT_BUILT"
+      RINGLET_KILL9_CYCLES=$asan_kill9_cycles ctest --preset asan-ubsan -j"$test_jobs" -LE stress \
+        -E "_NOT_BUILT|$asan_skip_tests"
       ;;
     tsan)
       # Only what crosses threads: the shard runtime and the multi-shard servers (the cache's keys owned by another
@@ -165,17 +180,37 @@ for stage in $stages; do
         ctest -j"$jobs" --output-on-failure -R "ShardTest|ShardSetTest|ShardedServerTest|CacheShardsTest|MetricsEndpointTest")
       ;;
     fuzz)
-      echo "=== fuzz targets (clang, libFuzzer, ${fuzz_seconds}s each)"
+      echo "=== fuzz targets (clang, libFuzzer, ${fuzz_seconds}s each, ${jobs} at a time)"
       build_stage fuzz
+      # One target per core at once (each is a single process that keeps one core busy, so each still gets its
+      # full time); each one's output goes to build/fuzz/<target>.log and its tail is shown in order afterwards.
+      fuzz_targets=()
       for target in build/fuzz/tests/fuzz/*_fuzz; do
-        [[ -x "$target" ]] || continue
+        [[ -x "$target" ]] && fuzz_targets+=("$target")
+      done
+      fuzz_status=0
+      printf '%s\n' "${fuzz_targets[@]}" | xargs -P "$jobs" -I{} bash -c '
+        target=$1 seconds=$2
         name=$(basename "$target")
         corpus="tests/fuzz/corpus/${name%_fuzz}"
         mkdir -p "build/fuzz/corpus/$name"
+        "$target" -max_total_time="$seconds" -print_final_stats=0 "build/fuzz/corpus/$name" \
+          $( [[ -d "$corpus" ]] && echo "$corpus" ) >"build/fuzz/$name.log" 2>&1' _ {} "$fuzz_seconds" ||
+        fuzz_status=$?
+      for target in "${fuzz_targets[@]}"; do
+        name=$(basename "$target")
         echo "--- $name"
-        "$target" -max_total_time="$fuzz_seconds" -print_final_stats=0 "build/fuzz/corpus/$name" \
-          $( [[ -d "$corpus" ]] && echo "$corpus" ) 2>&1 | tail -3
+        # A target that found a crash shows more of its log: the input and the stack.
+        if grep -q "^==[0-9]*==ERROR\|^SUMMARY: \|deadly signal" "build/fuzz/$name.log"; then
+          tail -60 "build/fuzz/$name.log"
+        else
+          tail -3 "build/fuzz/$name.log"
+        fi
       done
+      if ((fuzz_status != 0)); then
+        echo "a fuzz target failed (build/fuzz/<target>.log)" >&2
+        exit 1
+      fi
       ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
   esac
