@@ -65,6 +65,11 @@ class LatencyHistogram {
 
 enum class MetricType { counter, gauge, histogram };
 
+// How two values of one sample combine — the same shard describing it twice, or the shards' sets merged. Counters,
+// histograms and most gauges sum; a state gauge (0 or 1: is a backend up?) takes the maximum, so the page says 1 when
+// any shard says 1 and an alert can compare it with 1 whatever the number of shards.
+enum class MetricCombine { sum, max };
+
 using MetricLabels = std::vector<std::pair<std::string, std::string>>;
 
 // One scrape's worth of metrics: families of samples, built by describing counters and summed over shards.
@@ -79,6 +84,7 @@ class MetricSet {
     std::string name;
     std::string help;
     MetricType type = MetricType::counter;
+    MetricCombine combine = MetricCombine::sum;
     std::vector<Sample> samples;
   };
 
@@ -86,9 +92,11 @@ class MetricSet {
   // describing the same metric twice — two listeners of one shard, or the same shard's set merged — sums.
   void counter(std::string_view name, std::string_view help, double value, MetricLabels labels = {});
   void gauge(std::string_view name, std::string_view help, double value, MetricLabels labels = {});
+  // A gauge that keeps the largest value described or merged (MetricCombine::max): "up if any shard sees it up".
+  void gauge_max(std::string_view name, std::string_view help, double value, MetricLabels labels = {});
   void histogram(std::string_view name, std::string_view help, const LatencyHistogram& h, MetricLabels labels = {});
 
-  // Adds every sample of `other` into this set (counters, gauges and histograms all sum).
+  // Adds every sample of `other` into this set (counters, gauges and histograms sum; gauge_max keeps the maximum).
   void merge(const MetricSet& other);
 
   const std::vector<Family>& families() const noexcept { return families_; }
@@ -96,7 +104,9 @@ class MetricSet {
   double value(std::string_view name, const MetricLabels& labels = {}) const;
 
  private:
-  Sample& sample(std::string_view name, std::string_view help, MetricType type, MetricLabels labels);
+  Sample& sample(std::string_view name, std::string_view help, MetricType type, MetricCombine combine,
+                 MetricLabels labels);
+  void add(Sample& s, MetricCombine combine, double value) noexcept;
   std::vector<Family> families_;
 };
 
