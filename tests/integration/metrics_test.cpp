@@ -260,6 +260,12 @@ TEST_P(MetricsTest, cache_counts_hits_misses_items_and_its_memory_limit_over_two
   EXPECT_GT(value_of(page, "ringlet_cache_memory_limit_bytes"), 32.0 * 1024 * 1024);
   EXPECT_LE(value_of(page, "ringlet_cache_memory_limit_bytes"), 64.0 * 1024 * 1024);
   EXPECT_EQ(value_of(page, "ringlet_connections_open"), 1);
+  // One request batch per exchange (each waited for its reply), recorded before the reply left; more traffic, more.
+  const std::string batches = "ringlet_cache_request_batch_duration_seconds_count";
+  EXPECT_EQ(value_of(page, batches), 8);
+  EXPECT_EQ(value_of(page, "ringlet_cache_request_batch_duration_seconds_bucket{le=\"+Inf\"}"), 8);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(exchange(fd, "get k1\r\n", hit.size()), hit);
+  EXPECT_EQ(value_of(scrape(metrics_), batches), 11);
 }
 
 TEST_P(MetricsTest, queue_reports_jobs_by_tube_and_state_and_its_binlog_syncs) {
@@ -283,6 +289,14 @@ TEST_P(MetricsTest, queue_reports_jobs_by_tube_and_state_and_its_binlog_syncs) {
   EXPECT_EQ(value_of(page, "ringlet_queue_binlog_fsync_duration_seconds_count"), fsyncs);
   EXPECT_GT(value_of(page, "ringlet_queue_binlog_live_bytes"), 0);
   EXPECT_GE(value_of(page, "ringlet_queue_binlog_dead_bytes"), 0);
+  // One request batch per exchange; a reserve that waits ends its batch, and its reply makes another.
+  const std::string batches = "ringlet_queue_request_batch_duration_seconds_count";
+  EXPECT_EQ(value_of(page, batches), 5);
+  Fd worker = echo::connect_now(endpoint_);
+  ASSERT_TRUE(worker.valid());
+  ASSERT_EQ(exchange(worker, "watch later\r\n", 12), "WATCHING 2\r\n");
+  ASSERT_EQ(exchange(worker, "reserve-with-timeout 1\r\n", 11), "TIMED_OUT\r\n");  // waited its second
+  EXPECT_EQ(value_of(scrape(metrics_), batches), 8);  // watch; the reserve until it waited; its reply
 }
 
 TEST_P(MetricsTest, http_counts_responses_by_status_class_with_their_latency) {

@@ -63,6 +63,36 @@ class LatencyHistogram {
   std::int64_t sum_ns_ = 0;
 };
 
+// Times a connection's request batches for a latency histogram (docs/operations.md, "Request batch latency"), at a
+// cost of one clock read per batch, not per command. A batch begins when a receive brings a connection bytes while no
+// batch is open — begin() takes the loop's reading of the current phase, taken just after that receive's completion
+// was reaped, so it reads no clock — and ends when the connection has answered what it could and is about to wait
+// for its client again: end() is given one fresh clock reading. Commands answered in between are counted; a batch
+// that answered none (half a command arrived) stays open, timed from its first bytes. Per-command times would be
+// useless here: the loop clock is read once per phase, so every command of a turn would read zero.
+class RequestBatchTimer {
+ public:
+  void begin(std::int64_t phase_now_ns) noexcept {
+    if (!open_) {
+      open_ = true;
+      begun_ns_ = phase_now_ns;
+    }
+  }
+  void answered() noexcept { answered_ += open_ ? 1 : 0; }
+  // Whether end() would record: call the clock only then.
+  bool due() const noexcept { return open_ && answered_ != 0; }
+  void end(std::int64_t clock_now_ns, LatencyHistogram& into) noexcept {
+    into.record(clock_now_ns - begun_ns_);
+    open_ = false;
+    answered_ = 0;
+  }
+
+ private:
+  std::int64_t begun_ns_ = 0;
+  std::uint32_t answered_ = 0;
+  bool open_ = false;
+};
+
 enum class MetricType { counter, gauge, histogram };
 
 // How two values of one sample combine — the same shard describing it twice, or the shards' sets merged. Counters,
