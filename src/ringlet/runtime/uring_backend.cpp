@@ -116,6 +116,7 @@ class ProvidedRing final : public BufferSource {
   }
 
   std::uint32_t free_count() const noexcept { return free_; }
+  std::uint32_t count() const noexcept { return count_; }
 
  private:
   io_uring_buf_ring* br_ = nullptr;
@@ -188,6 +189,7 @@ class UringBackend final : public Backend {
     ++pending_;
     if (op.kind == OpKind::recv_provided && buffers_.free_count() == 0) {
       starved_.push_back(&op);
+      ++stats_.receives_starved;
       return false;
     }
     prep(op);
@@ -240,6 +242,7 @@ class UringBackend final : public Backend {
 
   std::size_t pending() const noexcept override { return pending_; }
   const BackendStats& stats() const noexcept override { return stats_; }
+  ReceiveRingLevel receive_ring() const noexcept override { return {buffers_.count(), buffers_.free_count()}; }
 
  private:
   io_uring_sqe* get_sqe() noexcept {
@@ -342,6 +345,7 @@ class UringBackend final : public Backend {
         if (res == -ENOBUFS && !more) {
           if (op.state == Operation::State::pending) {
             // The ring ran dry: re-arm now or when a buffer comes back. The owner never sees ENOBUFS.
+            ++stats_.receives_starved;
             if (buffers_.free_count() > 0) {
               prep(op);
             } else {
