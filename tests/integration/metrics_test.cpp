@@ -4,6 +4,9 @@
 // see a counter go backwards.
 #include "echo_harness.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -257,6 +260,12 @@ TEST_P(MetricsTest, cache_counts_hits_misses_items_and_its_memory_limit_over_two
   EXPECT_GT(value_of(page, "ringlet_cache_memory_limit_bytes"), 32.0 * 1024 * 1024);
   EXPECT_LE(value_of(page, "ringlet_cache_memory_limit_bytes"), 64.0 * 1024 * 1024);
   EXPECT_EQ(value_of(page, "ringlet_connections_open"), 1);
+  // One request batch per exchange (each waited for its reply), recorded before the reply left; more traffic, more.
+  const std::string batches = "ringlet_cache_request_batch_duration_seconds_count";
+  EXPECT_EQ(value_of(page, batches), 8);
+  EXPECT_EQ(value_of(page, "ringlet_cache_request_batch_duration_seconds_bucket{le=\"+Inf\"}"), 8);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(exchange(fd, "get k1\r\n", hit.size()), hit);
+  EXPECT_EQ(value_of(scrape(metrics_), batches), 11);
 }
 
 TEST_P(MetricsTest, queue_reports_jobs_by_tube_and_state_and_its_binlog_syncs) {
@@ -280,6 +289,14 @@ TEST_P(MetricsTest, queue_reports_jobs_by_tube_and_state_and_its_binlog_syncs) {
   EXPECT_EQ(value_of(page, "ringlet_queue_binlog_fsync_duration_seconds_count"), fsyncs);
   EXPECT_GT(value_of(page, "ringlet_queue_binlog_live_bytes"), 0);
   EXPECT_GE(value_of(page, "ringlet_queue_binlog_dead_bytes"), 0);
+  // One request batch per exchange; a reserve that waits ends its batch, and its reply makes another.
+  const std::string batches = "ringlet_queue_request_batch_duration_seconds_count";
+  EXPECT_EQ(value_of(page, batches), 5);
+  Fd worker = echo::connect_now(endpoint_);
+  ASSERT_TRUE(worker.valid());
+  ASSERT_EQ(exchange(worker, "watch later\r\n", 12), "WATCHING 2\r\n");
+  ASSERT_EQ(exchange(worker, "reserve-with-timeout 1\r\n", 11), "TIMED_OUT\r\n");  // waited its second
+  EXPECT_EQ(value_of(scrape(metrics_), batches), 8);  // watch; the reserve until it waited; its reply
 }
 
 TEST_P(MetricsTest, http_counts_responses_by_status_class_with_their_latency) {
@@ -318,6 +335,44 @@ TEST_P(MetricsTest, proxy_reports_each_backend_state_connections_and_bytes) {
   EXPECT_EQ(value_of(page, "ringlet_proxy_backend_received_bytes_total" + b), 5'000);
   EXPECT_EQ(value_of(page, "ringlet_proxy_backend_failures_total{backend=\"" + backend + "\",kind=\"connect\"}"), 0);
   EXPECT_EQ(value_of(page, "ringlet_proxy_no_backend_total"), 0);
+}
+
+// A port on 127.0.0.1 that nothing listens on: bound, read and closed again (connects to it are refused).
+std::string refused_address() {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    return "";
+  }
+  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+}
+
+// ringlet_proxy_backend_up is a state an alert compares with 1: two shards that both see a backend up make it 1, not
+// 2 (#14); the per-shard count is ringlet_proxy_backend_up_shards. The down backend refuses every probe, so each
+// shard marks it down after ProxyServer::kFall (2) of them.
+TEST_P(MetricsTest, proxy_backend_up_is_1_for_a_live_backend_and_0_for_a_dead_one_over_two_shards) {
+  const std::string live = start_echo_backend();
+  const std::string dead = refused_address();
+  ASSERT_FALSE(live.empty() || dead.empty());
+  start("proxy", {"--threads", "2", "--backend", live, "--backend", dead, "--health-interval", "0.05"});
+  const std::string l = "{backend=\"" + live + "\"}";
+  const std::string d = "{backend=\"" + dead + "\"}";
+  std::string page = scrape_until("ringlet_proxy_backend_up_shards" + d, 0);
+  EXPECT_EQ(value_of(page, "ringlet_shards"), 2);
+  EXPECT_EQ(value_of(page, "ringlet_proxy_backend_up" + d), 0) << page;
+  EXPECT_EQ(value_of(page, "ringlet_proxy_backend_up_shards" + d), 0);
+  EXPECT_GE(value_of(page, "ringlet_proxy_backend_failures_total{backend=\"" + dead + "\",kind=\"check\"}"),
+            2 * 2);  // each shard: ProxyServer::kFall failed probes at least
+  EXPECT_EQ(value_of(page, "ringlet_proxy_backend_up" + l), 1);
+  EXPECT_EQ(value_of(page, "ringlet_proxy_backend_up_shards" + l), 2);
+  // A client is relayed to the live one.
+  const std::string data = echo::pattern(1'000, 5);
+  Peer p = echo::echo_once(endpoint_, data, /*half_close=*/true);
+  EXPECT_EQ(p.in, data);
 }
 
 // Every server's page, after some traffic, as Prometheus's own checker reads it (lint included).

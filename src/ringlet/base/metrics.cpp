@@ -1,7 +1,9 @@
 // metrics.cpp — summing metric sets and writing them in the Prometheus text format.
 #include "ringlet/base/metrics.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -10,7 +12,7 @@
 namespace ringlet {
 
 MetricSet::Sample& MetricSet::sample(std::string_view name, std::string_view help, MetricType type,
-                                     MetricLabels labels) {
+                                     MetricCombine combine, MetricLabels labels) {
   Family* family = nullptr;
   for (Family& f : families_) {
     if (f.name == name) {
@@ -19,36 +21,50 @@ MetricSet::Sample& MetricSet::sample(std::string_view name, std::string_view hel
     }
   }
   if (family == nullptr) {
-    families_.push_back(Family{std::string(name), std::string(help), type, {}});
+    families_.push_back(Family{std::string(name), std::string(help), type, combine, {}});
     family = &families_.back();
-  } else if (family->type != type) {
-    fatal("a metric described with two types");
+  } else if (family->type != type || family->combine != combine) {
+    fatal("a metric described with two types (or two ways of combining)");
   }
   for (Sample& s : family->samples) {
     if (s.labels == labels) return s;
   }
-  family->samples.push_back(Sample{std::move(labels), 0, {}});
+  // A maximum starts below every value, so the first one described is taken as it is (even a negative one).
+  const double start = combine == MetricCombine::max ? -std::numeric_limits<double>::infinity() : 0;
+  family->samples.push_back(Sample{std::move(labels), start, {}});
   return family->samples.back();
 }
 
+void MetricSet::add(Sample& s, MetricCombine combine, double value) noexcept {
+  if (combine == MetricCombine::max) {
+    s.value = std::max(s.value, value);
+  } else {
+    s.value += value;
+  }
+}
+
 void MetricSet::counter(std::string_view name, std::string_view help, double value, MetricLabels labels) {
-  sample(name, help, MetricType::counter, std::move(labels)).value += value;
+  sample(name, help, MetricType::counter, MetricCombine::sum, std::move(labels)).value += value;
 }
 
 void MetricSet::gauge(std::string_view name, std::string_view help, double value, MetricLabels labels) {
-  sample(name, help, MetricType::gauge, std::move(labels)).value += value;
+  sample(name, help, MetricType::gauge, MetricCombine::sum, std::move(labels)).value += value;
+}
+
+void MetricSet::gauge_max(std::string_view name, std::string_view help, double value, MetricLabels labels) {
+  add(sample(name, help, MetricType::gauge, MetricCombine::max, std::move(labels)), MetricCombine::max, value);
 }
 
 void MetricSet::histogram(std::string_view name, std::string_view help, const LatencyHistogram& h,
                           MetricLabels labels) {
-  sample(name, help, MetricType::histogram, std::move(labels)).histogram.merge(h);
+  sample(name, help, MetricType::histogram, MetricCombine::sum, std::move(labels)).histogram.merge(h);
 }
 
 void MetricSet::merge(const MetricSet& other) {
   for (const Family& f : other.families_) {
     for (const Sample& s : f.samples) {
-      Sample& mine = sample(f.name, f.help, f.type, s.labels);
-      mine.value += s.value;
+      Sample& mine = sample(f.name, f.help, f.type, f.combine, s.labels);
+      add(mine, f.combine, s.value);
       mine.histogram.merge(s.histogram);
     }
   }

@@ -63,7 +63,42 @@ class LatencyHistogram {
   std::int64_t sum_ns_ = 0;
 };
 
+// Times a connection's request batches for a latency histogram (docs/operations.md, "Request batch latency"), at a
+// cost of one clock read per batch, not per command. A batch begins when a receive brings a connection bytes while no
+// batch is open — begin() takes the loop's reading of the current phase, taken just after that receive's completion
+// was reaped, so it reads no clock — and ends when the connection has answered what it could and is about to wait
+// for its client again: end() is given one fresh clock reading. Commands answered in between are counted; a batch
+// that answered none (half a command arrived) stays open, timed from its first bytes. Per-command times would be
+// useless here: the loop clock is read once per phase, so every command of a turn would read zero.
+class RequestBatchTimer {
+ public:
+  void begin(std::int64_t phase_now_ns) noexcept {
+    if (!open_) {
+      open_ = true;
+      begun_ns_ = phase_now_ns;
+    }
+  }
+  void answered() noexcept { answered_ += open_ ? 1 : 0; }
+  // Whether end() would record: call the clock only then.
+  bool due() const noexcept { return open_ && answered_ != 0; }
+  void end(std::int64_t clock_now_ns, LatencyHistogram& into) noexcept {
+    into.record(clock_now_ns - begun_ns_);
+    open_ = false;
+    answered_ = 0;
+  }
+
+ private:
+  std::int64_t begun_ns_ = 0;
+  std::uint32_t answered_ = 0;
+  bool open_ = false;
+};
+
 enum class MetricType { counter, gauge, histogram };
+
+// How two values of one sample combine — the same shard describing it twice, or the shards' sets merged. Counters,
+// histograms and most gauges sum; a state gauge (0 or 1: is a backend up?) takes the maximum, so the page says 1 when
+// any shard says 1 and an alert can compare it with 1 whatever the number of shards.
+enum class MetricCombine { sum, max };
 
 using MetricLabels = std::vector<std::pair<std::string, std::string>>;
 
@@ -79,6 +114,7 @@ class MetricSet {
     std::string name;
     std::string help;
     MetricType type = MetricType::counter;
+    MetricCombine combine = MetricCombine::sum;
     std::vector<Sample> samples;
   };
 
@@ -86,9 +122,11 @@ class MetricSet {
   // describing the same metric twice — two listeners of one shard, or the same shard's set merged — sums.
   void counter(std::string_view name, std::string_view help, double value, MetricLabels labels = {});
   void gauge(std::string_view name, std::string_view help, double value, MetricLabels labels = {});
+  // A gauge that keeps the largest value described or merged (MetricCombine::max): "up if any shard sees it up".
+  void gauge_max(std::string_view name, std::string_view help, double value, MetricLabels labels = {});
   void histogram(std::string_view name, std::string_view help, const LatencyHistogram& h, MetricLabels labels = {});
 
-  // Adds every sample of `other` into this set (counters, gauges and histograms all sum).
+  // Adds every sample of `other` into this set (counters, gauges and histograms sum; gauge_max keeps the maximum).
   void merge(const MetricSet& other);
 
   const std::vector<Family>& families() const noexcept { return families_; }
@@ -96,7 +134,9 @@ class MetricSet {
   double value(std::string_view name, const MetricLabels& labels = {}) const;
 
  private:
-  Sample& sample(std::string_view name, std::string_view help, MetricType type, MetricLabels labels);
+  Sample& sample(std::string_view name, std::string_view help, MetricType type, MetricCombine combine,
+                 MetricLabels labels);
+  void add(Sample& s, MetricCombine combine, double value) noexcept;
   std::vector<Family> families_;
 };
 

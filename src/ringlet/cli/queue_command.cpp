@@ -21,6 +21,8 @@ struct QueueService final : ShardService {
   std::span<TcpServer* const> more_servers() override { return more_tcp; }
   void describe_metrics(MetricSet& out) override {
     if (core) core->describe_metrics(out);  // the queue lives on shard 0 alone
+    server.describe_metrics(out);           // connections live on every shard
+    for (const auto& m : more) m->describe_metrics(out);
   }
   QueueOptions options;             // this shard's copy
   std::shared_ptr<QueueCore> core;  // shard 0 only

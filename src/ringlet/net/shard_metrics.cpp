@@ -34,6 +34,16 @@ void describe_shard_metrics(Shard& shard, MetricSet& out) {
               "Connections that kept io_uring receive-ring buffers past a loop turn and had them copied out (a "
               "slow consumer holding the shared ring).",
               static_cast<double>(tc.loans_returned.get()));
+  // io_uring only: epoll has no ring (its receives take pool buffers, counted below).
+  if (const ReceiveRingLevel ring = shard.loop().backend().receive_ring(); ring.buffers != 0) {
+    out.gauge("ringlet_receive_ring_buffers", "io_uring provided-buffer receive ring: buffers free (lent to the kernel) "
+              "and in use (holding received bytes not yet consumed).", ring.free, {{"state", "free"}});
+    out.gauge("ringlet_receive_ring_buffers", "", ring.buffers - ring.free, {{"state", "in_use"}});
+  }
+  out.counter("ringlet_receive_starved_total",
+              "Receives that waited for the shared receive allowance: io_uring, the receive ring was empty (ENOBUFS, "
+              "re-armed when buffers came back); epoll, the wait's receive budget was spent (served from the backlog).",
+              static_cast<double>(bs.receives_starved));
   out.gauge("ringlet_buffer_pool_buffers_in_use", "Pooled buffers handed out and not yet returned.",
             static_cast<double>(pool.outstanding()));
   out.gauge("ringlet_buffer_pool_cached_bytes", "Bytes of free buffers cached for reuse.",

@@ -12,8 +12,8 @@
 
 namespace ringlet {
 
-// ringlet_loop_*, ringlet_backend_*, ringlet_buffer_pool_*, ringlet_bytes_*_total, ringlet_shard_messages_*,
-// ringlet_shards: what this shard's loop and pools have done. Bytes count every stream of the shard (the metrics
+// ringlet_loop_*, ringlet_backend_*, ringlet_receive_*, ringlet_buffer_pool_*, ringlet_bytes_*_total,
+// ringlet_shard_messages_*, ringlet_shards: what this shard's loop, backend and pools have done. Bytes count every stream of the shard (the metrics
 // endpoint's own included).
 void describe_shard_metrics(Shard& shard, MetricSet& out);
 

@@ -37,6 +37,18 @@ struct BackendStats {
   std::uint64_t kernel_waits = 0;    // entries into the kernel that could block
   std::uint64_t kernel_submits = 0;  // entries that only submitted
   std::uint64_t completions = 0;
+  // Provided-buffer receives that had to wait for the shared receive allowance. io_uring: the ring was empty (the
+  // kernel ended the multishot with ENOBUFS, or it was armed while empty); each got a plain read at the next wait
+  // (serve_starved). epoll: a connection with input left for the backlog because this wait's receive budget (a ring's worth
+  // of bytes) was spent. Growing steadily: --receive-buffers is small for the load (docs/operations.md).
+  std::uint64_t receives_starved = 0;
+};
+
+// The provided-buffer receive ring's fill level when asked (metrics). A backend without one (epoll: it receives into
+// the pool's buffers, which never run out) says 0 buffers.
+struct ReceiveRingLevel {
+  std::uint32_t buffers = 0;  // in the ring
+  std::uint32_t free = 0;     // lent to the kernel, waiting for data; the rest hold bytes not yet consumed
 };
 
 class Backend {
@@ -58,6 +70,7 @@ class Backend {
   // Operations submitted and not yet finally completed.
   virtual std::size_t pending() const noexcept = 0;
   virtual const BackendStats& stats() const noexcept = 0;
+  virtual ReceiveRingLevel receive_ring() const noexcept { return {}; }
 };
 
 struct BackendChoice {

@@ -248,6 +248,7 @@ class EpollBackend final : public Backend {
       const bool burst_done = !armed && receives == kReceiveBurst;
       const bool spent = budget_ <= 0 && !(armed && receives == 0);
       if (op.kind == OpKind::recv_provided && (burst_done || spent)) {
+        stats_.receives_starved += spent ? 1 : 0;  // what io_uring's empty ring is here (metrics)
         to_backlog(*op.io);
         break;
       }

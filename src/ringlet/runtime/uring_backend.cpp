@@ -253,6 +253,7 @@ class UringBackend final : public Backend {
 
   std::size_t pending() const noexcept override { return pending_; }
   const BackendStats& stats() const noexcept override { return stats_; }
+  ReceiveRingLevel receive_ring() const noexcept override { return {buffers_.count(), buffers_.free_count()}; }
 
  private:
   io_uring_sqe* get_sqe() noexcept {
@@ -424,6 +425,7 @@ class UringBackend final : public Backend {
   static constexpr std::uint8_t kBacklogged = 2;          // its last plain read filled the buffer
 
   void starve(Operation& op) noexcept {
+    ++stats_.receives_starved;
     ((op.receive_flags & (kReceivedSinceArmed | kBacklogged)) != 0 ? heavy_ : light_).push_back(&op);
   }
 

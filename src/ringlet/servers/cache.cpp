@@ -618,10 +618,13 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
   std::string value;
   TurnBudget turn;  // pipelined commands answered since this connection last let the others run
   bool open = true;
+  RequestBatchTimer batch;  // ringlet_cache_request_batch_duration_seconds: one clock read per batch
   while (open) {
     if (in.empty()) {
+      if (batch.due()) batch.end(server.loop().clock().now_ns(), server.batch_latency());
       Status more = co_await stream.wait_more();
       if (!more || in.empty()) break;  // end of input, idle timeout, error, or a graceful stop
+      batch.begin(server.loop().now_ns());
     }
     // 1. The command line: in place when the first received slice holds all of it, else gathered.
     Slice hold;  // keeps the line's buffer alive while the request's views point into it
@@ -688,6 +691,7 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
           break;
       }
     }
+    batch.answered();
     parser.reset();
     pending.clear();
     hold.reset();
@@ -704,6 +708,7 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
     // 5. Back-pressure: a client that pipelines without reading waits here, holding back its own requests.
     if (open && stream.queued_bytes() >= o.output_limit) open = co_await wait_for_room(stream, o);
   }
+  if (batch.due()) batch.end(server.loop().clock().now_ns(), server.batch_latency());  // ended by quit
   (void)co_await with_timeout(stream.flush(), o.send_timeout);
 }
 
@@ -829,6 +834,9 @@ void describe_cache_metrics(CacheServer& server, MetricSet& out) {
             static_cast<double>(st.allocated_bytes));
   out.gauge("ringlet_cache_memory_limit_bytes", "Memory the stores may allocate (--memory).",
             static_cast<double>(st.budget_bytes));
+  out.histogram("ringlet_cache_request_batch_duration_seconds",
+                "Time from the receive that brought a batch of commands to its last reply being queued.",
+                server.batch_latency());
 }
 
 }  // namespace ringlet::cache

@@ -75,6 +75,8 @@ class CacheServer {
   Store& store() noexcept { return store_; }
   CommandStats& stats() noexcept { return stats_; }
   std::uint64_t& total_connections() noexcept { return total_connections_; }
+  // Every connection's request batches (base/metrics.hpp, RequestBatchTimer).
+  LatencyHistogram& batch_latency() noexcept { return batch_latency_; }
   unsigned& verbosity() noexcept { return verbosity_; }
 
  private:
@@ -97,6 +99,7 @@ class CacheServer {
   CommandStats stats_;
   Partition partition_;
   std::uint64_t total_connections_ = 0;
+  LatencyHistogram batch_latency_;
   unsigned verbosity_ = 0;
   JoinHandle<void> expiry_;
   TcpServer tcp_;  // after the store and stats: its connections use everything above
@@ -108,7 +111,8 @@ class CacheServer {
 Task<void> cache_connection(Stream stream, TcpServer& server);
 
 // ringlet_cache_*: this shard's partition — hits and misses by command, evictions, expirations, items, bytes and
-// the memory limit (docs/operations.md, "Metrics"). On this shard's thread.
+// the memory limit — and its connections' request batch latency (docs/operations.md, "Metrics"). On this shard's
+// thread.
 void describe_cache_metrics(CacheServer& server, MetricSet& out);
 
 // The store budget of one shard when `total` bytes are split over `shards`; 0 when too small for a store.

@@ -173,8 +173,12 @@ void ProxyServer::describe_metrics(MetricSet& out) const {
   for (const ProxyBackend& b : backends_) {
     const ProxyBackendStats& s = b.stats;
     const MetricLabels backend{{"backend", b.name}};
-    out.gauge("ringlet_proxy_backend_up",
-              "Shards that see the backend up (each shard checks on its own; all up: equal to ringlet_shards).",
+    // Each shard checks on its own. The state is 1 when any shard sees the backend up (clients reaching that shard
+    // are served), so an alert compares it with 1 whatever the shard count; the count says whether shards disagree.
+    out.gauge_max("ringlet_proxy_backend_up", "1 when the backend is up (any shard sees it up), 0 when it is down.",
+                  b.up ? 1 : 0, backend);
+    out.gauge("ringlet_proxy_backend_up_shards",
+              "Shards that see the backend up (each checks on its own): equal to ringlet_shards when all do.",
               b.up ? 1 : 0, backend);
     out.gauge("ringlet_proxy_backend_connections_open", "Relays to the backend in progress.",
               static_cast<double>(s.open), backend);

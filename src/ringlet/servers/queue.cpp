@@ -678,6 +678,13 @@ void QueueCore::describe_metrics(MetricSet& out) {
 
 bool QueueServer::core_is_here() const noexcept { return current_shard() == core_->shard(); }
 
+void QueueServer::describe_metrics(MetricSet& out) const {
+  out.histogram("ringlet_queue_request_batch_duration_seconds",
+                "Time from the receive that brought a batch of commands to its last reply being queued (a reserve "
+                "that waits for a job ends its batch when it starts waiting).",
+                batch_latency_);
+}
+
 bool QueueServer::allowed(const Stream& stream) const {
   if (options_->allow.empty()) return true;
   Result<Address> peer = stream.peer_address();
@@ -790,14 +797,18 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
   co_await on_core(server, c, CoreOp::open);
   beanstalk::RequestParser parser(beanstalk::RequestLimits{server.options().max_job_size});
   TurnBudget turn;  // pipelined commands answered since this connection last let the others run
+  RequestBatchTimer batch;  // ringlet_queue_request_batch_duration_seconds: one clock read per batch
+  Loop& loop = stream.loop();
   for (;;) {
     beanstalk::ParseResult r = parser.parse(stream.inbound());
     if (r.need_more()) {
+      if (batch.due()) batch.end(loop.clock().now_ns(), server.batch_latency());
       // Awaited in this task (which queue_connection awaits with as_input_wait): a graceful stop's drain request
       // ends only input waits, and must find this one.
       const std::size_t before = stream.inbound().bytes();
       Status more = co_await stream.wait_more();
       if (!more || stream.inbound().bytes() <= before) break;
+      batch.begin(loop.now_ns());
       continue;
     }
     if (r.error()) {
@@ -806,6 +817,7 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
                                                                                : ReplyKind::bad_format;
       stream.queue_copy(beanstalk::reply_word(kind));
       stream.queue_copy("\r\n");
+      batch.answered();
       continue;
     }
     c.request = parser.request();
@@ -838,11 +850,16 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
     c.body = {};
     body.reset();
     if (c.waiting) {
+      // Waiting for a job is the client's choice, not our latency: the batch ends with the reserve, and its reply
+      // opens the next one when the wake-up (or the hang-up) comes.
+      batch.answered();
+      batch.end(loop.clock().now_ns(), server.batch_latency());
       parser.drop_line();  // do not pin a receive buffer while we wait
       JoinHandle<void> watcher = stream.loop().spawn_joinable(watch_hangup(&stream, &c));
       co_await WakeOrHangup(&c);
       watcher.cancel();
       co_await watcher;  // the stream has one reader: the watcher is gone before we read again
+      batch.begin(loop.now_ns());
       if (!c.woken) co_await on_core(server, c, CoreOp::cancel_wait);
       // A wake-up that raced the hang-up has arrived by now (it was sent before the core's answer).
       if (c.woken) {
@@ -857,6 +874,7 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
     } else {
       stream.queue_copy(c.reply);
     }
+    batch.answered();
     // Fairness: a deep pipeline gets a turn's budget of answers, then the other connections get their turn (as in
     // the HTTP server), so a thousand pipelining clients cannot make one loop turn long (#15).
     if (turn.spend(!stream.inbound().empty())) {
@@ -868,6 +886,7 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
       if (!room) break;
     }
   }
+  if (batch.due()) batch.end(loop.clock().now_ns(), server.batch_latency());  // ended by quit or a hang-up
   co_await on_core(server, c, CoreOp::close);
   (void)co_await with_timeout(stream.flush(), kFinalFlushTimeout);
 }

@@ -201,10 +201,15 @@ class QueueServer {
   QueueCore* core_ptr() const noexcept { return core_; }
   bool core_is_here() const noexcept;
   bool allowed(const Stream& stream) const;
+  // This server's connections' request batches (base/metrics.hpp, RequestBatchTimer), on its shard.
+  LatencyHistogram& batch_latency() noexcept { return batch_latency_; }
+  // ringlet_queue_request_batch_duration_seconds (docs/operations.md, "Metrics"). On this server's shard.
+  void describe_metrics(MetricSet& out) const;
 
  private:
   const QueueOptions* options_;
   QueueCore* core_;
+  LatencyHistogram batch_latency_;
   TcpServer tcp_;
 };
 

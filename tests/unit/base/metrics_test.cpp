@@ -140,5 +140,29 @@ TEST(MetricSetMerge, describing_the_same_metric_twice_adds) {
   EXPECT_EQ(set.families().size(), 1u);
 }
 
+TEST(MetricSetMerge, a_max_gauge_keeps_the_largest_value_so_a_state_reads_1_if_any_shard_says_1) {
+  MetricSet shard0;
+  MetricSet shard1;
+  MetricSet shard2;
+  shard0.gauge_max("ringlet_backend_up", "Up.", 0, {{"backend", "a"}});
+  shard0.gauge_max("ringlet_backend_up", "Up.", 1, {{"backend", "b"}});
+  shard1.gauge_max("ringlet_backend_up", "Up.", 1, {{"backend", "a"}});
+  shard1.gauge_max("ringlet_backend_up", "Up.", 1, {{"backend", "b"}});
+  shard2.gauge_max("ringlet_backend_up", "Up.", 0, {{"backend", "c"}});
+  shard2.gauge_max("ringlet_temperature", "Negative values too.", -3);
+  MetricSet page;
+  page.merge(shard0);
+  page.merge(shard1);
+  page.merge(shard2);
+  EXPECT_EQ(page.value("ringlet_backend_up", {{"backend", "a"}}), 1);
+  EXPECT_EQ(page.value("ringlet_backend_up", {{"backend", "b"}}), 1);  // not 2: two shards see it up
+  EXPECT_EQ(page.value("ringlet_backend_up", {{"backend", "c"}}), 0);
+  EXPECT_EQ(page.value("ringlet_temperature"), -3);  // the first value described, not max(0, it)
+  EXPECT_EQ(text_of(page).substr(0, 96),
+            "# HELP ringlet_backend_up Up.\n"
+            "# TYPE ringlet_backend_up gauge\n"
+            "ringlet_backend_up{backend=\"a\"} 1\n");
+}
+
 }  // namespace
 }  // namespace ringlet

@@ -8,8 +8,11 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <thread>
+#include <vector>
 
+#include "ringlet/buf/buffer.hpp"
 #include "support/loop_fixture.hpp"
 
 // The contract both backends keep (operation.hpp, backend.hpp), checked on each without a loop: inline versus later
@@ -157,6 +160,81 @@ TEST_P(BackendContractTest, a_write_from_another_thread_ends_a_blocked_wait) {
   EXPECT_EQ(read.last_result, static_cast<int>(sizeof(std::uint64_t)));
   backend_->detach(wake_io);
   ::close(efd);
+}
+
+// A multishot receive into provided buffers that keeps every buffer it is given, as a slow consumer would.
+struct HoldingReceiver : Operation {
+  std::vector<Buffer*> held;
+  std::size_t bytes = 0;
+  bool ended = false;
+  int errors = 0;  // results other than bytes, end of input or ECANCELED
+
+  explicit HoldingReceiver(IoHandle& handle) {
+    kind = OpKind::recv_provided;
+    multishot = true;
+    io = &handle;
+    on_complete = [](Operation& op, int res, std::uint32_t flags) noexcept {
+      auto& self = static_cast<HoldingReceiver&>(op);
+      if (res > 0) {  // only a result with bytes carries a buffer
+        self.held.push_back(op.buffer);
+        op.buffer = nullptr;
+        self.bytes += static_cast<std::size_t>(res);
+      } else if (res != 0 && res != -ECANCELED) {
+        ++self.errors;
+      }
+      if ((flags & Operation::kMore) == 0) self.ended = true;
+    };
+  }
+  void release() {
+    for (Buffer* b : held) buffer_unref(b);
+    held.clear();
+  }
+};
+
+// ringlet_receive_ring_buffers and ringlet_receive_starved_total (#14): a ring of 4 buffers of 16 bytes and 200 bytes
+// waiting. io_uring lends the receive all 4, runs dry (ENOBUFS) and counts it; the receive then gets a plain read and
+// ends with its bytes, and the owner re-arms it. epoll has no ring, and its budget per wait (4 x 16 bytes) sends the
+// connection to the backlog, counted the same way.
+TEST_P(BackendContractTest, a_receive_that_runs_the_ring_dry_is_counted_as_starved_and_still_gets_every_byte) {
+  BackendOptions small;
+  small.kind = GetParam();
+  small.provided_buffer_count = 4;
+  small.provided_buffer_size = 16;
+  backend_.reset();
+  auto created = create_backend(small);
+  ASSERT_TRUE(created) << "the backend was available with the default ring";
+  backend_ = std::move(created->backend);
+  const bool uring = GetParam() == BackendKind::uring;
+  EXPECT_EQ(backend_->receive_ring().buffers, uring ? 4u : 0u);
+  EXPECT_EQ(backend_->receive_ring().free, uring ? 4u : 0u);
+  EXPECT_EQ(backend_->stats().receives_starved, 0u);
+
+  const std::string data(200, 'x');
+  ASSERT_EQ(::write(fds_[1], data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  HoldingReceiver r(io_);
+  ASSERT_FALSE(backend_->submit(r));
+  ASSERT_TRUE(wait_until([&] { return backend_->stats().receives_starved >= 1; }));
+  if (uring) {  // every buffer is held by the receiver: none left in the ring
+    EXPECT_EQ(r.bytes, 64u);
+    EXPECT_EQ(backend_->receive_ring().free, 0u);
+  }
+  r.release();
+  EXPECT_EQ(backend_->receive_ring().free, uring ? 4u : 0u);
+  ASSERT_TRUE(wait_until([&] {
+    r.release();
+    if (r.ended && r.state == Operation::State::idle && r.bytes < data.size()) {
+      r.ended = false;  // a receive that ended with bytes: the owner re-arms it when it wants more
+      EXPECT_FALSE(backend_->submit(r));
+    }
+    return r.bytes == data.size();
+  }));
+  EXPECT_EQ(r.errors, 0) << "the owner never sees the starvation";
+  EXPECT_GE(backend_->stats().receives_starved, 1u);
+
+  backend_->cancel(r);
+  ASSERT_TRUE(wait_until([&] { return r.ended; }));
+  r.release();
+  EXPECT_EQ(backend_->receive_ring().free, uring ? 4u : 0u);
 }
 
 RINGLET_BOTH_BACKENDS(BackendContractTest);
