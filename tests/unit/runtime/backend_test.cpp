@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -235,6 +236,70 @@ TEST_P(BackendContractTest, a_receive_that_runs_the_ring_dry_is_counted_as_starv
   ASSERT_TRUE(wait_until([&] { return r.ended; }));
   r.release();
   EXPECT_EQ(backend_->receive_ring().free, uring ? 4u : 0u);
+}
+
+// ---- receiving into provided buffers under contention (#15, docs/design/buffers.md "Fairness within a turn") ----
+
+// Socket pairs, each with an IoHandle on the receiving end, detached and closed when done.
+struct Pairs {
+  std::vector<std::array<int, 2>> fds;
+  std::vector<std::unique_ptr<IoHandle>> ios;
+  Backend* backend = nullptr;
+
+  Pairs(Backend& b, std::size_t n) : backend(&b) {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::array<int, 2> p{};
+      EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.data()), 0);
+      fds.push_back(p);
+      ios.push_back(std::make_unique<IoHandle>());
+      ios.back()->fd = p[0];
+    }
+  }
+  ~Pairs() {
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      backend->detach(*ios[i]);
+      ::close(fds[i][0]);
+      ::close(fds[i][1]);
+    }
+  }
+};
+
+BackendOptions small_ring(BackendKind kind, std::uint32_t buffers) {
+  BackendOptions options;
+  options.kind = kind;
+  options.provided_buffer_count = buffers;
+  options.provided_buffer_size = 4096;
+  return options;
+}
+
+TEST_P(BackendContractTest, a_receive_gets_its_bytes_while_other_receives_hold_every_ring_buffer) {
+  auto created = create_backend(small_ring(GetParam(), 2));
+  ASSERT_TRUE(static_cast<bool>(created));
+  Backend& backend = *created->backend;
+  Pairs pairs(backend, 2);
+  HoldingReceiver hog(*pairs.ios[0]);
+  HoldingReceiver fresh(*pairs.ios[1]);
+  ASSERT_FALSE(backend.submit(hog));
+  ASSERT_FALSE(backend.submit(fresh));
+  backend.wait(0);
+
+  // The hog's 16 KiB fill both ring buffers (on io_uring), which it keeps.
+  std::string bulk(16384, 'h');
+  ASSERT_EQ(::write(pairs.fds[0][1], bulk.data(), bulk.size()), static_cast<ssize_t>(bulk.size()));
+  for (int i = 0; i < 4; ++i) backend.wait(0);
+  ASSERT_GE(hog.bytes, 4096u);
+
+  // A request arrives on the other socket while no ring buffer is free: it must not wait for one to come back.
+  ASSERT_EQ(::write(pairs.fds[1][1], "get k\r\n", 7), 7);
+  for (int i = 0; i < 4 && fresh.bytes == 0; ++i) backend.wait(0);
+  EXPECT_EQ(fresh.bytes, 7u) << "the receive waited for ring buffers the other connection holds";
+
+  hog.release();
+  fresh.release();
+  backend.cancel(hog);
+  backend.cancel(fresh);
+  for (int i = 0; i < 100 && backend.pending() != 0; ++i) backend.wait(0);
+  EXPECT_EQ(backend.pending(), 0u);
 }
 
 RINGLET_BOTH_BACKENDS(BackendContractTest);

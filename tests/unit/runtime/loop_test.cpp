@@ -112,6 +112,34 @@ TEST_P(LoopPhaseTest, one_turn_resumes_at_most_the_budget_and_a_yielding_task_wa
   EXPECT_EQ(loop().ready_count(), kTasks);
 }
 
+Task<void> yield_then_record(std::vector<int>* order, int id) {
+  Status s = co_await yield();
+  if (s) order->push_back(id);
+}
+
+Task<void> record(std::vector<int>* order, int id) {
+  order->push_back(id);
+  co_return;
+}
+
+TEST_P(LoopPhaseTest, tasks_that_yielded_run_after_the_woken_ones_and_at_most_the_yielded_budget_per_turn) {
+  constexpr int kYielders = 200;
+  std::vector<int> order;
+  for (int i = 0; i < kYielders; ++i) loop().spawn(yield_then_record(&order, i));
+  loop().run_once(false);  // every yielder starts and yields
+  ASSERT_TRUE(order.empty());
+
+  loop().spawn(record(&order, -1));  // woken after them: it still goes first
+  loop().run_once(false);
+  ASSERT_EQ(order.size(), 1 + Loop::kYieldedBudget);
+  EXPECT_EQ(order[0], -1);
+  for (std::size_t i = 1; i < order.size(); ++i) EXPECT_EQ(order[i], static_cast<int>(i - 1)) << "oldest first";
+  EXPECT_EQ(loop().ready_count(), kYielders - Loop::kYieldedBudget);
+
+  EXPECT_TRUE(loop().run_until_idle());
+  EXPECT_EQ(order.size(), 1 + static_cast<std::size_t>(kYielders));
+}
+
 // ---- phase 3: posted work and its wake-up ------------------------------------------------------------------------
 
 void post_from_another_thread(Loop& loop, int count, int* ran) {
