@@ -1,7 +1,12 @@
 // backend.cpp — choosing a backend, and saying why.
 #include "ringlet/runtime/backend.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cstdlib>
+
+#include "ringlet/buf/buffer.hpp"
 
 namespace ringlet {
 
@@ -25,6 +30,18 @@ std::string_view backend_kind_name(BackendKind kind) noexcept {
     case BackendKind::epoll: return "epoll";
   }
   return "?";
+}
+
+int receive_into_pooled_buffer(int fd, std::uint32_t capacity, std::uint32_t want, Buffer*& out) noexcept {
+  Buffer* b = BufferPool::local().acquire(capacity);
+  ssize_t n = ::recv(fd, b->data, want, MSG_DONTWAIT);
+  if (n <= 0) {
+    int r = n == 0 ? 0 : (errno == EWOULDBLOCK ? -EAGAIN : -errno);
+    buffer_unref(b);
+    return r;
+  }
+  out = b;
+  return static_cast<int>(n);
 }
 
 Result<BackendChoice> create_backend(const BackendOptions& options) {

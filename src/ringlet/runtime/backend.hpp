@@ -39,8 +39,8 @@ struct BackendStats {
   std::uint64_t completions = 0;
   // Provided-buffer receives that had to wait for the shared receive allowance. io_uring: the ring was empty (the
   // kernel ended the multishot with ENOBUFS, or it was armed while empty); each got a plain read at the next wait
-  // (serve_starved). epoll: a connection with input left for the backlog because this wait's receive budget (a ring's worth
-  // of bytes) was spent. Growing steadily: --receive-buffers is small for the load (docs/operations.md).
+  // (serve_starved). epoll: a connection with input left for the backlog because this wait's receive budget (a
+  // ring's worth of bytes) was spent. Growing steadily: --receive-buffers is small for the load (docs/operations.md).
   std::uint64_t receives_starved = 0;
 };
 
@@ -72,6 +72,11 @@ class Backend {
   virtual const BackendStats& stats() const noexcept = 0;
   virtual ReceiveRingLevel receive_ring() const noexcept { return {}; }
 };
+
+// A provided-buffer receive done with one plain recv(2), for the backends to share: at most `want` bytes into a
+// pooled buffer of `capacity` bytes. Bytes (> 0) hand `out` that buffer's one reference; end of input (0) and errors
+// (-errno, EWOULDBLOCK as -EAGAIN) keep no buffer.
+int receive_into_pooled_buffer(int fd, std::uint32_t capacity, std::uint32_t want, Buffer*& out) noexcept;
 
 struct BackendChoice {
   std::unique_ptr<Backend> backend;

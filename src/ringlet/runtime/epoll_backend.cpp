@@ -177,18 +177,9 @@ class EpollBackend final : public Backend {
         }
         return -err;
       }
-      case OpKind::recv_provided: {
-        Buffer* b = BufferPool::local().acquire(provided_size_);
+      case OpKind::recv_provided:
         // At most provided_size_, like a ring buffer on io_uring, so "short read" means the same on both.
-        ssize_t n = ::recv(fd, b->data, provided_size_, MSG_DONTWAIT);
-        if (n <= 0) {
-          int r = n == 0 ? 0 : errno_result();
-          buffer_unref(b);
-          return r;
-        }
-        op.buffer = b;
-        return static_cast<int>(n);
-      }
+        return receive_into_pooled_buffer(fd, provided_size_, provided_size_, op.buffer);
       case OpKind::poll: {
         pollfd p{fd, static_cast<short>(op.poll_events), 0};
         int r = ::poll(&p, 1, 0);

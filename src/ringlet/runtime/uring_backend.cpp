@@ -190,7 +190,6 @@ class UringBackend final : public Backend {
     op.state = Operation::State::pending;
     ++pending_;
     if (op.kind == OpKind::recv_provided && buffers_.free_count() == 0) {
-      ring_contended_ = true;
       starve(op);
       return false;
     }
@@ -354,7 +353,6 @@ class UringBackend final : public Backend {
           if (op.state == Operation::State::pending) {
             // The ring ran dry under bytes that are waiting: the next wait reads them (serve_starved). The owner
             // never sees ENOBUFS.
-            ring_contended_ = true;
             starve(op);
             continue;
           }
@@ -391,6 +389,7 @@ class UringBackend final : public Backend {
   static constexpr std::uint8_t kBacklogged = 2;          // its last plain read filled the buffer
 
   void starve(Operation& op) noexcept {
+    ring_contended_ = true;
     ++stats_.receives_starved;
     ((op.receive_flags & (kReceivedSinceArmed | kBacklogged)) != 0 ? heavy_ : light_).push_back(&op);
   }
@@ -418,14 +417,11 @@ class UringBackend final : public Backend {
   // One plain read for a starved receive; returns the completions delivered (0 or 1).
   int read_starved(Operation& op) noexcept {
     int res = -ECANCELED;  // an earlier completion of this pass stopped it
-    Buffer* b = nullptr;
+    op.buffer = nullptr;
     if (op.state == Operation::State::pending) {
       const std::uint32_t want = op.len == 0 ? buffers_.buffer_size() : std::min(op.len, buffers_.buffer_size());
-      b = BufferPool::local().acquire(buffers_.buffer_size());
-      ssize_t n = ::recv(op.io->fd, b->data, want, MSG_DONTWAIT);
-      res = n >= 0 ? static_cast<int>(n) : -errno;
-      if (res == -EAGAIN || res == -EWOULDBLOCK || res == -EINTR) {
-        buffer_unref(b);
+      res = receive_into_pooled_buffer(op.io->fd, buffers_.buffer_size(), want, op.buffer);
+      if (res == -EAGAIN || res == -EINTR) {
         op.receive_flags = 0;
         prep(op);  // nothing waiting after all: wait for bytes in the kernel, into the ring
         return 0;
@@ -435,12 +431,6 @@ class UringBackend final : public Backend {
       } else {
         op.receive_flags = 0;
       }
-    }
-    if (res > 0) {
-      op.buffer = b;
-    } else {
-      if (b != nullptr) buffer_unref(b);
-      op.buffer = nullptr;
     }
     op.state = Operation::State::idle;
     --pending_;

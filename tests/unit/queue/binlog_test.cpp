@@ -224,16 +224,26 @@ TEST_F(BinlogTest, one_server_per_directory) {
   EXPECT_FALSE(second.ok());
 }
 
-TEST_F(BinlogTest, compaction_keeps_the_log_a_small_multiple_of_the_live_jobs) {
+// Small segments for the compaction tests, and the few long-lived (delayed) jobs their short-lived streams pass by.
+BinlogOptions compaction_options() {
   BinlogOptions o;
   o.segment_size = 64 * 1024;  // raised to the floor the largest job needs
   o.max_job_size = 1024;
+  return o;
+}
+
+void put_long_lived_jobs(QueueState& q, Session& c, std::int64_t now) {
+  for (int i = 0; i < 10; ++i) q.put(c, 0, 1000, 60, std::string(500, 'L'), now);
+}
+
+TEST_F(BinlogTest, compaction_keeps_the_log_a_small_multiple_of_the_live_jobs) {
+  const BinlogOptions o = compaction_options();
   QueueState q;
   ReplayReport report;
   auto log = open(q, report, o);
   Session& c = q.open_session();
   // A few long-lived jobs, and a stream of short-lived ones through them.
-  for (int i = 0; i < 10; ++i) q.put(c, 0, 1000, 60, std::string(500, 'L'), now);
+  put_long_lived_jobs(q, c, now);
   const std::string body(1000, 'x');
   for (int i = 0; i < 20000; ++i) {
     std::uint64_t id = q.put(c, 0, 0, 60, body, now).id;
@@ -263,14 +273,12 @@ TEST_F(BinlogTest, compaction_keeps_the_log_a_small_multiple_of_the_live_jobs) {
 // With --fsync always two batches may be syncing at once: a compacted segment may only go once the batch holding
 // its copies is synced, not when an earlier batch's sync ends.
 TEST_F(BinlogTest, a_compacted_segment_stays_until_the_batch_with_its_copies_is_synced) {
-  BinlogOptions o;
-  o.segment_size = 64 * 1024;  // raised to the floor the largest job needs
-  o.max_job_size = 1024;
+  const BinlogOptions o = compaction_options();
   QueueState q;
   ReplayReport report;
   auto log = open(q, report, o);
   Session& c = q.open_session();
-  for (int i = 0; i < 10; ++i) q.put(c, 0, 1000, 60, std::string(500, 'L'), now);
+  put_long_lived_jobs(q, c, now);
   const std::string body(1000, 'x');
   while (log->stats().records_migrated == 0) {  // the copies are appended by the write that found the log too big
     std::uint64_t id = q.put(c, 0, 0, 60, body, now).id;
