@@ -241,6 +241,7 @@ Task<RelayResult> relay(int a, int b, RelayOptions options, std::string preamble
   r.loop = &loop;
   r.side[0].io.fd = a;
   r.side[1].io.fd = b;
+  r.side[0].io.stream = r.side[1].io.stream = true;  // TCP or Unix stream: epoll may skip a recv it knows is empty
   r.options = options;
   if (r.options.copy_buffer == 0) r.options.copy_buffer = RelayOptions{}.copy_buffer;
   r.preamble = std::move(preamble);

@@ -61,7 +61,7 @@ class EpollBackend final : public Backend {
 
   bool submit(Operation& op) noexcept override {
     RINGLET_ASSERT(op.state == Operation::State::idle);
-    if (!op.multishot) {
+    if (!op.multishot && !known_empty(op)) {
       int r = perform(op);
       if (r != -EAGAIN) {
         op.result = r;
@@ -103,7 +103,10 @@ class EpollBackend final : public Backend {
       auto* io = token::pointer_of<IoHandle>(t);
       std::uint32_t ev = events_[i].events;
       if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) io->peer_closed = true;
-      if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) delivered += run_waiters(*io, /*writers=*/false);
+      if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+        io->input_drained = false;
+        delivered += run_waiters(*io, /*writers=*/false);
+      }
       if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) delivered += run_waiters(*io, /*writers=*/true);
     }
     delivered += serve_backlog();
@@ -123,6 +126,7 @@ class EpollBackend final : public Backend {
       epoll_ctl(epfd_, EPOLL_CTL_DEL, io.fd, nullptr);
       io.epoll_registered = false;
     }
+    io.input_drained = false;
   }
 
   std::size_t pending() const noexcept override { return pending_; }
@@ -134,13 +138,32 @@ class EpollBackend final : public Backend {
   // request/response connection ever has waiting, so only bulk and flooding connections ever reach it.
   static constexpr int kReceiveBurst = 4;
 
+  // A recv on a stream socket that the last recv left empty, with no input edge since (IoHandle::input_drained): the
+  // try would only return EAGAIN. Parking without it is safe because any byte that arrived after that recv raised
+  // an edge — on the ready list, seen by this or a later epoll_wait, which clears the mark and runs the waiter — and
+  // EPOLL_CTL_ADD reports input already there for a handle not yet registered. Not once the peer's FIN or an error
+  // has been seen: that edge is spent, and the recv must go on to the end of input itself.
+  static bool known_empty(const Operation& op) noexcept {
+    return op.kind == OpKind::recv && op.io->input_drained && !op.io->peer_closed;
+  }
+
+  // After a recv on a stream socket: whether it left the socket empty (short, or EAGAIN). A full read, the end of
+  // input and errors leave it unknown.
+  static void note_receive(Operation& op, int r) noexcept {
+    IoHandle& io = *op.io;
+    if (!io.stream || (op.msg_flags & MSG_PEEK) != 0) return;
+    io.input_drained = r == -EAGAIN || (r > 0 && static_cast<std::uint32_t>(r) < op.len);
+  }
+
   // Runs op's syscall without blocking. Returns the kernel-style result; -EAGAIN means "not ready".
   int perform(Operation& op) noexcept {
     int fd = op.io->fd;
     switch (op.kind) {
       case OpKind::recv: {
         ssize_t n = ::recv(fd, op.buf, op.len, op.msg_flags | MSG_DONTWAIT);
-        return n >= 0 ? static_cast<int>(n) : errno_result();
+        int r = n >= 0 ? static_cast<int>(n) : errno_result();
+        note_receive(op, r);
+        return r;
       }
       case OpKind::send: {
         ssize_t n = ::send(fd, op.buf, op.len, op.msg_flags | MSG_DONTWAIT | MSG_NOSIGNAL);

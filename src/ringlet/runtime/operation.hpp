@@ -90,6 +90,12 @@ struct IoHandle {
   bool epoll_registered = false;
   bool peer_closed = false;  // epoll: an edge carried EPOLLRDHUP/EPOLLHUP, so a short read is not the end
   bool epoll_backlogged = false;  // epoll: input left unread by the fairness bounds, on the backend's backlog
+  // Set by the owner: a stream socket (TCP, Unix stream), whose recv copies until its buffer is full or the socket's
+  // queue is empty, so a short recv means "empty". Not for datagrams (a short recv is one datagram) or peeks.
+  bool stream : 1 = false;
+  // epoll, stream sockets: the last recv came back short or EAGAIN and no input edge has come since, so the socket
+  // is empty and the next recv parks without trying (the EAGAIN a request/response relay would pay per message).
+  bool input_drained : 1 = false;
   OpWaitList readers;        // epoll: ops waiting for readability (FIFO)
   OpWaitList writers;        // epoll: ops waiting for writability (FIFO)
 };

@@ -331,6 +331,45 @@ TEST_P(BackendContractTest, one_wait_delivers_every_receive_whose_bytes_arrived_
   }));
 }
 
+// A recv on a stream socket that a short recv left empty (IoHandle::input_drained) parks on epoll without trying
+// its syscall: a request/response relay saves the EAGAIN read per message. Bytes that arrive meanwhile raise an edge
+// the next wait sees, and the end of input still ends a recv. io_uring has no such shortcut; the bytes and the end
+// arrive the same way.
+TEST_P(BackendContractTest, a_recv_after_a_short_one_gets_bytes_that_came_between_and_then_the_end_of_input) {
+  io_.stream = true;
+  const bool epoll = GetParam() == BackendKind::epoll;
+  auto receive = [&](Counted& r) {
+    if (backend_->submit(r)) {
+      r.on_complete(r, r.result, 0);
+      return;
+    }
+    ASSERT_TRUE(wait_until([&] { return r.completions == 1; }));
+  };
+  ASSERT_EQ(::write(fds_[1], "ab", 2), 2);
+  Counted first(io_, OpKind::recv);
+  receive(first);
+  EXPECT_EQ(first.last_result, 2);  // short: 2 of 16, the socket is empty now
+
+  ASSERT_EQ(::write(fds_[1], "cde", 3), 3);  // arrives before the next recv, with no wait in between
+  Counted second(io_, OpKind::recv);
+  const bool inline_done = backend_->submit(second);
+  if (epoll) {
+    EXPECT_FALSE(inline_done) << "the recv tried its syscall although the last one left the socket empty";
+  }
+  if (inline_done) second.on_complete(second, second.result, 0);
+  ASSERT_TRUE(wait_until([&] { return second.completions == 1; }));
+  EXPECT_EQ(second.last_result, 3);
+  EXPECT_EQ(std::string(second.bytes, 3), "cde");
+
+  ASSERT_EQ(::shutdown(fds_[1], SHUT_WR), 0);
+  Counted third(io_, OpKind::recv);
+  receive(third);
+  EXPECT_EQ(third.last_result, 0) << "the end of input";
+  Counted fourth(io_, OpKind::recv);  // and again, once the FIN's edge is spent
+  receive(fourth);
+  EXPECT_EQ(fourth.last_result, 0);
+}
+
 RINGLET_BOTH_BACKENDS(BackendContractTest);
 
 }  // namespace
