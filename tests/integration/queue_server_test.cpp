@@ -79,6 +79,33 @@ std::string read_reply(Fd& fd, Clock::duration timeout = 10s) {
   }
 }
 
+// Reads until at least `lines` CRLF-ended lines came (replies without a body), or the deadline passed; all of it.
+std::string read_lines(Fd& fd, std::size_t lines, Clock::duration timeout = 10s) {
+  std::string in;
+  auto deadline = Clock::now() + timeout;
+  while (static_cast<std::size_t>(std::count(in.begin(), in.end(), '\n')) < lines) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) break;
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    char buf[4096];
+    ssize_t r = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (r <= 0) break;
+    in.append(buf, static_cast<std::size_t>(r));
+  }
+  return in;
+}
+
+// The ids of the whole INSERTED lines in `replies`, in order (a line cut short is not an acknowledgement yet).
+std::vector<std::uint64_t> inserted_ids(const std::string& replies) {
+  std::vector<std::uint64_t> ids;
+  for (std::size_t at = replies.find("INSERTED "); at != std::string::npos; at = replies.find("INSERTED ", at + 1)) {
+    if (replies.find("\r\n", at) == std::string::npos) break;
+    ids.push_back(std::stoull(replies.substr(at + 9)));
+  }
+  return ids;
+}
+
 std::string request(Fd& fd, const std::string& out) {
   ::send(fd.get(), out.data(), out.size(), MSG_NOSIGNAL);
   return read_reply(fd);
@@ -624,8 +651,18 @@ TEST_P(QueueBinlogTest, kill_9_at_random_moments_loses_no_acknowledged_put_and_r
     }
     const int commands = static_cast<int>(rng() % 40);
     for (int i = 0; i < commands; ++i) {
-      const unsigned what = static_cast<unsigned>(rng() % 3);
-      if (what == 0 || live.empty()) {
+      const unsigned what = static_cast<unsigned>(rng() % 4);
+      if (what == 3) {
+        // A pipeline of puts in one send: their records share syncs and their replies come back in order.
+        const std::size_t n = 2 + rng() % 7;
+        std::string out;
+        for (std::size_t k = 0; k < n; ++k) out += "put 0 0 60 4\r\njob!\r\n";
+        ::send(c.get(), out.data(), out.size(), MSG_NOSIGNAL);
+        std::vector<std::uint64_t> ids = inserted_ids(read_lines(c, n));
+        ASSERT_EQ(ids.size(), n);
+        ASSERT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+        live.insert(ids.begin(), ids.end());
+      } else if (what == 0 || live.empty()) {
         std::string r = request(c, "put 0 0 60 4\r\njob!\r\n");
         ASSERT_EQ(r.rfind("INSERTED ", 0), 0u) << r;
         live.insert(std::stoull(r.substr(9)));
@@ -645,8 +682,14 @@ TEST_P(QueueBinlogTest, kill_9_at_random_moments_loses_no_acknowledged_put_and_r
         }
       }
     }
-    // The random moment: sometimes right after sending a command whose reply we never read.
-    if (rng() % 2 == 0) {
+    // The random moment: sometimes right after sending a command whose reply we never read, sometimes while the
+    // replies of a pipeline come back (those that arrived are acknowledged).
+    if (rng() % 3 == 0) {
+      std::string out;
+      for (int k = 0; k < 8; ++k) out += "put 0 0 60 4\r\npipe\r\n";
+      ::send(c.get(), out.data(), out.size(), MSG_NOSIGNAL);
+      for (std::uint64_t id : inserted_ids(read_lines(c, 1 + rng() % 8))) live.insert(id);
+    } else if (rng() % 2 == 0) {
       std::string unacked = rng() % 2 == 0 || live.empty() ? "put 0 0 60 4\r\nlost\r\n"
                                                            : "delete " + std::to_string(*live.begin()) + "\r\n";
       ::send(c.get(), unacked.data(), unacked.size(), MSG_NOSIGNAL);

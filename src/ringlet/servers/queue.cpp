@@ -701,13 +701,31 @@ namespace {
 // A connection that ends gives its last replies this long to leave (a client that stopped reading gets no more).
 constexpr Duration kFinalFlushTimeout = std::chrono::seconds(10);
 
-enum class CoreOp : std::uint8_t { open, execute, cancel_wait, close };
+enum class CoreOp : std::uint8_t { open, execute, settle, cancel_wait, close };
 
 struct Call {
   QueueCore* core;
   QueueConn* conn;
   CoreOp op;
 };
+
+// On the core's shard: waits until every held reply's record is on disk, in order; a reply whose record could not
+// be written or synced becomes INTERNAL_ERROR. The replies stay where they are: the connection queues them.
+Task<void> settle_held(QueueCore& core, QueueConn& c) {
+  std::string settled;
+  bool failed = false;
+  std::size_t begin = 0;
+  for (const QueueConn::HeldMark& m : c.held_marks) {
+    if (m.seq != 0 && !co_await core.durable(m.seq)) {
+      failed = true;
+      settled.append(beanstalk::reply_word(ReplyKind::internal_error)).append("\r\n");
+    } else {
+      settled.append(c.held, begin, m.end - begin);
+    }
+    begin = m.end;
+  }
+  if (failed) c.held = std::move(settled);
+}
 
 // On the core's shard.
 Task<void> run_on_core(Call call) {
@@ -717,12 +735,8 @@ Task<void> run_on_core(Call call) {
     case CoreOp::open: core.open_session(c); break;
     case CoreOp::close: core.close_session(c); break;
     case CoreOp::cancel_wait: core.cancel_wait(c); break;
-    case CoreOp::execute:
-      core.execute(c);
-      if (c.sync_seq != 0 && !co_await core.durable(c.sync_seq)) {
-        c.reply.assign(beanstalk::reply_word(ReplyKind::internal_error)).append("\r\n");
-      }
-      break;
+    case CoreOp::execute: core.execute(c); break;
+    case CoreOp::settle: co_await settle_held(core, c); break;
   }
 }
 
@@ -730,11 +744,12 @@ Task<void> run_on_core(Call call) {
 Task<void> on_core(QueueServer& server, QueueConn& c, CoreOp op) {
   Call call{&server.core(), &c, op};
   if (server.core_is_here()) {
-    if (op == CoreOp::execute) {  // the hot path: no extra task unless the reply waits for the disk
+    if (op == CoreOp::execute) {  // the hot path: no extra task
       call.core->execute(c);
-      if (c.sync_seq != 0 && !co_await call.core->durable(c.sync_seq)) {
-        c.reply.assign(beanstalk::reply_word(ReplyKind::internal_error)).append("\r\n");
-      }
+      co_return;
+    }
+    if (op == CoreOp::settle) {
+      co_await settle_held(*call.core, c);
       co_return;
     }
     co_await run_on_core(call);
@@ -788,6 +803,23 @@ Task<void> watch_hangup(S* stream, QueueConn* c) {
 }
 
 
+// Queues `reply` after the replies already held, waiting for record `seq` (0: none) when there is one.
+void hold(QueueConn& c, std::string_view reply, std::uint64_t seq) {
+  c.held.append(reply);
+  c.held_marks.push_back({c.held.size(), seq});
+}
+
+// Sends the held replies once their records are on disk (the core settles them), then holds nothing. Called (when
+// something is held: a server without a binlog never holds) before the connection waits for anything (input, a
+// job, its turn) or ends, so a held reply waits only for the commands parsed after it in the same receive.
+template <class S>
+Task<void> release_held(S& stream, QueueServer& server, QueueConn& c) {
+  co_await on_core(server, c, CoreOp::settle);
+  stream.queue_copy(c.held);
+  c.held.clear();
+  c.held_marks.clear();
+}
+
 // The command loop of one connection. S is Stream, or TlsStream for a TLS listener: both offer the plaintext
 // receive queue to parse in place, wait_more, queue_copy and the write waits this loop uses.
 template <class S>
@@ -802,6 +834,7 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
   for (;;) {
     beanstalk::ParseResult r = parser.parse(stream.inbound());
     if (r.need_more()) {
+      if (!c.held_marks.empty()) co_await release_held(stream, server, c);
       if (batch.due()) batch.end(loop.clock().now_ns(), server.batch_latency());
       // Awaited in this task (which queue_connection awaits with as_input_wait): a graceful stop's drain request
       // ends only input waits, and must find this one.
@@ -815,8 +848,12 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
       const ReplyKind kind = r.code == beanstalk::ParseError::unknown_command ? ReplyKind::unknown_command
                              : r.code == beanstalk::ParseError::job_too_big   ? ReplyKind::job_too_big
                                                                                : ReplyKind::bad_format;
-      stream.queue_copy(beanstalk::reply_word(kind));
-      stream.queue_copy("\r\n");
+      if (c.held_marks.empty()) {
+        stream.queue_copy(beanstalk::reply_word(kind));
+        stream.queue_copy("\r\n");
+      } else {
+        hold(c, std::string(beanstalk::reply_word(kind)).append("\r\n"), 0);
+      }
       batch.answered();
       continue;
     }
@@ -829,6 +866,7 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
       for (;;) {
         beanstalk::PutBody b = beanstalk::take_put_body(stream.inbound(), c.request.bytes);
         if (b.status == beanstalk::PutBody::Status::need_more) {
+          if (!c.held_marks.empty()) co_await release_held(stream, server, c);
           const std::size_t before = stream.inbound().bytes();
           Status more = co_await stream.wait_more();
           if (!more || stream.inbound().bytes() <= before) {
@@ -850,6 +888,8 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
     c.body = {};
     body.reset();
     if (c.waiting) {
+      // The replies before the reserve do not wait for its job.
+      if (!c.held_marks.empty()) co_await release_held(stream, server, c);
       // Waiting for a job is the client's choice, not our latency: the batch ends with the reserve, and its reply
       // opens the next one when the wake-up (or the hang-up) comes.
       batch.answered();
@@ -871,6 +911,8 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
       c.woken = false;
       c.hung_up = false;
       c.waiting = false;
+    } else if (c.sync_seq != 0 || !c.held_marks.empty()) {
+      hold(c, c.reply, c.sync_seq);
     } else {
       stream.queue_copy(c.reply);
     }
@@ -878,14 +920,17 @@ Task<void> serve_commands(S& stream, QueueServer& server) {
     // Fairness: a deep pipeline gets a turn's budget of answers, then the other connections get their turn (as in
     // the HTTP server), so a thousand pipelining clients cannot make one loop turn long (#15).
     if (turn.spend(!stream.inbound().empty())) {
+      if (!c.held_marks.empty()) co_await release_held(stream, server, c);
       Status yielded = co_await yield();
       if (!yielded) break;
     }
+    if (c.held.size() >= server.options().output_limit) co_await release_held(stream, server, c);
     if (stream.queued_bytes() >= server.options().output_limit) {
       Status room = co_await stream.write(Slice{});
       if (!room) break;
     }
   }
+  if (!c.held_marks.empty()) co_await release_held(stream, server, c);
   if (batch.due()) batch.end(loop.clock().now_ns(), server.batch_latency());  // ended by quit or a hang-up
   co_await on_core(server, c, CoreOp::close);
   (void)co_await with_timeout(stream.flush(), kFinalFlushTimeout);

@@ -71,6 +71,15 @@ struct QueueConn {
   bool bad_body = false;   // put: the body did not end in CRLF (EXPECTED_CRLF; the id is used up all the same)
   std::string reply;       // the bytes to send
   std::uint64_t sync_seq = 0;  // > 0: send the reply only once the binlog has this record on disk
+  // Replies of pipelined commands held until their records are on disk, in order: with --fsync always the next
+  // command runs while the previous one's record waits, so a pipeline's records share a sync (docs/design/queue.md,
+  // "Group commit"). Each mark is where a reply ends in `held` and the record it waits for (0: none).
+  struct HeldMark {
+    std::size_t end = 0;
+    std::uint64_t seq = 0;
+  };
+  std::string held;
+  std::vector<HeldMark> held_marks;
   bool waiting = false;    // reserve is waiting: the reply comes with the wake-up
   // Wake-up of a waiting reserve, all on the connection's shard except wake_reply (written by the core before the
   // message that sets `woken`).
