@@ -65,6 +65,26 @@ constexpr std::size_t kPipeBytes = 64 * 1024;
 // its buffer) uses the smallest pool class: an idle relay holds 2 x 4 KiB, not 2 x copy_buffer. A read that fills
 // it is followed by full-size reads.
 constexpr std::size_t kWaitingReadBytes = 4 * 1024;
+// What all the relays of one thread move in one loop turn before a direction that has just moved bytes yields
+// (docs/design/buffers.md, "Fairness within a turn"). On epoll a read or write that can go ahead completes inline,
+// so without it a direction drains its socket in one go: during a flood of a thousand connections a turn moved
+// 10-28 MB and lasted 20-85 ms, and a new client, which needs several turns (accept, connect, its first read), waited
+// for all of them. Each direction still moves one read per resumption, so a yielded one always makes progress.
+constexpr std::size_t kTurnBytes = 256 * 1024;
+
+struct TurnShare {
+  std::uint64_t turn = ~std::uint64_t{0};
+  std::size_t moved = 0;
+};
+thread_local TurnShare turn_share;
+
+// Counts `n` bytes moved in this turn; true when the turn's share is spent and the direction should yield.
+bool spend_turn_share(Loop& loop, std::size_t n) noexcept {
+  TurnShare& share = turn_share;
+  if (share.turn != loop.stats().iterations) share = {loop.stats().iterations, 0};
+  share.moved += n;
+  return share.moved >= kTurnBytes;
+}
 
 struct Side {
   IoHandle io;
@@ -170,6 +190,7 @@ Task<void> pump(Relay* r, int from) {
         PipePool::local().release(*pipe);
         count(*r, from, static_cast<std::size_t>(n), true);
         if (mode == SpliceMode::automatic && static_cast<std::size_t>(n) < r->options.copy_buffer) splicing = false;
+        if (spend_turn_share(loop, static_cast<std::size_t>(n))) (void)co_await yield();
         continue;
       }
     } else {
@@ -197,6 +218,7 @@ Task<void> pump(Relay* r, int from) {
         const bool filled = static_cast<std::size_t>(n) == want;
         if (may_splice && filled && want == r->options.copy_buffer) splicing = true;
         last_filled = filled;
+        if (spend_turn_share(loop, static_cast<std::size_t>(n))) (void)co_await yield();
         continue;
       }
       buffer_unref(buffer);

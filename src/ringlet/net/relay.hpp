@@ -4,7 +4,8 @@
 // Each direction is one task running a plain loop: read what one socket has, write all of it to the other, repeat.
 // Nothing is read while the previous bytes are still being written, so a peer that stops reading stops the relay
 // reading from the other peer, and TCP flow control pushes back on it: per direction the relay holds at most one
-// copy buffer or one pipe, whatever the peers do.
+// copy buffer or one pipe, whatever the peers do. All relays of a thread share 256 KiB per loop turn; a direction
+// that moves bytes once it is spent yields to the rest of the loop (a flood must not make a turn long).
 //
 // Two ways to move the bytes, chosen per direction and per read (SpliceMode):
 //   copy    recv into a pooled buffer, send from it. Cheapest for small messages: two syscalls (epoll) or two
