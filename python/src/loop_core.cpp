@@ -119,6 +119,7 @@ struct Core {
   std::vector<PollOp*> completed;  // filled by completion callbacks (no GIL), emptied by deliver()
   CoreOp* ops_in_flight = nullptr;   // transports' operations (loop_core.hpp, CoreOp), newest first
   std::vector<CoreOp*> ops_done;     // their completions, like `completed`
+  std::size_t ops_held = 0;          // what ops in flight hold (kMaxHeldBytes)
 
   int wake_fd = -1;
   IoHandle wake_io;
@@ -234,6 +235,7 @@ void abandon_ops(Core* c) noexcept {
     op_unlink(c, op);
     lost.push_back(op);
   }
+  c->ops_held = 0;
   for (CoreOp* op : lost) {
     op->state = Operation::State::idle;
     new (&op->wait_link) ListLink<Operation>();
@@ -361,6 +363,7 @@ void core_op_complete(Operation& op, int result, std::uint32_t) noexcept {
   auto& p = static_cast<CoreOp&>(op);
   p.result = result;
   op_unlink(p.core, &p);
+  p.core->ops_held -= p.held;
   p.core->ops_done.push_back(&p);
 }
 
@@ -982,6 +985,8 @@ int loop_core_start(PyObject* loop, CoreOp* op) noexcept {
   if (!PyObject_TypeCheck(loop, &LoopCoreType)) return 0;
   Core* c = core_of(loop);
   if (c == nullptr || c->closed || !c->receive_ahead || !same_thread_backend(c)) return 0;
+  if (op->held > kMaxHeldBytes - c->ops_held) return 0;
+  c->ops_held += op->held;
   op->core = c;
   op->on_complete = core_op_complete;
   op->prev = nullptr;

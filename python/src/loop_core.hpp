@@ -25,6 +25,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <cstddef>
+
 #include "ringlet/runtime/operation.hpp"
 
 namespace ringlet::py {
@@ -51,13 +53,20 @@ void loop_core_timer_cancelled(TimerHandleObject* t) noexcept;
 struct CoreOp : ringlet::Operation {
   void (*deliver)(CoreOp* op, int result) = nullptr;
   void (*abandon)(CoreOp* op) = nullptr;
+  std::size_t held = 0;  // bytes of Python memory the op keeps alive until it completes (kMaxHeldBytes)
   Core* core = nullptr;
   CoreOp* prev = nullptr;  // the core's in-flight list
   CoreOp* next = nullptr;
 };
 
-// Starts `op` on `loop`'s backend when that is io_uring, created on this thread: 1 when started, 0 when not (the
-// caller does the work itself, as on epoll).
+// The most bytes the loop's ops in flight may keep alive at once (CoreOp::held). Why a bound: what they hold is
+// freed together after the wait, and glibc gives a free top of the heap larger than its trim threshold (128 KiB
+// by default) back to the kernel, so the next turn's allocations fault fresh pages in: 100 KiB echo messages,
+// held by their sends, cost ~20× the CPU of sending each at once (brk twice a message in strace).
+constexpr std::size_t kMaxHeldBytes = 64 * 1024;
+
+// Starts `op` on `loop`'s backend when that is io_uring, created on this thread, and what it holds fits in
+// kMaxHeldBytes: 1 when started, 0 when not (the caller does the work itself, as on epoll).
 int loop_core_start(PyObject* loop, CoreOp* op) noexcept;
 
 int loop_core_type_ready(PyObject* module);

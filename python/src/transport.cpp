@@ -643,8 +643,8 @@ void send_abandoned(CoreOp* base) { send_release(static_cast<SendOp*>(base)); }
 // (one io_uring_enter for every transport that wrote this turn, instead of a sendmsg(2) each). MSG_DONTWAIT makes
 // io_uring try it once at submission and complete with what the socket took, or -EAGAIN, instead of waiting in the
 // kernel for room: the send is over by the end of that wait, so a transport closed afterwards leaves nothing in
-// flight that would hold its socket open. Returns 1 when started, 0 when this loop cannot (epoll, another thread),
-// -1 on error.
+// flight that would hold its socket open. Returns 1 when started, 0 when this loop cannot (epoll, another thread,
+// or its sends in flight already hold kMaxHeldBytes: then a sendmsg(2) now is cheaper), -1 on error.
 int start_send(PyObject* self, WriteChainObject* chain, int fd) {
   PyObject* loop = PyObject_GetAttr(self, names.loop);
   if (loop == nullptr) return -1;
@@ -673,6 +673,7 @@ int start_send(PyObject* self, WriteChainObject* chain, int fd) {
   chain->sending = true;
   chain->in_flight = 0;
   for (int i = 0; i < op->count; ++i) chain->in_flight += static_cast<Py_ssize_t>(op->iov[i].iov_len);
+  op->held = static_cast<std::size_t>(chain->in_flight);
   int started = loop_core_start(loop, op);
   Py_DECREF(loop);
   if (started == 0) send_release(op);

@@ -1002,3 +1002,26 @@ def test_abort_in_the_turn_of_a_write_releases_the_socket_and_the_bytes_issue_13
         b.close()
     assert len(got) < len(payload) and payload.startswith(got)  # aborted: the rest was dropped, the end came
     assert sys.getrefcount(payload) == before
+
+
+def test_a_big_write_is_sent_at_once_not_held_for_the_next_wait_issue_13(loop):
+    # What sends in flight hold is bounded (loop_core.hpp, kMaxHeldBytes: glibc's heap trimming made held 100 KiB
+    # messages ~20x dearer); a bigger write is sent by write() itself, as on epoll.
+    a, b = socket.socketpair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    b.setblocking(False)
+    big = os.urandom(100 * 1024)
+
+    async def main():
+        transport, _ = await loop.create_connection(Pauses, sock=a)
+        transport.write(big)
+        left = transport.get_write_buffer_size()
+        transport.close()
+        return left, await read_to_end(loop, b)
+
+    try:
+        left, got = run(loop, main())
+    finally:
+        b.close()
+    assert left == 0
+    assert got == big
