@@ -199,13 +199,14 @@ PySequenceMethods chain_as_sequence = {chain_len};
 
 struct Names {
   PyObject *conn_lost, *protocol, *sock_fd, *buffer, *eof, *empty_waiter, *loop, *fatal_error, *on_eof,
-      *data_received, *get_buffer, *buffer_updated, *add_writer, *remove_writer, *write_ready, *maybe_pause,
+      *data_received, *get_buffer, *buffer_updated, *add_writer, *remove_writer, *maybe_pause,
       *maybe_resume, *closing, *call_connection_lost, *write_after_lost, *max_size, *set_result, *set_exception,
       *rx, *rx_end, *rx_big, *high_water, *protocol_paused;
 };
 Names names;
 PyObject* g_buffered_protocol = nullptr;  // asyncio.BufferedProtocol
 PyObject* g_read_ready_fn = nullptr;      // _core._transport_read_ready, which SocketTransport._read_ready binds
+PyObject* g_write_ready_fn = nullptr;     // _core._transport_write_ready, SocketTransport._write_ready's
 char* g_scratch = nullptr;
 
 bool init_names() {
@@ -218,7 +219,7 @@ bool init_names() {
       {&names.loop, "_loop"}, {&names.fatal_error, "_fatal_error"}, {&names.on_eof, "_read_ready__on_eof"},
       {&names.data_received, "data_received"}, {&names.get_buffer, "get_buffer"},
       {&names.buffer_updated, "buffer_updated"}, {&names.add_writer, "_add_writer"},
-      {&names.remove_writer, "_remove_writer"}, {&names.write_ready, "_write_ready"},
+      {&names.remove_writer, "_remove_writer"},
       {&names.maybe_pause, "_maybe_pause_protocol"}, {&names.maybe_resume, "_maybe_resume_protocol"},
       {&names.closing, "_closing"}, {&names.call_connection_lost, "_call_connection_lost"},
       {&names.write_after_lost, "_write_after_lost"}, {&names.max_size, "max_size"},
@@ -586,7 +587,9 @@ int check_writable(PyObject* self, PyObject* data, Py_ssize_t& length) {
 bool register_writer(PyObject* self, int fd) {
   PyObject* loop = PyObject_GetAttr(self, names.loop);
   if (loop == nullptr) return false;
-  PyObject* cb = PyObject_GetAttr(self, names.write_ready);
+  // The class's writer, bound here: asyncio 3.12+ sets the instance's _write_ready to None in close(), and a
+  // send the loop finishes after a close may still need the writer (to send the rest, then close).
+  PyObject* cb = PyMethod_New(g_write_ready_fn, self);
   PyObject* fd_obj = PyLong_FromLong(fd);
   PyObject* r = nullptr;
   if (cb != nullptr && fd_obj != nullptr) r = call_method2(loop, names.add_writer, fd_obj, cb);
@@ -990,7 +993,8 @@ int transport_ready(PyObject* module) {
   if (PyModule_AddObjectRef(module, "WriteChain", reinterpret_cast<PyObject*>(&WriteChainType)) < 0) return -1;
   if (PyModule_AddFunctions(module, transport_functions) < 0) return -1;
   g_read_ready_fn = PyObject_GetAttrString(module, "_transport_read_ready");
-  return g_read_ready_fn == nullptr ? -1 : 0;
+  g_write_ready_fn = PyObject_GetAttrString(module, "_transport_write_ready");
+  return g_read_ready_fn == nullptr || g_write_ready_fn == nullptr ? -1 : 0;
 }
 
 }  // namespace ringlet::py
