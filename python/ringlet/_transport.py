@@ -3,7 +3,8 @@
 It is asyncio's selector socket transport with the per-message paths replaced by C++ (python/src/transport.cpp):
 ``_read_ready`` (one recv, or on io_uring the bytes the loop received ahead; bytes for a Protocol, straight into
 get_buffer()'s buffer for a BufferedProtocol),
-``write``/``writelines`` (send at once while nothing is queued, else queue references to the caller's bytes)
+``write``/``writelines`` (send at once while nothing is queued — on io_uring with the loop's next wait, not a
+system call each — else queue references to the caller's bytes)
 and ``_write_ready`` (one sendmsg over the queued pieces, no copy of a partly sent tail). Everything done once per
 connection — set-up, close, abort, connection_lost, server bookkeeping, sendfile, start_tls — is asyncio's own.
 """

@@ -117,6 +117,9 @@ struct Core {
   std::vector<PollOp*> rearm;      // ops to (re)submit at the start of the next iteration
   std::vector<PollOp*> rearming;   // rearm, as taken over by the running arm phase
   std::vector<PollOp*> completed;  // filled by completion callbacks (no GIL), emptied by deliver()
+  CoreOp* ops_in_flight = nullptr;   // transports' operations (loop_core.hpp, CoreOp), newest first
+  std::vector<CoreOp*> ops_done;     // their completions, like `completed`
+  std::size_t ops_held = 0;          // what ops in flight hold (kMaxHeldBytes)
 
   int wake_fd = -1;
   IoHandle wake_io;
@@ -217,6 +220,29 @@ void free_dying(Core* c, bool all) noexcept {
 
 enum class Drop { destroy, forget };
 
+void op_unlink(Core* c, CoreOp* op) noexcept {
+  if (op->prev != nullptr) op->prev->next = op->next;
+  if (op->next != nullptr) op->next->prev = op->prev;
+  if (c->ops_in_flight == op) c->ops_in_flight = op->next;
+  op->prev = op->next = nullptr;
+}
+
+// The backend is going away: no op in flight will complete, and none completed is delivered.
+void abandon_ops(Core* c) noexcept {
+  std::vector<CoreOp*> lost;
+  lost.swap(c->ops_done);
+  while (CoreOp* op = c->ops_in_flight) {
+    op_unlink(c, op);
+    lost.push_back(op);
+  }
+  c->ops_held = 0;
+  for (CoreOp* op : lost) {
+    op->state = Operation::State::idle;
+    new (&op->wait_link) ListLink<Operation>();
+    op->abandon(op);
+  }
+}
+
 // Drops the backend with whatever it has in flight (closing an io_uring ends every operation on it; closing
 // the epoll descriptor forgets every registration). Operations are idle again afterwards.
 //
@@ -232,6 +258,7 @@ void drop_backend(Core* c, Drop how = Drop::destroy) noexcept {
     c->backend.reset();
   }
   c->completed.clear();
+  abandon_ops(c);
   for (auto& [fd, w] : c->watches) {
     for (PollOp* op : {&w->reader, &w->writer}) {
       op->state = Operation::State::idle;
@@ -331,10 +358,25 @@ void deliver_one(Core* c, PollOp* op, int result) {
   queue_rearm(c, op);
 }
 
+void core_op_complete(Operation& op, int result, std::uint32_t) noexcept {
+  // Runs inside the backend's wait or submit, without the GIL: record only.
+  auto& p = static_cast<CoreOp&>(op);
+  p.result = result;
+  op_unlink(p.core, &p);
+  p.core->ops_held -= p.held;
+  p.core->ops_done.push_back(&p);
+}
+
 void deliver(Core* c) {
   // Index loop: delivering never appends here (only the backend's callbacks do, and none runs meanwhile).
   for (std::size_t i = 0; i < c->completed.size(); ++i) deliver_one(c, c->completed[i], c->completed[i]->result);
   c->completed.clear();
+  // Index loop: a delivery may start another op, and its submit may reap (a full submission queue) into ops_done.
+  for (std::size_t i = 0; i < c->ops_done.size(); ++i) {
+    CoreOp* op = c->ops_done[i];
+    op->deliver(op, op->result);
+  }
+  c->ops_done.clear();
   if (!c->dying.empty()) free_dying(c, false);
 }
 
@@ -579,7 +621,7 @@ PyObject* loop_run_once(PyObject* self, PyObject*) {
   Py_XDECREF(stopping_obj);
 
   std::int64_t timeout = -1;
-  if (!c->ready.empty() || stopping || !c->completed.empty()) {
+  if (!c->ready.empty() || stopping || !c->completed.empty() || !c->ops_done.empty()) {
     timeout = 0;
   } else if (c->timers.size() != 0) {
     timeout = std::min(c->timers.next_timeout_ns(monotonic_ns()), kMaxWaitNs);
@@ -938,6 +980,22 @@ void loop_dealloc(PyObject* self) {
 }
 
 }  // namespace
+
+int loop_core_start(PyObject* loop, CoreOp* op) noexcept {
+  if (!PyObject_TypeCheck(loop, &LoopCoreType)) return 0;
+  Core* c = core_of(loop);
+  if (c == nullptr || c->closed || !c->receive_ahead || !same_thread_backend(c)) return 0;
+  if (op->held > kMaxHeldBytes - c->ops_held) return 0;
+  c->ops_held += op->held;
+  op->core = c;
+  op->on_complete = core_op_complete;
+  op->prev = nullptr;
+  op->next = c->ops_in_flight;
+  if (op->next != nullptr) op->next->prev = op;
+  c->ops_in_flight = op;
+  if (c->backend->submit(*op)) core_op_complete(*op, op->result, 0);  // finished inline: delivered like the rest
+  return 1;
+}
 
 PyTypeObject LoopCoreType = [] {
   PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};

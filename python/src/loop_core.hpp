@@ -16,13 +16,18 @@
 //                       (transport.hpp)
 //   2. wait           — one backend wait: 0 when callbacks are ready or the loop is stopping, else until the
 //                       next timer; the GIL is released while it may block
-//   3. deliver        — each fired watcher queues its callback once
+//   3. deliver        — each fired watcher queues its callback once; each transport operation that completed
+//                       (io_uring: a write's send, transport.cpp) is finished
 //   4. expire timers  — every timer with loop.time() >= when queues its callback, in `when` order
 //   5. run ready      — the callbacks queued before this phase began, each once (one queued meanwhile waits a turn)
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include <cstddef>
+
+#include "ringlet/runtime/operation.hpp"
 
 namespace ringlet::py {
 
@@ -40,6 +45,29 @@ extern PyTypeObject LoopCoreType;
 bool loop_core_debug(PyObject* loop) noexcept;
 // A timer handle was cancelled: take it off the wheel now.
 void loop_core_timer_cancelled(TimerHandleObject* t) noexcept;
+
+// An operation a transport starts on the loop's backend (transport.cpp's sends on io_uring). The core keeps each
+// one on its in-flight list until the completion, which it hands to `deliver` in the deliver phase (with the GIL,
+// like a fired watcher). When the core loses its backend (close, fork, a run on another thread) no completion
+// will come: it calls `abandon` instead, for each op still in flight or completed but not yet delivered.
+struct CoreOp : ringlet::Operation {
+  void (*deliver)(CoreOp* op, int result) = nullptr;
+  void (*abandon)(CoreOp* op) = nullptr;
+  std::size_t held = 0;  // bytes of Python memory the op keeps alive until it completes (kMaxHeldBytes)
+  Core* core = nullptr;
+  CoreOp* prev = nullptr;  // the core's in-flight list
+  CoreOp* next = nullptr;
+};
+
+// The most bytes the loop's ops in flight may keep alive at once (CoreOp::held). Why a bound: what they hold is
+// freed together after the wait, and glibc gives a free top of the heap larger than its trim threshold (128 KiB
+// by default) back to the kernel, so the next turn's allocations fault fresh pages in: 100 KiB echo messages,
+// held by their sends, cost ~20× the CPU of sending each at once (brk twice a message in strace).
+constexpr std::size_t kMaxHeldBytes = 64 * 1024;
+
+// Starts `op` on `loop`'s backend when that is io_uring, created on this thread, and what it holds fits in
+// kMaxHeldBytes: 1 when started, 0 when not (the caller does the work itself, as on epoll).
+int loop_core_start(PyObject* loop, CoreOp* op) noexcept;
 
 int loop_core_type_ready(PyObject* module);
 

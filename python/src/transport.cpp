@@ -8,9 +8,12 @@
 //  - _read_ready: one recv(2). A Protocol gets the bytes received into a loop-wide scratch buffer (copied once
 //    into a bytes object of the exact size, instead of allocating max_size and shrinking it: read_into_bytes
 //    says why); a BufferedProtocol gets them straight in the buffer its get_buffer() returned (no copy at all).
-//  - write / writelines: try the send at once while nothing is queued (most writes end here); what the kernel did
-//    not take goes on a WriteChain. _write_ready hands the chain to the kernel with one sendmsg of up to
-//    kMaxIov pieces and drops exactly what was sent: a partly sent piece keeps an offset, its tail is never copied.
+//  - write / writelines: while nothing is queued, the bytes go on a WriteChain and are sent at once: on io_uring
+//    by the loop, as a sendmsg operation that rides along in its next wait (start_send: one io_uring_enter for
+//    every transport that wrote in the turn, no system call per write), elsewhere with sendmsg(2) right away. Most
+//    writes end there. What the kernel did not take waits for writability: _write_ready hands the chain to the
+//    kernel with one sendmsg of up to kMaxIov pieces and drops exactly what was sent: a partly sent piece keeps an
+//    offset, its tail is never copied.
 //
 // The WriteChain is the transport's `_buffer`: asyncio's inherited methods only ask it whether it is empty and
 // clear it, which it supports.
@@ -21,11 +24,13 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <memory>
 
 #include "helpers.hpp"
+#include "loop_core.hpp"
 
 namespace ringlet::py {
 namespace {
@@ -42,16 +47,37 @@ struct Piece {
   Py_ssize_t offset;
 };
 
+struct SendOp;
+
 struct WriteChainObject {
   PyObject_HEAD
   std::deque<Piece>* pieces;
   Py_ssize_t size;  // bytes not yet sent
+  SendOp* send;     // allocated on the first send through the loop (io_uring)
+  bool sending;     // `send` is in flight: its pieces are the chain's first ones, unless cleared meanwhile
+  Py_ssize_t in_flight;  // bytes `send` carries
+  std::uint64_t clears;  // how many times the chain was cleared: a send's completion for an older chain is stale
+};
+
+// A sendmsg on io_uring for the chain's first pieces (write_impl explains when). It holds its own references to
+// what it sends, the chain and the transport, so clearing the chain (abort) or dropping the transport frees
+// nothing the kernel may still read; all are released on its completion.
+struct SendOp : CoreOp {
+  IoHandle io_handle;
+  msghdr header{};
+  iovec iov[kMaxIov];
+  PyObject* owners[kMaxIov];
+  int count = 0;
+  PyObject* transport = nullptr;
+  WriteChainObject* chain = nullptr;
+  std::uint64_t clears = 0;  // the chain's `clears` when this send started
 };
 
 PyTypeObject WriteChainType{PyVarObject_HEAD_INIT(nullptr, 0)};
 
 void chain_clear(WriteChainObject* c) noexcept {
   if (c->pieces == nullptr) return;
+  ++c->clears;
   std::deque<Piece> pieces;
   pieces.swap(*c->pieces);
   c->size = 0;
@@ -81,9 +107,8 @@ bool chain_append(WriteChainObject* c, PyObject* data, Py_ssize_t offset) {
   return true;
 }
 
-// One sendmsg of up to kMaxIov pieces. Returns bytes sent, or -errno.
-Py_ssize_t chain_send(WriteChainObject* c, int fd) noexcept {
-  iovec iov[kMaxIov];
+// Points iov at the chain's first pieces (at most kMaxIov); returns how many.
+int chain_iov(const WriteChainObject* c, iovec* iov) noexcept {
   int n = 0;
   for (const Piece& p : *c->pieces) {
     if (n == kMaxIov) break;
@@ -91,15 +116,11 @@ Py_ssize_t chain_send(WriteChainObject* c, int fd) noexcept {
     iov[n].iov_len = static_cast<std::size_t>(PyBytes_GET_SIZE(p.owner) - p.offset);
     ++n;
   }
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = static_cast<std::size_t>(n);
-  ssize_t sent;
-  do {
-    sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) return -errno;
-  // Drop what went out; a piece sent in part keeps its tail in place (an offset, no copy).
+  return n;
+}
+
+// Drops the first `sent` bytes; a piece sent in part keeps its tail in place (an offset, no copy).
+void chain_drop(WriteChainObject* c, Py_ssize_t sent) noexcept {
   Py_ssize_t left = sent;
   while (left > 0) {
     Piece& p = c->pieces->front();
@@ -113,6 +134,20 @@ Py_ssize_t chain_send(WriteChainObject* c, int fd) noexcept {
     c->pieces->pop_front();
   }
   c->size -= sent;
+}
+
+// One sendmsg of up to kMaxIov pieces. Returns bytes sent, or -errno.
+Py_ssize_t chain_send(WriteChainObject* c, int fd) noexcept {
+  iovec iov[kMaxIov];
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<std::size_t>(chain_iov(c, iov));
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return -errno;
+  chain_drop(c, sent);
   return sent;
 }
 
@@ -121,6 +156,10 @@ PyObject* chain_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (c == nullptr) return nullptr;
   c->pieces = new (std::nothrow) std::deque<Piece>();
   c->size = 0;
+  c->send = nullptr;
+  c->sending = false;
+  c->in_flight = 0;
+  c->clears = 0;
   if (c->pieces == nullptr) {
     Py_DECREF(c);
     return PyErr_NoMemory();
@@ -132,6 +171,7 @@ void chain_dealloc(PyObject* self) {
   auto* c = reinterpret_cast<WriteChainObject*>(self);
   chain_clear(c);
   delete c->pieces;
+  delete c->send;  // not in flight: a send in flight holds a reference to the chain
   Py_TYPE(self)->tp_free(self);
 }
 
@@ -159,13 +199,14 @@ PySequenceMethods chain_as_sequence = {chain_len};
 
 struct Names {
   PyObject *conn_lost, *protocol, *sock_fd, *buffer, *eof, *empty_waiter, *loop, *fatal_error, *on_eof,
-      *data_received, *get_buffer, *buffer_updated, *add_writer, *remove_writer, *write_ready, *maybe_pause,
+      *data_received, *get_buffer, *buffer_updated, *add_writer, *remove_writer, *maybe_pause,
       *maybe_resume, *closing, *call_connection_lost, *write_after_lost, *max_size, *set_result, *set_exception,
-      *rx, *rx_end, *rx_big;
+      *rx, *rx_end, *rx_big, *high_water, *protocol_paused;
 };
 Names names;
 PyObject* g_buffered_protocol = nullptr;  // asyncio.BufferedProtocol
 PyObject* g_read_ready_fn = nullptr;      // _core._transport_read_ready, which SocketTransport._read_ready binds
+PyObject* g_write_ready_fn = nullptr;     // _core._transport_write_ready, SocketTransport._write_ready's
 char* g_scratch = nullptr;
 
 bool init_names() {
@@ -178,12 +219,13 @@ bool init_names() {
       {&names.loop, "_loop"}, {&names.fatal_error, "_fatal_error"}, {&names.on_eof, "_read_ready__on_eof"},
       {&names.data_received, "data_received"}, {&names.get_buffer, "get_buffer"},
       {&names.buffer_updated, "buffer_updated"}, {&names.add_writer, "_add_writer"},
-      {&names.remove_writer, "_remove_writer"}, {&names.write_ready, "_write_ready"},
+      {&names.remove_writer, "_remove_writer"},
       {&names.maybe_pause, "_maybe_pause_protocol"}, {&names.maybe_resume, "_maybe_resume_protocol"},
       {&names.closing, "_closing"}, {&names.call_connection_lost, "_call_connection_lost"},
       {&names.write_after_lost, "_write_after_lost"}, {&names.max_size, "max_size"},
       {&names.set_result, "set_result"}, {&names.set_exception, "set_exception"},
       {&names.rx, "_ringlet_rx"}, {&names.rx_end, "_ringlet_rx_end"}, {&names.rx_big, "_ringlet_rx_big"},
+      {&names.high_water, "_high_water"}, {&names.protocol_paused, "_protocol_paused"},
   };
   for (auto& e : table) {
     *e.slot = PyUnicode_InternFromString(e.text);
@@ -545,7 +587,9 @@ int check_writable(PyObject* self, PyObject* data, Py_ssize_t& length) {
 bool register_writer(PyObject* self, int fd) {
   PyObject* loop = PyObject_GetAttr(self, names.loop);
   if (loop == nullptr) return false;
-  PyObject* cb = PyObject_GetAttr(self, names.write_ready);
+  // The class's writer, bound here: asyncio 3.12+ sets the instance's _write_ready to None in close(), and a
+  // send the loop finishes after a close may still need the writer (to send the rest, then close).
+  PyObject* cb = PyMethod_New(g_write_ready_fn, self);
   PyObject* fd_obj = PyLong_FromLong(fd);
   PyObject* r = nullptr;
   if (cb != nullptr && fd_obj != nullptr) r = call_method2(loop, names.add_writer, fd_obj, cb);
@@ -567,6 +611,128 @@ bool unregister_writer(PyObject* self, int fd) {
   return r != nullptr;
 }
 
+// asyncio's _maybe_pause_protocol, called only when the bytes queued beyond the loop's send in flight are over the
+// high-water mark. Those in flight count as sent, as a write that sent at once would have: the send is tried at
+// the next wait, and what the socket does not take then comes back here (after_send). So a protocol sees
+// pause_writing when asyncio's loop would have paused it, not on every write (with limits of 0, every one). The
+// check in C also spares a Python call per write. Returns false on error.
+bool maybe_pause(PyObject* self, WriteChainObject* chain) {
+  if (chain->size == chain->in_flight) return true;  // the common case, without a lookup: all of it in flight
+  if (PyObject* v = PyObject_GetAttr(self, names.high_water)) {
+    Py_ssize_t high = PyLong_Check(v) ? PyLong_AsSsize_t(v) : -1;
+    Py_DECREF(v);
+    if (high >= 0 && chain->size - chain->in_flight <= high) return true;
+  }
+  PyErr_Clear();
+  PyObject* r = call_method0(self, names.maybe_pause);
+  Py_XDECREF(r);
+  return r != nullptr;
+}
+
+void send_release(SendOp* op) noexcept {
+  for (int i = 0; i < op->count; ++i) Py_DECREF(op->owners[i]);
+  op->count = 0;
+  op->chain->sending = false;
+  op->chain->in_flight = 0;
+  Py_CLEAR(op->transport);
+  Py_CLEAR(op->chain);  // last: it may free the chain, which owns op
+}
+
+void send_delivered(CoreOp* base, int result);
+
+void send_abandoned(CoreOp* base) { send_release(static_cast<SendOp*>(base)); }
+
+// Hands the chain's first pieces to the loop as one sendmsg on io_uring, which the loop submits with its next wait
+// (one io_uring_enter for every transport that wrote this turn, instead of a sendmsg(2) each). MSG_DONTWAIT makes
+// io_uring try it once at submission and complete with what the socket took, or -EAGAIN, instead of waiting in the
+// kernel for room: the send is over by the end of that wait, so a transport closed afterwards leaves nothing in
+// flight that would hold its socket open. Returns 1 when started, 0 when this loop cannot (epoll, another thread,
+// or its sends in flight already hold kMaxHeldBytes: then a sendmsg(2) now is cheaper), -1 on error.
+int start_send(PyObject* self, WriteChainObject* chain, int fd) {
+  PyObject* loop = PyObject_GetAttr(self, names.loop);
+  if (loop == nullptr) return -1;
+  if (chain->send == nullptr) chain->send = new (std::nothrow) SendOp();
+  SendOp* op = chain->send;
+  if (op == nullptr) {
+    Py_DECREF(loop);
+    return 0;
+  }
+  op->io_handle.fd = fd;
+  op->io = &op->io_handle;
+  op->kind = OpKind::sendmsg;
+  op->count = chain_iov(chain, op->iov);
+  op->header = msghdr{};
+  op->header.msg_iov = op->iov;
+  op->header.msg_iovlen = static_cast<std::size_t>(op->count);
+  op->msg = &op->header;
+  op->msg_flags = MSG_DONTWAIT;
+  op->deliver = send_delivered;
+  op->abandon = send_abandoned;
+  auto it = chain->pieces->begin();
+  for (int i = 0; i < op->count; ++i, ++it) op->owners[i] = Py_NewRef(it->owner);
+  op->transport = Py_NewRef(self);
+  op->chain = reinterpret_cast<WriteChainObject*>(Py_NewRef(reinterpret_cast<PyObject*>(chain)));
+  op->clears = chain->clears;
+  chain->sending = true;
+  chain->in_flight = 0;
+  for (int i = 0; i < op->count; ++i) chain->in_flight += static_cast<Py_ssize_t>(op->iov[i].iov_len);
+  op->held = static_cast<std::size_t>(chain->in_flight);
+  int started = loop_core_start(loop, op);
+  Py_DECREF(loop);
+  if (started == 0) send_release(op);
+  return started;
+}
+
+// What follows a send the loop did for the transport (start_send), in the deliver phase. The common ending — all
+// sent, nothing else to do — costs no Python call. Anything else goes to asyncio's way: the writer callback
+// (_write_ready), which sends the rest when the socket takes it, resumes a paused protocol, wakes a sendfile
+// waiting for the buffer to empty, and ends a close or write_eof. Returns false on error.
+bool after_send(PyObject* self, WriteChainObject* chain, int result, Py_ssize_t submitted, bool current) {
+  int lost = attr_true(self, names.conn_lost);
+  if (lost != 0) return lost > 0;  // aborted meanwhile: nothing more goes out
+  int fd = attr_fd(self);
+  if (fd < 0) return !PyErr_Occurred();
+  if (current && result < 0 && !would_block(-result)) {
+    chain_clear(chain);
+    set_os_error(-result);
+    return fatal_from_pending(self, "Fatal write error on socket transport") == 0;
+  }
+  bool whole = current && result == submitted;
+  if (whole && chain->size == 0) {
+    bool more = false;
+    for (PyObject* name : {names.closing, names.eof, names.protocol_paused}) {
+      int set = attr_true(self, name);
+      if (set < 0) return false;
+      more = more || set > 0;
+    }
+    PyObject* waiter = PyObject_GetAttr(self, names.empty_waiter);
+    if (waiter == nullptr) return false;
+    more = more || waiter != Py_None;
+    Py_DECREF(waiter);
+    if (!more) return true;
+  } else if ((whole || !current) && chain->size != 0) {
+    int started = start_send(self, chain, fd);  // written meanwhile (or after a clear): send that too
+    if (started != 0) return started > 0 && maybe_pause(self, chain);
+  } else if (chain->size == 0) {
+    return true;  // cleared meanwhile, nothing written since
+  }
+  return maybe_pause(self, chain) && register_writer(self, fd);
+}
+
+void send_delivered(CoreOp* base, int result) {
+  auto* op = static_cast<SendOp*>(base);
+  Py_ssize_t submitted = 0;
+  for (int i = 0; i < op->count; ++i) submitted += static_cast<Py_ssize_t>(op->iov[i].iov_len);
+  PyObject* self = Py_NewRef(op->transport);
+  auto* chain = reinterpret_cast<WriteChainObject*>(Py_NewRef(reinterpret_cast<PyObject*>(op->chain)));
+  bool current = op->clears == chain->clears;
+  send_release(op);
+  if (current && result > 0) chain_drop(chain, result);
+  if (!after_send(self, chain, result, submitted, current)) PyErr_WriteUnraisable(self);
+  Py_DECREF(reinterpret_cast<PyObject*>(chain));
+  Py_DECREF(self);
+}
+
 // Queues `data[offset:]` (or every item of `items`) and starts waiting for writability if the chain was empty.
 PyObject* write_impl(PyObject* self, PyObject* const* items, Py_ssize_t count) {
   WriteChainObject* chain = attr_chain(self);
@@ -576,13 +742,20 @@ PyObject* write_impl(PyObject* self, PyObject* const* items, Py_ssize_t count) {
     Py_DECREF(chain);
     return nullptr;
   }
-  bool was_empty = chain->size == 0;
+  bool was_empty = chain->size == 0 && !chain->sending;
   PyObject* result = nullptr;
   for (Py_ssize_t i = 0; i < count; ++i) {
     if (!chain_append(chain, items[i], 0)) goto done;
   }
   if (was_empty && chain->size != 0) {
-    // Nothing was queued: send now (most writes end here, without touching the loop).
+    // Nothing was queued: on io_uring the loop sends it with its next wait (start_send); else send now. Most
+    // writes end here, without waiting for writability.
+    int started = start_send(self, chain, fd);
+    if (started < 0) goto done;
+    if (started > 0) {
+      if (maybe_pause(self, chain)) result = Py_NewRef(Py_None);
+      goto done;
+    }
     Py_ssize_t sent = chain_send(chain, fd);
     if (sent < 0 && !would_block(static_cast<int>(-sent))) {
       chain_clear(chain);
@@ -597,10 +770,7 @@ PyObject* write_impl(PyObject* self, PyObject* const* items, Py_ssize_t count) {
     }
     if (!register_writer(self, fd)) goto done;
   }
-  if (PyObject* r = call_method0(self, names.maybe_pause)) {
-    Py_DECREF(r);
-    result = Py_NewRef(Py_None);
-  }
+  if (maybe_pause(self, chain)) result = Py_NewRef(Py_None);
 done:
   Py_DECREF(chain);
   return result;
@@ -650,12 +820,14 @@ PyObject* transport_write_ready(PyObject*, PyObject* const* args, Py_ssize_t nar
   int fd = attr_fd(self);
   PyObject* result = nullptr;
   PyObject* waiter = nullptr;
-  if (chain->size == 0) {  // cleared by close or abort meanwhile
+  if (chain->sending) {  // the loop's send is in flight; its completion goes on (after_send)
     result = Py_NewRef(Py_None);
     goto done;
   }
   {
-    Py_ssize_t sent = chain_send(chain, fd);
+    // An empty chain: after_send left the ending to this callback (or the chain was cleared, when _conn_lost
+    // is set and this returned above).
+    Py_ssize_t sent = chain->size != 0 ? chain_send(chain, fd) : 0;
     waiter = PyObject_GetAttr(self, names.empty_waiter);
     if (waiter == nullptr) goto done;
     if (sent < 0) {
@@ -821,7 +993,8 @@ int transport_ready(PyObject* module) {
   if (PyModule_AddObjectRef(module, "WriteChain", reinterpret_cast<PyObject*>(&WriteChainType)) < 0) return -1;
   if (PyModule_AddFunctions(module, transport_functions) < 0) return -1;
   g_read_ready_fn = PyObject_GetAttrString(module, "_transport_read_ready");
-  return g_read_ready_fn == nullptr ? -1 : 0;
+  g_write_ready_fn = PyObject_GetAttrString(module, "_transport_write_ready");
+  return g_read_ready_fn == nullptr || g_write_ready_fn == nullptr ? -1 : 0;
 }
 
 }  // namespace ringlet::py

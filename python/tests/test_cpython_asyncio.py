@@ -130,6 +130,14 @@ def _available(backend):
 
 
 _backends = [b for b in ("uring", "epoll") if _available(b)]  # a kernel without io_uring runs the epoll half only
-for _backend in _backends:
-    for _cls in _classes_for(_backend, with_ssl=_backend == _backends[0]):
-        globals()[_cls.__name__] = _cls
+
+
+def _install_classes():
+    # A function, so no loop variable stays a module attribute: pytest would collect the last class a second time
+    # under that name.
+    for backend in _backends:
+        for cls in _classes_for(backend, with_ssl=backend == _backends[0]):
+            globals()[cls.__name__] = cls
+
+
+_install_classes()
