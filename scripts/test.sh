@@ -47,12 +47,22 @@ asan_skip='^integration_(bench_beanstalk|bench_memcache|bench_cli|http_vs_nginx|
 asan_skip_tests='StalledClientsTest\..*/(http|queue|proxy)_(uring|epoll)'
 asan_kill9_cycles=5
 
-# ccache, when installed: a clean clone (or a branch switch) takes the library, the binary, the Python module and
-# the fuzz targets of every stage from the cache (the base directory shares it between clones at different paths).
-# Test files still compile: they use the precompiled header, and GCC writes a different .gch on every build.
+# ccache, when installed: a clean clone (or a branch switch) takes the library, the binary, the Python module, the
+# fuzz targets and the unit test files of every stage from the cache, wherever the clone is:
+#   - the base directory makes the paths on the command lines relative, so clones at different paths share entries;
+#   - NOHASHDIR: by default ccache also hashes the working directory of every -g compile (the ASan+UBSan and TSan
+#     builds), so a clone at a new path missed every sanitized object and rebuilt the ASan library and tests from
+#     scratch, CI's critical path. The cost: a sanitizer's stack trace may name the directory of the clone that
+#     filled the cache (the file and line are right);
+#   - the sloppiness lets ccache cache the precompiled header of the tests and the test files that use it (without
+#     it ccache refuses both, and every test file compiled on every run).
+# The integration test files still compile in a clone at a new path: they have the clone's absolute path in a define
+# (RINGLET_BINARY, tests/CMakeLists.txt). An environment's own CCACHE_* settings are kept.
 if [[ -z "${CMAKE_CXX_COMPILER_LAUNCHER:-}" ]] && command -v ccache >/dev/null; then
   export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
+  export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 fi
 
 # Each later stage's build, as a function (configure + build, no tests).
