@@ -82,13 +82,18 @@ void Loop::post(std::function<void()> fn) {
 }
 
 void Loop::wake() noexcept {
-  // One wake-up per batch: only the first caller since the loop last drained pays for the eventfd write. The
+  // One wake-up per batch: only the first caller since the loop last drained may pay for the eventfd write. The
   // exchange pairs with the one in take_posted(): whichever comes second sees the other's side (see there).
-  if (!wake_signalled_.exchange(true, std::memory_order_acq_rel)) {
-    std::uint64_t one = 1;
-    ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
-    (void)ignored;
-  }
+  if (wake_signalled_.exchange(true, std::memory_order_seq_cst)) return;
+  // And only if the loop may be asleep in the kernel. A loop that is awake reaches phase 3 of this turn or the next
+  // without help: before it blocks, submit_and_wait() raises sleeping_ and then reads wake_signalled_. Both sides
+  // store one flag and then load the other, all seq_cst (Dekker), so in the single order of those four accesses
+  // either our load of sleeping_ comes after its store (we see true and write) or its load of wake_signalled_ comes
+  // after our exchange (it sees true and does not block). A stale true only costs a spare write.
+  if (!sleeping_.load(std::memory_order_seq_cst)) return;
+  std::uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+  (void)ignored;
 }
 
 void Loop::stop() noexcept {
@@ -136,10 +141,20 @@ void Loop::submit_and_wait(bool may_block) {
     now_ns_ = clock_->now_ns();
     return;
   }
+  // About to sleep: from here on wake() writes the eventfd (see there for why the store comes before the load). A
+  // wake-up raised while we were awake wrote nothing, so it must keep us from sleeping now.
+  sleeping_.store(true, std::memory_order_seq_cst);
+  if (wake_signalled_.load(std::memory_order_seq_cst)) {
+    sleeping_.store(false, std::memory_order_relaxed);
+    backend_->wait(0);
+    now_ns_ = clock_->now_ns();
+    return;
+  }
   // A wait that may block: timed here, once for both backends.
   std::int64_t before = clock_->now_ns();
   std::int64_t timeout = timers_.size() != 0 ? timers_.next_timeout_ns(before) : -1;
   backend_->wait(timeout);
+  sleeping_.store(false, std::memory_order_relaxed);  // a waker that still reads true writes once too often
   now_ns_ = clock_->now_ns();
   stats_.kernel_wait_ns += now_ns_ - before;
 }
@@ -153,7 +168,7 @@ void Loop::take_posted() {
   // Clearing the flag is a read-modify-write, like the producer's exchange in wake(): the two are totally ordered.
   // If ours comes second we read the producer's true and see everything it published before waking us; if it
   // comes second it reads our false and wakes us again. Either way no message is left unseen while we sleep.
-  wake_signalled_.exchange(false, std::memory_order_acq_rel);
+  wake_signalled_.exchange(false, std::memory_order_seq_cst);  // seq_cst: it sits in wake()'s Dekker order too
   if (inbox_ != nullptr) inbox_more_ = inbox_->drain();
   {
     std::lock_guard lock(posted_mutex_);

@@ -49,7 +49,8 @@ struct LoopStats {
   std::uint64_t timers_fired = 0;
   std::uint64_t posted_run = 0;
   std::int64_t kernel_wait_ns = 0;  // time spent in waits that could block (as the loop's clock sees it)
-  std::uint64_t wake_writes = 0;    // eventfd writes that reached the loop: one per batch of post()/wake() calls
+  std::uint64_t wake_writes = 0;    // eventfd writes that reached the loop: at most one per batch of post()/wake()
+                                    // calls, none while the loop was awake
 };
 
 // Something to finish once the kernel has let go of it (a socket whose last op completed after close).
@@ -156,8 +157,12 @@ class Loop {
   // Thread-safe: runs fn on this loop's thread during a later iteration.
   void post(std::function<void()> fn);
   // Thread-safe: makes the loop run phase 3 (posted work, the inbox) soon; wakes it if it sleeps in the kernel.
-  // Only the first call since the loop last drained pays for a system call.
+  // Only the first call since the loop last drained may pay for a system call, and only while the loop sleeps (or
+  // is about to): a loop that is awake sees the call in its next phase 3 without one.
   void wake() noexcept;
+  // Thread-safe: whether the loop is in (or on its way into) a wait that may block. For tests that must know a
+  // wake-up has to reach the kernel.
+  bool sleeping() const noexcept { return sleeping_.load(std::memory_order_seq_cst); }
   // Phase 3 also drains `inbox` (nullptr: none). Set on the loop's thread.
   void set_inbox(Inbox* inbox) noexcept { inbox_ = inbox; }
   // Thread-safe: makes run() return after the current iteration.
@@ -243,6 +248,7 @@ class Loop {
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> wake_signalled_{false};
+  std::atomic<bool> sleeping_{false};  // true from just before a wait that may block until it returns
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
   std::vector<std::function<void()>> posted_running_;

@@ -436,20 +436,52 @@ Task<bool> swallow(Stream& stream, std::uint64_t n) {
   co_return true;
 }
 
-// A meta multi-get is a run of mg lines, each its own command: while this one runs, the next one's index slot is
-// fetched (Store::prefetch_slot), so its lookup starts with one cache miss instead of two. Only a next line that
-// starts in the first received slice with "mg " and a whole key is looked at; anything else is left alone (a
-// prefetch is a hint: a wrong guess costs nothing but the hash).
-void prefetch_next_mg(const SliceQueue& in, CacheServer& server) {
-  if (in.empty() || server.options().shards > 1) return;
-  std::string_view next = in.front().view();
-  if (next.size() < 4 || next[0] != 'm' || next[1] != 'g' || next[2] != ' ') return;
-  next.remove_prefix(3);
-  const std::size_t end = next.find_first_of(" \r\n");
-  if (end == 0 || end == std::string_view::npos || end > memcache::kMaxKeyLength) return;
-  server.store().prefetch_slot(hash_key(next.substr(0, end)));
-}
+// A meta multi-get is a run of mg lines, each its own command, so each lookup would pay its two cache misses (the
+// index slot, then the item) one after the other, as a text multi-get did before its keys were looked up in
+// batches. So the first mg of a run looks ahead: the mg lines already received in the first slice (up to
+// kLookupBatch, this one included) have their index slots prefetched, then their items, as retrieve() does for a
+// text multi-get; the next `ahead` mg commands then find theirs in the cache and do not look again. Only lines that
+// start with "mg " and hold a whole key are looked at, and a non-mg command ends the run; a prefetch is a hint, so a
+// wrong guess (a base64 key, a line split over two slices) costs nothing but its hash. One shard only: with more,
+// most keys live elsewhere.
+class MetaLookahead {
+ public:
+  void on_command(const Request& req, const SliceQueue& in, CacheServer& server) {
+    if (req.command != Command::mg) {
+      ahead_ = 0;
+      return;
+    }
+    if (ahead_ > 0) {
+      --ahead_;
+      return;
+    }
+    if (server.options().shards > 1) return;
+    Store& store = server.store();
+    std::uint64_t hashes[kLookupBatch];
+    std::size_t n = 0;
+    hashes[n] = hash_key(req.key);
+    store.prefetch_slot(hashes[n++]);
+    std::string_view rest = in.empty() ? std::string_view() : in.front().view();
+    while (n < kLookupBatch && rest.size() > 3 && rest[0] == 'm' && rest[1] == 'g' && rest[2] == ' ') {
+      // A plain loop: find_first_of calls memchr over its three delimiters once per byte of the key.
+      std::size_t key_end = 3;
+      while (key_end < rest.size() && rest[key_end] != ' ' && rest[key_end] != '\r' && rest[key_end] != '\n') {
+        ++key_end;
+      }
+      if (key_end == 3 || key_end == rest.size() || key_end - 3 > memcache::kMaxKeyLength) break;
+      hashes[n] = hash_key(rest.substr(3, key_end - 3));
+      store.prefetch_slot(hashes[n++]);
+      const std::size_t nl = rest.find('\n', key_end);
+      if (nl == std::string_view::npos) break;
+      rest.remove_prefix(nl + 1);
+    }
+    for (std::size_t i = 0; i < n; ++i) store.prefetch_item(hashes[i]);
+    ahead_ = n - 1;
+  }
 
+ private:
+  std::size_t ahead_ = 0;  // mg commands after this one whose lookups were already prefetched
+};
 // True when the next queued command is an mn (peeked at in the first received slice; a split line says no).
 bool next_is_mn(const SliceQueue& in) noexcept {
   if (in.empty()) return false;
@@ -617,6 +649,7 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
   std::string reply;
   std::string value;
   TurnBudget turn;  // pipelined commands answered since this connection last let the others run
+  MetaLookahead lookahead;
   bool open = true;
   RequestBatchTimer batch;  // ringlet_cache_request_batch_duration_seconds: one clock read per batch
   while (open) {
@@ -658,7 +691,7 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
     } else {
       // 3. The command, by the dispatch table.
       const Request& req = parser.request();
-      if (req.command == Command::mg) prefetch_next_mg(in, server);
+      lookahead.on_command(req, in, server);
       switch (kHandling[static_cast<std::size_t>(req.command)]) {
         case Handling::retrieve:
           open = co_await retrieve(stream, server, req, reply);
