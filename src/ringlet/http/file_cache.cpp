@@ -168,7 +168,7 @@ Result<CachedFile*> FileCache::load(std::string_view rel, std::int64_t now_ns) {
       return Error{EAGAIN};  // changing while we read: let the client retry
     }
     ::close(fd);
-    f->racy = coarse_wall_ns() - f->ctime_ns < options_.racy_window_ns;
+    f->racy = changed_recently(f->ctime_ns);
   } else {
     f->fd = fd;
   }
@@ -214,10 +214,14 @@ bool FileCache::still_valid(CachedFile& f, std::int64_t now_ns) noexcept {
   if (st.st_dev != f.dev || st.st_ino != f.ino || !same_content_stat(f, st)) return false;
   if (f.racy) {
     if (!same_bytes_on_disk(f)) return false;
-    f.racy = coarse_wall_ns() - f.ctime_ns < options_.racy_window_ns;
+    f.racy = changed_recently(f.ctime_ns);
   }
   f.validated_ns = now_ns;
   return true;
+}
+
+bool FileCache::changed_recently(std::int64_t ctime_ns) const noexcept {
+  return options_.racy_window_ns > 0 && coarse_wall_ns() - ctime_ns < options_.racy_window_ns;
 }
 
 // A racy snapshot: a write in the same timestamp tick as the change we saw leaves every stat field alone, so

@@ -64,7 +64,8 @@ struct FileCacheOptions {
   std::size_t memory_limit = 16 * 1024;          // files up to this size are kept in memory (0: never)
   std::int64_t revalidate_after_ns = 1'000'000'000;
   // A snapshot whose file changed less than this before it was taken is re-read at revalidation (see above). Far
-  // above the kernel's timestamp tick; comparing against CLOCK_REALTIME_COARSE, the clock the kernel stamps with.
+  // above the kernel's timestamp tick; compared against CLOCK_REALTIME_COARSE, the clock the kernel stamps with
+  // (Linux 6.13+ may stamp a finer time, ahead of that clock: such a change counts as recent). 0: never re-read.
   std::int64_t racy_window_ns = 1'000'000'000;
   FollowSymlinks follow_symlinks = FollowSymlinks::no;
 };
@@ -165,6 +166,9 @@ class FileCache {
   int open_beneath(const char* rel) noexcept;  // returns fd or -errno
   bool still_valid(CachedFile& f, std::int64_t now_ns) noexcept;
   bool same_bytes_on_disk(CachedFile& f) noexcept;
+  // Whether a change at ctime_ns is within racy_window_ns of now (a ctime ahead of the coarse clock is); never with
+  // a window of 0 (the file system's finer stamps made "now - ctime < 0" true there).
+  bool changed_recently(std::int64_t ctime_ns) const noexcept;
   void insert(CachedFile* f);
   void remove(CachedFile* f) noexcept;
   void touch(CachedFile* f) noexcept;
