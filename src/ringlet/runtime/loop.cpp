@@ -135,18 +135,19 @@ void Loop::expire_timers() {
 }
 
 void Loop::submit_and_wait(bool may_block) {
-  if (!may_block || !ready_.empty() || !yielded_.empty() || stop_requested() || !deferred_.empty() ||
-      flush_head_ != nullptr || inbox_more_) {
-    backend_->wait(0);  // work is waiting for this turn: submit and reap, never sleep
-    now_ns_ = clock_->now_ns();
-    return;
+  bool block = may_block && ready_.empty() && yielded_.empty() && !stop_requested() && deferred_.empty() &&
+               flush_head_ == nullptr && !inbox_more_;
+  if (block) {
+    // About to sleep: from here on wake() writes the eventfd (see there for why the store comes before the load). A
+    // wake-up raised while we were awake wrote nothing, so it must keep us from sleeping now.
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (wake_signalled_.load(std::memory_order_seq_cst)) {
+      sleeping_.store(false, std::memory_order_relaxed);
+      block = false;
+    }
   }
-  // About to sleep: from here on wake() writes the eventfd (see there for why the store comes before the load). A
-  // wake-up raised while we were awake wrote nothing, so it must keep us from sleeping now.
-  sleeping_.store(true, std::memory_order_seq_cst);
-  if (wake_signalled_.load(std::memory_order_seq_cst)) {
-    sleeping_.store(false, std::memory_order_relaxed);
-    backend_->wait(0);
+  if (!block) {
+    backend_->wait(0);  // work is waiting for this turn: submit and reap, never sleep
     now_ns_ = clock_->now_ns();
     return;
   }
