@@ -8,12 +8,12 @@
 //  - _read_ready: one recv(2). A Protocol gets the bytes received into a loop-wide scratch buffer (copied once
 //    into a bytes object of the exact size, instead of allocating max_size and shrinking it: read_into_bytes
 //    says why); a BufferedProtocol gets them straight in the buffer its get_buffer() returned (no copy at all).
-//  - write / writelines: while nothing is queued, the bytes go on a WriteChain and are sent at once: on io_uring
-//    by the loop, as a sendmsg operation that rides along in its next wait (start_send: one io_uring_enter for
-//    every transport that wrote in the turn, no system call per write), elsewhere with sendmsg(2) right away. Most
-//    writes end there. What the kernel did not take waits for writability: _write_ready hands the chain to the
-//    kernel with one sendmsg of up to kMaxIov pieces and drops exactly what was sent: a partly sent piece keeps an
-//    offset, its tail is never copied.
+//  - write / writelines: while nothing is queued, the bytes go on a WriteChain and are sent at once: on io_uring by the
+//    loop, as a send operation (sendmsg for several pieces) that rides along in its next wait (start_send: one
+//    io_uring_enter for every transport that wrote in the turn, no system call per write), elsewhere with sendmsg(2)
+//    right away. Most writes end there. What the kernel did not take waits for writability: _write_ready hands the
+//    chain to the kernel with one sendmsg of up to kMaxIov pieces and drops exactly what was sent: a partly sent piece
+//    keeps an offset, its tail is never copied.
 //
 // The WriteChain is the transport's `_buffer`: asyncio's inherited methods only ask it whether it is empty and
 // clear it, which it supports.
@@ -642,12 +642,12 @@ void send_delivered(CoreOp* base, int result);
 
 void send_abandoned(CoreOp* base) { send_release(static_cast<SendOp*>(base)); }
 
-// Hands the chain's first pieces to the loop as one sendmsg on io_uring, which the loop submits with its next wait
-// (one io_uring_enter for every transport that wrote this turn, instead of a sendmsg(2) each). MSG_DONTWAIT makes
+// Hands the chain's first pieces to the loop as one send (or sendmsg) on io_uring, which the loop submits with its next
+// wait (one io_uring_enter for every transport that wrote this turn, instead of a sendmsg(2) each). MSG_DONTWAIT makes
 // io_uring try it once at submission and complete with what the socket took, or -EAGAIN, instead of waiting in the
-// kernel for room: the send is over by the end of that wait, so a transport closed afterwards leaves nothing in
-// flight that would hold its socket open. Returns 1 when started, 0 when this loop cannot (epoll, another thread,
-// or its sends in flight already hold kMaxHeldBytes: then a sendmsg(2) now is cheaper), -1 on error.
+// kernel for room: the send is over by the end of that wait, so a transport closed afterwards leaves nothing in flight
+// that would hold its socket open. Returns 1 when started, 0 when this loop cannot (epoll, another thread, or its sends
+// in flight already hold kMaxHeldBytes: then a sendmsg(2) now is cheaper), -1 on error.
 int start_send(PyObject* self, WriteChainObject* chain, int fd) {
   PyObject* loop = PyObject_GetAttr(self, names.loop);
   if (loop == nullptr) return -1;
@@ -659,12 +659,20 @@ int start_send(PyObject* self, WriteChainObject* chain, int fd) {
   }
   op->io_handle.fd = fd;
   op->io = &op->io_handle;
-  op->kind = OpKind::sendmsg;
   op->count = chain_iov(chain, op->iov);
-  op->header = msghdr{};
-  op->header.msg_iov = op->iov;
-  op->header.msg_iovlen = static_cast<std::size_t>(op->count);
-  op->msg = &op->header;
+  if (op->count == 1 && op->iov[0].iov_len <= kMaxHeldBytes) {
+    // One piece (an echo's reply, most writes): IORING_OP_SEND, which spares the kernel copying in a msghdr and
+    // importing an iovec for every message.
+    op->kind = OpKind::send;
+    op->buf = op->iov[0].iov_base;
+    op->len = static_cast<std::uint32_t>(op->iov[0].iov_len);
+  } else {
+    op->kind = OpKind::sendmsg;
+    op->header = msghdr{};
+    op->header.msg_iov = op->iov;
+    op->header.msg_iovlen = static_cast<std::size_t>(op->count);
+    op->msg = &op->header;
+  }
   op->msg_flags = MSG_DONTWAIT;
   op->deliver = send_delivered;
   op->abandon = send_abandoned;
@@ -690,8 +698,6 @@ int start_send(PyObject* self, WriteChainObject* chain, int fd) {
 bool after_send(PyObject* self, WriteChainObject* chain, int result, Py_ssize_t submitted, bool current) {
   int lost = attr_true(self, names.conn_lost);
   if (lost != 0) return lost > 0;  // aborted meanwhile: nothing more goes out
-  int fd = attr_fd(self);
-  if (fd < 0) return !PyErr_Occurred();
   if (current && result < 0 && !would_block(-result)) {
     chain_clear(chain);
     set_os_error(-result);
@@ -710,11 +716,15 @@ bool after_send(PyObject* self, WriteChainObject* chain, int result, Py_ssize_t 
     more = more || waiter != Py_None;
     Py_DECREF(waiter);
     if (!more) return true;
-  } else if ((whole || !current) && chain->size != 0) {
+  } else if (chain->size == 0 && !whole) {
+    return true;  // cleared meanwhile, nothing written since
+  }
+  // The descriptor is looked up only now: the common ending above needs none.
+  int fd = attr_fd(self);
+  if (fd < 0) return !PyErr_Occurred();
+  if ((whole || !current) && chain->size != 0) {
     int started = start_send(self, chain, fd);  // written meanwhile (or after a clear): send that too
     if (started != 0) return started > 0 && maybe_pause(self, chain);
-  } else if (chain->size == 0) {
-    return true;  // cleared meanwhile, nothing written since
   }
   return maybe_pause(self, chain) && register_writer(self, fd);
 }
@@ -737,19 +747,17 @@ void send_delivered(CoreOp* base, int result) {
 PyObject* write_impl(PyObject* self, PyObject* const* items, Py_ssize_t count) {
   WriteChainObject* chain = attr_chain(self);
   if (chain == nullptr) return nullptr;
-  int fd = attr_fd(self);
-  if (fd < 0 && PyErr_Occurred()) {
-    Py_DECREF(chain);
-    return nullptr;
-  }
   bool was_empty = chain->size == 0 && !chain->sending;
   PyObject* result = nullptr;
+  int fd = -1;
   for (Py_ssize_t i = 0; i < count; ++i) {
     if (!chain_append(chain, items[i], 0)) goto done;
   }
   if (was_empty && chain->size != 0) {
     // Nothing was queued: on io_uring the loop sends it with its next wait (start_send); else send now. Most
     // writes end here, without waiting for writability.
+    fd = attr_fd(self);
+    if (fd < 0 && PyErr_Occurred()) goto done;
     int started = start_send(self, chain, fd);
     if (started < 0) goto done;
     if (started > 0) {
