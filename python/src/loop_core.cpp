@@ -609,25 +609,49 @@ int run_ready(PyObject* self, Core* c) {
   return 0;
 }
 
+// The turn's sends (transport.cpp, start_send) are about to go out with a wait that may sleep. They complete in
+// the submission itself (MSG_DONTWAIT), and a completion ends a wait: the wait would return at once with nothing
+// but them, and the loop would go round again — a second Python iteration and io_uring_enter — before it sleeps.
+// So they are submitted and delivered first, without sleeping. Returns true when that made work (bytes that had
+// arrived meanwhile, a send the socket did not take in full): then the wait must not sleep.
+bool loop_stopping(PyObject* self) {
+  PyObject* stopping = PyObject_GetAttr(self, helpers().str_stopping);
+  if (stopping == nullptr) PyErr_Clear();
+  bool on = stopping != nullptr && PyObject_IsTrue(stopping) == 1;
+  Py_XDECREF(stopping);
+  return on;
+}
+
+bool submit_before_sleeping(Core* c) {
+  c->backend->wait(0);
+  deliver(c);
+  return !c->ready.empty() || !c->completed.empty() || !c->ops_done.empty() || !c->rearm.empty();
+}
+
 PyObject* loop_run_once(PyObject* self, PyObject*) {
   Core* c = core_of(self);
   if (c->closed) return closed_error();
   if (!ensure_backend(c)) return nullptr;
   arm_watchers(c);
 
-  PyObject* stopping_obj = PyObject_GetAttr(self, helpers().str_stopping);
-  if (stopping_obj == nullptr) PyErr_Clear();
-  bool stopping = stopping_obj != nullptr && PyObject_IsTrue(stopping_obj) == 1;
-  Py_XDECREF(stopping_obj);
-
   std::int64_t timeout = -1;
-  if (!c->ready.empty() || stopping || !c->completed.empty() || !c->ops_done.empty()) {
+  if (!c->ready.empty() || loop_stopping(self) || !c->completed.empty() || !c->ops_done.empty()) {
     timeout = 0;
   } else if (c->timers.size() != 0) {
     timeout = std::min(c->timers.next_timeout_ns(monotonic_ns()), kMaxWaitNs);
   }
+  bool submitted = false;
+  if (timeout != 0 && c->ops_in_flight != nullptr) {
+    submitted = true;
+    // What the delivery ran (a protocol's pause_writing, an error handler) may have stopped or closed the loop.
+    if (submit_before_sleeping(c) || loop_stopping(self)) timeout = 0;
+    if (c->closed) Py_RETURN_NONE;
+    if (timeout != 0 && c->timers.size() != 0) {
+      timeout = std::min(c->timers.next_timeout_ns(monotonic_ns()), kMaxWaitNs);
+    }
+  }
   if (timeout == 0) {
-    c->backend->wait(0);
+    if (!submitted) c->backend->wait(0);
   } else {
     c->polling = true;
     Backend* backend = c->backend.get();

@@ -15,7 +15,9 @@
 //                       io_uring a transport's reader is a receive instead, its bytes kept for the transport
 //                       (transport.hpp)
 //   2. wait           — one backend wait: 0 when callbacks are ready or the loop is stopping, else until the
-//                       next timer; the GIL is released while it may block
+//                       next timer; the GIL is released while it may block. A wait that may block after the turn
+//                       started sends first submits them and delivers their completions without blocking, and
+//                       blocks only if that made no work (submit_before_sleeping)
 //   3. deliver        — each fired watcher queues its callback once; each transport operation that completed
 //                       (io_uring: a write's send, transport.cpp) is finished
 //   4. expire timers  — every timer with loop.time() >= when queues its callback, in `when` order
