@@ -23,6 +23,7 @@
 #include "handle.hpp"
 #include "helpers.hpp"
 #include "transport.hpp"
+#include "ringlet/buf/buffer.hpp"
 #include "ringlet/runtime/backend.hpp"
 #include "ringlet/runtime/operation.hpp"
 #include "ringlet/runtime/timer_wheel.hpp"
@@ -36,9 +37,11 @@ namespace {
 constexpr std::int64_t kTimerTickNs = 1'000;
 // asyncio's MAXIMUM_SELECT_TIMEOUT: no single wait is longer than a day.
 constexpr std::int64_t kMaxWaitNs = 24LL * 3600 * 1'000'000'000;
-// Receive buffers the io_uring backend registers per loop. The Python loop does not receive into provided buffers
-// yet (its transports read with recv into Python memory), so this stays small: many loops, little memory.
-constexpr std::uint32_t kProvidedBuffers = 16;
+// Receive buffers of kReceiveAheadSize bytes the io_uring backend registers per loop, shared by every transport it
+// receives ahead for (transport.hpp): 512 KiB. A completion's buffer goes back to the ring in the same turn (its
+// bytes are copied into a bytes object at once), so the ring only has to cover what arrives during one wait; when it
+// runs dry the backend reads the rest with plain recv(2) calls at the next wait (uring_backend.cpp, serve_starved).
+constexpr std::uint32_t kProvidedBuffers = 32;
 
 std::int64_t monotonic_ns() noexcept {
   timespec ts{};
@@ -65,14 +68,16 @@ struct Watch;
 
 // One direction of a watched descriptor: the callback and the poll operation that tells when to queue it.
 // A reader whose callback is a ringlet transport's _read_ready receives ahead on io_uring (transport.hpp): its
-// operation is a recv into `rx_buf` instead of a poll, and `rx_transport` (strong) is where the bytes go. It is
-// held while the reader is watched or a receive is in flight: a receive cancelled by remove_reader may still
-// complete with bytes, which belong to the transport.
+// operation is a multishot receive into the loop's provided buffers instead of a poll — armed once, it completes
+// once per arrival and stays armed, so a message costs no new submission and no poll armed and disarmed in the
+// kernel — and `rx_transport` (strong) is where the bytes go. It is held while the receive is in flight (until its
+// final completion): a receive cancelled by remove_reader may still complete with bytes, which belong to the
+// transport.
 struct PollOp : Operation {
   Watch* watch = nullptr;
   PyObject* handle = nullptr;  // the reader's or writer's handle (strong), nullptr when not watched
   PyObject* rx_transport = nullptr;
-  char* rx_buf = nullptr;      // kReceiveAheadSize bytes, allocated on the first receive
+  std::uint64_t queued_pass = 0;  // the deliver() pass that last queued the handle (once per pass, however many came)
   bool write = false;
   bool rearm_queued = false;
 };
@@ -89,8 +94,16 @@ struct Watch {
   Watch& operator=(const Watch&) = delete;
   ~Watch() {  // with the GIL held, as every path that frees a watch has it
     Py_XDECREF(reader.rx_transport);
-    std::free(reader.rx_buf);
   }
+};
+
+// One completion of a watcher's operation, as the backend reported it (inside its wait, without the GIL). A multishot
+// receive completes several times per wait, each with its own buffer (one reference, released once delivered).
+struct Completion {
+  PollOp* op;
+  int result;
+  Buffer* buffer;  // a receive's bytes, else nullptr
+  bool final;      // the operation is over (not kMore)
 };
 
 // The read on the wake-up eventfd (call_soon_threadsafe from another thread writes it).
@@ -116,7 +129,8 @@ struct Core {
   std::vector<Watch*> dying;
   std::vector<PollOp*> rearm;      // ops to (re)submit at the start of the next iteration
   std::vector<PollOp*> rearming;   // rearm, as taken over by the running arm phase
-  std::vector<PollOp*> completed;  // filled by completion callbacks (no GIL), emptied by deliver()
+  std::vector<Completion> completed;  // filled by completion callbacks (no GIL), emptied by deliver()
+  std::uint64_t deliver_pass = 0;      // deliver() calls so far (PollOp::queued_pass)
   CoreOp* ops_in_flight = nullptr;   // transports' operations (loop_core.hpp, CoreOp), newest first
   std::vector<CoreOp*> ops_done;     // their completions, like `completed`
   std::size_t ops_held = 0;          // what ops in flight hold (kMaxHeldBytes)
@@ -252,12 +266,17 @@ void abandon_ops(Core* c) noexcept {
 // little memory and two descriptors, and the next run creates the child's own backend.
 void drop_backend(Core* c, Drop how = Drop::destroy) noexcept {
   if (!c->backend) return;
+  // Buffers of completions not delivered go back first, while their ring exists (after fork the ring is the
+  // parent's: its buffers are left alone; plain reads' pooled buffers are the child's own).
+  for (const Completion& e : c->completed) {
+    if (e.buffer != nullptr && (how == Drop::destroy || !e.buffer->source->shared_ring())) buffer_unref(e.buffer);
+  }
+  c->completed.clear();
   if (how == Drop::forget) {
     (void)c->backend.release();
   } else {
     c->backend.reset();
   }
-  c->completed.clear();
   abandon_ops(c);
   for (auto& [fd, w] : c->watches) {
     for (PollOp* op : {&w->reader, &w->writer}) {
@@ -296,6 +315,7 @@ bool ensure_backend(Core* c) {
   options.kind = c->kind;
   options.ring_entries = 256;
   options.provided_buffer_count = kProvidedBuffers;
+  options.provided_buffer_size = kReceiveAheadSize;
   auto choice = create_backend(options);
   if (!choice) {
     PyErr_Format(PyExc_OSError, "ringlet: no event backend available (%s): %s",
@@ -313,36 +333,59 @@ bool ensure_backend(Core* c) {
 
 // ---- readiness watchers -----------------------------------------------------------------------------------------
 
-void poll_complete(Operation& op, int result, std::uint32_t) noexcept {
+void poll_complete(Operation& op, int result, std::uint32_t flags) noexcept {
   // Runs inside the backend's wait, without the GIL: record only.
   auto& p = static_cast<PollOp&>(op);
   p.result = result;
-  p.watch->core->completed.push_back(&p);
+  Buffer* buffer = nullptr;
+  if (op.kind == OpKind::recv_provided) {
+    buffer = op.buffer;
+    op.buffer = nullptr;
+  }
+  p.watch->core->completed.push_back(Completion{&p, result, buffer, (flags & Operation::kMore) == 0});
 }
 
 // A receive ahead completed: its outcome goes to the transport whether or not it is still watched (the bytes
-// left the socket), then the reader's callback is queued as a readiness event's would be. A transport that was
-// paused and resumed meanwhile may be watched by a new Watch of the same descriptor: its callback is queued.
-void deliver_received(Core* c, PollOp* op, int result) {
-  PyObject* transport = op->rx_transport;  // the reference moves here
-  op->rx_transport = nullptr;
-  bool outcome = result != -ECANCELED && result != -EAGAIN && result != -EINTR;
-  if (outcome && transport_store_received(transport, op->rx_buf, result) < 0) PyErr_WriteUnraisable(transport);
+// left the socket), then the reader's callback is queued as a readiness event's would be, once per deliver pass
+// however many completions came. A transport that was paused and resumed meanwhile may be watched by a new Watch
+// of the same descriptor: its callback is queued. The receive stays armed until its final completion; then it is
+// armed again if its reader is still watched and the stream did not end.
+void deliver_received(Core* c, const Completion& e) {
+  PollOp* op = e.op;
+  PyObject* transport = op->rx_transport;
+  int result = e.result;
+  bool outcome = result != -ECANCELED && result != -EAGAIN && result != -EINTR && result != -ENOBUFS &&
+                 (result <= 0 || e.buffer != nullptr);
+  if (outcome) {
+    const char* data = result > 0 ? reinterpret_cast<const char*>(e.buffer->data) : nullptr;
+    if (transport_store_received(transport, data, result) < 0) PyErr_WriteUnraisable(transport);
+  }
+  // A full buffer says big messages (transport.hpp, kBigRead): end the receive, so that the transport, which
+  // marks itself when it hands these bytes on, is armed next for readiness reads.
+  if (!e.final && result >= static_cast<int>(kReceiveAheadSize)) c->backend->cancel(*op);
   Watch* w = op->watch;
   PollOp* target = (!w->dying && op->handle != nullptr) ? op : nullptr;
   if (target == nullptr && outcome) {
     auto it = c->watches.find(w->io.fd);
     if (it != c->watches.end() && it->second != w && it->second->reader.handle != nullptr) target = &it->second->reader;
   }
-  Py_DECREF(transport);
+  if (e.final) {
+    op->rx_transport = nullptr;
+    Py_DECREF(transport);
+  }
   if (target == nullptr) return;
-  if (outcome) c->ready.push_back(Py_NewRef(target->handle));
-  if (target == op && (result > 0 || !outcome)) queue_rearm(c, op);
+  if (outcome && target->queued_pass != c->deliver_pass) {
+    target->queued_pass = c->deliver_pass;
+    c->ready.push_back(Py_NewRef(target->handle));
+  }
+  if (e.final && target == op && (result > 0 || !outcome)) queue_rearm(c, op);
 }
 
-void deliver_one(Core* c, PollOp* op, int result) {
-  if (op->kind == OpKind::recv && op->rx_transport != nullptr) {
-    deliver_received(c, op, result);
+void deliver_one(Core* c, const Completion& e) {
+  PollOp* op = e.op;
+  int result = e.result;
+  if (op->kind == OpKind::recv_provided && op->rx_transport != nullptr) {
+    deliver_received(c, e);
     return;
   }
   Watch* w = op->watch;
@@ -368,8 +411,14 @@ void core_op_complete(Operation& op, int result, std::uint32_t) noexcept {
 }
 
 void deliver(Core* c) {
-  // Index loop: delivering never appends here (only the backend's callbacks do, and none runs meanwhile).
-  for (std::size_t i = 0; i < c->completed.size(); ++i) deliver_one(c, c->completed[i], c->completed[i]->result);
+  ++c->deliver_pass;
+  // Index loop over copies: a delivery may cancel a receive, and a cancel the backend finishes at once (a receive
+  // waiting for ring buffers) appends its final completion here.
+  for (std::size_t i = 0; i < c->completed.size(); ++i) {
+    Completion e = c->completed[i];
+    deliver_one(c, e);
+    if (e.buffer != nullptr) buffer_unref(e.buffer);
+  }
   c->completed.clear();
   // Index loop: a delivery may start another op, and its submit may reap (a full submission queue) into ops_done.
   for (std::size_t i = 0; i < c->ops_done.size(); ++i) {
@@ -391,18 +440,17 @@ bool submit_poll(Core* c, PollOp* op, bool raise) {
     if (transport != nullptr && transport_reads_big(transport)) transport = nullptr;  // transport.hpp, kBigRead
   }
   if (transport != nullptr) {
-    if (op->rx_buf == nullptr) op->rx_buf = static_cast<char*>(std::malloc(kReceiveAheadSize));
-    if (op->rx_buf != nullptr) {
-      Py_XSETREF(op->rx_transport, Py_NewRef(transport));
-      op->kind = OpKind::recv;
-      op->buf = op->rx_buf;
-      op->len = kReceiveAheadSize;
-      op->msg_flags = 0;
-      c->backend->submit(*op);  // io_uring never completes it inline
-      return true;
-    }
+    Py_XSETREF(op->rx_transport, Py_NewRef(transport));
+    op->kind = OpKind::recv_provided;
+    op->multishot = true;
+    op->buffer = nullptr;
+    op->len = 0;  // no limit: it runs until cancelled or the stream ends
+    op->msg_flags = 0;
+    c->backend->submit(*op);  // a multishot operation never completes inline
+    return true;
   }
   op->kind = OpKind::poll;
+  op->multishot = false;
   op->poll_events = op->write ? POLLOUT : POLLIN;
   if (!c->backend->submit(*op)) return true;
   int r = op->result;  // done inline (epoll tried poll(2) first)
@@ -411,7 +459,7 @@ bool submit_poll(Core* c, PollOp* op, bool raise) {
     PyErr_SetFromErrno(PyExc_OSError);
     return false;
   }
-  deliver_one(c, op, r);
+  deliver_one(c, Completion{op, r, nullptr, true});
   return true;
 }
 

@@ -12,8 +12,8 @@
 // One iteration (_run_once), in asyncio's order:
 //   1. arm watchers   — poll operations for readers and writers whose callbacks ran since their last event
 //                       (level-triggered, like a selector: still readable means called again next turn); on
-//                       io_uring a transport's reader is a receive instead, its bytes kept for the transport
-//                       (transport.hpp)
+//                       io_uring a transport's reader is a multishot receive instead, armed once and kept armed,
+//                       its bytes kept for the transport (transport.hpp)
 //   2. wait           — one backend wait: 0 when callbacks are ready or the loop is stopping, else until the
 //                       next timer; the GIL is released while it may block. A wait that may block after the turn
 //                       started sends first submits them and delivers their completions without blocking, and

@@ -11,12 +11,13 @@ namespace ringlet::py {
 int transport_ready(PyObject* module);
 
 // ---- receiving ahead (io_uring) ----
-// On io_uring the loop core receives for a transport instead of waiting for readiness: a recv operation whose
-// completion carries the bytes, so _read_ready has nothing left to ask the kernel. The bytes wait on the transport
+// On io_uring the loop core receives for a transport instead of waiting for readiness: a multishot receive into the
+// loop's provided buffers (armed once; each completion carries the bytes), so _read_ready has nothing left to ask
+// the kernel. The bytes wait on the transport
 // (attributes _ringlet_rx and _ringlet_rx_end) until its _read_ready hands them to the protocol, so a transport
 // paused meanwhile loses nothing.
 
-// Bytes per receive ahead: what one completion can carry. A completion that fills it is followed by one recv(2)
+// Bytes per receive ahead: the size of the loop's provided buffers, what one completion can carry. A completion that fills it is followed by one recv(2)
 // for the rest, so big messages cost no more calls than before.
 constexpr unsigned kReceiveAheadSize = 16 * 1024;
 
