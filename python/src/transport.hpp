@@ -17,8 +17,8 @@ int transport_ready(PyObject* module);
 // (attributes _ringlet_rx and _ringlet_rx_end) until its _read_ready hands them to the protocol, so a transport
 // paused meanwhile loses nothing.
 
-// Bytes per receive ahead: the size of the loop's provided buffers, what one completion can carry. A completion that fills it is followed by one recv(2)
-// for the rest, so big messages cost no more calls than before.
+// Bytes per receive ahead: the size of the loop's provided buffers, what one completion can carry. A completion that
+// fills it is followed by one recv(2) for the rest, so big messages cost no more calls than before.
 constexpr unsigned kReceiveAheadSize = 16 * 1024;
 
 // Big messages are not received ahead. A read of at least kBigRead bytes marks the transport (_ringlet_rx_big)
