@@ -39,6 +39,9 @@ namespace {
 constexpr int kMaxIov = 64;
 // The receive scratch buffer: asyncio's max_size, so one recv takes as much as asyncio's would.
 constexpr Py_ssize_t kScratchSize = 256 * 1024;
+// The bytes object a big read receives into (read_big_into_bytes): 100 KiB messages fit, and it stays under
+// glibc's mmap threshold (128 KiB by default), so it comes from the heap, not from fresh pages for every read.
+constexpr Py_ssize_t kBigReadBytes = 124 * 1024;
 
 // ---- WriteChain -------------------------------------------------------------------------------------------------
 
@@ -208,6 +211,7 @@ PyObject* g_buffered_protocol = nullptr;  // asyncio.BufferedProtocol
 PyObject* g_read_ready_fn = nullptr;      // _core._transport_read_ready, which SocketTransport._read_ready binds
 PyObject* g_write_ready_fn = nullptr;     // _core._transport_write_ready, SocketTransport._write_ready's
 char* g_scratch = nullptr;
+PyObject* g_big_spare = nullptr;  // a kBigReadBytes bytes object no one else references (read_big_into_bytes)
 
 bool init_names() {
   struct {
@@ -379,7 +383,10 @@ bool note_read_size(PyObject* self, Py_ssize_t n) {
   return PyObject_SetAttr(self, names.rx_big, big ? Py_True : Py_False) == 0;
 }
 
-// One recv(2) for a Protocol, into the scratch buffer, then copied into a bytes object of the exact size.
+PyObject* read_big_into_bytes(PyObject* self, PyObject* protocol, int fd, Py_ssize_t max_size);
+
+// One recv(2) for a Protocol, into the scratch buffer, then copied into a bytes object of the exact size (unless
+// its reads are big: read_big_into_bytes).
 //
 // Why not receive straight into a bytes object of max_size and shrink it, as asyncio does: glibc serves 256 KiB
 // with mmap, shrinking it is an mremap, and the shrunk chunk is too small, when freed, to raise glibc's mmap
@@ -388,6 +395,9 @@ bool note_read_size(PyObject* self, Py_ssize_t n) {
 // are dear: about 1.2 ms of CPU per message for that variant of this function, against 31-33 µs with the copy.
 PyObject* read_into_bytes(PyObject* self, PyObject* protocol, int fd) {
   Py_ssize_t max_size = transport_max_size(self);
+  int big = attr_true(self, names.rx_big);
+  if (big < 0) return nullptr;
+  if (big > 0) return read_big_into_bytes(self, protocol, fd, max_size);
   if (g_scratch == nullptr) {
     g_scratch = static_cast<char*>(PyMem_RawMalloc(kScratchSize));
     if (g_scratch == nullptr) return PyErr_NoMemory();
@@ -405,6 +415,60 @@ PyObject* read_into_bytes(PyObject* self, PyObject* protocol, int fd) {
   if (data == nullptr) return nullptr;
   PyObject* r = note_read_size(self, n) ? deliver_bytes(self, protocol, data) : nullptr;
   Py_DECREF(data);
+  return r;
+}
+
+// One recv(2) for a Protocol whose reads are big (kBigRead), straight into a bytes object that becomes the
+// message: no copy from the scratch buffer (a 100 KiB memcpy per message, ~5% of the server's CPU on 100 KiB echo,
+// where asyncio's recv fills its bytes directly). The bytes object holds kBigReadBytes and is shrunk to what came.
+//
+// The object is reused while no one kept it: when data_received returns and this function holds the only
+// reference (an echo's write went out whole, or was copied), nothing else can see it, so it is grown back and
+// filled again by the next big read. That spares a malloc and free of 100 KiB per message, and with them glibc's
+// trap for heap tops (a free that leaves more than M_TRIM_THRESHOLD at the top gives the pages back with brk and
+// the next message faults them in again: docs/design/python.md, "100 KiB and glibc's heap"). A message the
+// protocol kept (a queued write, a stream's buffer) stays its own, and the next read takes a fresh object.
+PyObject* read_big_into_bytes(PyObject* self, PyObject* protocol, int fd, Py_ssize_t max_size) {
+  PyObject* data = g_big_spare;  // taken out while in use: data_received may run another transport's read
+  g_big_spare = nullptr;
+  if (data == nullptr) {
+    data = PyBytes_FromStringAndSize(nullptr, kBigReadBytes);
+    if (data == nullptr) return nullptr;
+  }
+  auto* object = reinterpret_cast<PyBytesObject*>(data);
+  ssize_t n = ::recv(fd, object->ob_sval, static_cast<std::size_t>(std::min(max_size, kBigReadBytes)), 0);
+  int err = errno;
+  PyObject* r;
+  if (n < 0) {
+    r = Py_NewRef(Py_None);
+    if (!would_block(err)) {
+      Py_DECREF(r);
+      set_os_error(err);
+      r = fatal_from_pending(self, "Fatal read error on socket transport") < 0 ? nullptr : Py_NewRef(Py_None);
+    }
+  } else if (n == 0) {
+    r = call_method0(self, names.on_eof);
+  } else {
+    // Shrunk in place: the allocation keeps its size (the allocator needs none), the object says n bytes, with
+    // the terminating NUL every bytes object has, and no cached hash from an earlier message.
+    Py_SET_SIZE(data, n);
+    object->ob_sval[n] = '\0';
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    object->ob_shash = -1;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+    r = note_read_size(self, n) ? deliver_bytes(self, protocol, data) : nullptr;
+  }
+  if (Py_REFCNT(data) == 1 && g_big_spare == nullptr) {
+    Py_SET_SIZE(data, kBigReadBytes);
+    g_big_spare = data;
+  } else {
+    Py_DECREF(data);
+  }
   return r;
 }
 

@@ -897,6 +897,39 @@ def test_a_big_message_waiting_in_the_socket_reaches_data_received_in_one_call_i
         b.close()
 
 
+class HashKeepEveryOther(Chunks):
+    """Hashes each message (the hash a bytes object caches) and keeps only every other one."""
+
+    def data_received(self, data):
+        self.hashes.append(hash(data) == hash(bytes(bytearray(data))))
+        self.count += 1
+        super().data_received(data if self.count % 2 else bytes(data))  # odd: the object itself; even: a copy
+
+
+def test_big_messages_read_into_a_reused_bytes_object_stay_intact_when_kept_and_hash_afresh_issue_13(loop):
+    # A big read receives into a bytes object that the next big read reuses when data_received kept no reference
+    # (transport.cpp, read_big_into_bytes). Kept messages must stay as they came, and a reused object must not
+    # answer a hash cached for an earlier message.
+    a, b = socket.socketpair()
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    payloads = [os.urandom(100 * 1024) for _ in range(6)]
+
+    async def main():
+        transport, proto = await loop.create_connection(HashKeepEveryOther, sock=a)
+        proto.hashes, proto.count = [], 0
+        kept = []
+        for payload in payloads:
+            kept += await proto.receive(b, payload)
+        assert kept == payloads
+        assert all(proto.hashes)
+        transport.close()
+
+    try:
+        run(loop, main())
+    finally:
+        b.close()
+
+
 class Gather(asyncio.Protocol):
     """Collects bytes; `until(n)` resolves once n bytes are in."""
 
