@@ -139,7 +139,8 @@ void chain_drop(WriteChainObject* c, Py_ssize_t sent) noexcept {
   c->size -= sent;
 }
 
-// One sendmsg of up to kMaxIov pieces. Returns bytes sent, or -errno.
+// One sendmsg of up to kMaxIov pieces; one piece (a big write sent at once, write_impl) goes with send(2), which
+// spares the kernel copying in a msghdr and importing an iovec. Returns bytes sent, or -errno.
 Py_ssize_t chain_send(WriteChainObject* c, int fd) noexcept {
   iovec iov[kMaxIov];
   msghdr msg{};
@@ -147,7 +148,8 @@ Py_ssize_t chain_send(WriteChainObject* c, int fd) noexcept {
   msg.msg_iovlen = static_cast<std::size_t>(chain_iov(c, iov));
   ssize_t sent;
   do {
-    sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    sent = msg.msg_iovlen == 1 ? ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT)
+                               : ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) return -errno;
   chain_drop(c, sent);
