@@ -231,7 +231,7 @@ class EpollBackend final : public Backend {
     IoHandle& io = *op.io;
     if (!io.epoll_registered) {
       epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (io.reads_only ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
       ev.data.u64 = token::encode(&io, token::Tag::io_handle);
       if (epoll_ctl(epfd_, EPOLL_CTL_ADD, io.fd, &ev) != 0) return false;
       io.epoll_registered = true;

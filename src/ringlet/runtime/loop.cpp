@@ -31,6 +31,7 @@ Loop::Loop(std::unique_ptr<Backend> backend, const Clock* clock)
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) fatal("eventfd for the loop's wake-ups failed (out of descriptors?)");
   wake_io_.fd = wake_fd_;
+  wake_io_.reads_only = true;
   wake_op_.kind = OpKind::read;
   wake_op_.io = &wake_io_;
   wake_op_.loop = this;

@@ -96,6 +96,10 @@ struct IoHandle {
   // epoll, stream sockets: the last recv came back short or EAGAIN and no input edge has come since, so the socket
   // is empty and the next recv parks without trying (the EAGAIN a request/response relay would pay per message).
   bool input_drained : 1 = false;
+  // Set by the owner: the descriptor is only ever read (the loop's wake-up eventfd). epoll then registers it for
+  // input alone: an eventfd's read makes it writable, and with EPOLLOUT in its interest every wake-up would raise a
+  // writability edge that ends the loop's next wait for nothing.
+  bool reads_only : 1 = false;
   OpWaitList readers;        // epoll: ops waiting for readability (FIFO)
   OpWaitList writers;        // epoll: ops waiting for writability (FIFO)
 };

@@ -144,9 +144,8 @@ TEST_P(LoopPhaseTest, tasks_that_yielded_run_after_the_woken_ones_and_at_most_th
 
 // The poster waits until the loop is in (or on its way into) a wait that may block, then posts: its first post
 // wakes the loop through the kernel. The loop may wake and sleep again before the batch is done (then a later post
-// writes again), and on epoll a wait may end at once (the eventfd's writability edge, reported once after each
-// read), so that posts land while the loop is awake and need no write at all: how many writes a batch costs depends
-// on timing. What may not happen is a post left unseen while the loop sleeps: the loop below would hang.
+// writes again), so that posts land while the loop is awake and need no write at all: how many writes a batch costs
+// depends on timing. What may not happen is a post left unseen while the loop sleeps: the loop below would hang.
 void post_to_a_sleeping_loop(Loop& loop, int count, int* ran) {
   while (!loop.sleeping()) std::this_thread::yield();
   for (int i = 0; i < count; ++i) loop.post([ran] { ++*ran; });
@@ -161,6 +160,21 @@ TEST_P(LoopPhaseTest, posts_to_a_sleeping_loop_wake_it_and_none_is_lost) {
   }
   EXPECT_EQ(ran, 2000);
   EXPECT_LE(loop().stats().wake_writes, 2000u);
+}
+
+// A wake-up ends one wait and the next wait sleeps again. On epoll the eventfd is registered for input only: its
+// read makes it writable, and a writability edge would end the next wait at once for nothing (two waits per
+// wake-up instead of one).
+TEST_P(LoopPhaseTest, a_wake_up_ends_one_wait_and_the_next_one_sleeps) {
+  constexpr int kWakeUps = 20;
+  int ran = 0;
+  const std::uint64_t waits_before = loop().backend().stats().kernel_waits;
+  for (int wake_up = 1; wake_up <= kWakeUps; ++wake_up) {
+    std::thread poster([this, &ran] { post_to_a_sleeping_loop(loop(), 1, &ran); });
+    while (ran < wake_up) loop().run_once(true);
+    poster.join();
+  }
+  EXPECT_LE(loop().backend().stats().kernel_waits - waits_before, static_cast<std::uint64_t>(kWakeUps) + 1);
 }
 
 TEST_P(LoopPhaseTest, posts_while_the_loop_is_awake_cost_no_eventfd_write_and_keep_it_from_sleeping) {
