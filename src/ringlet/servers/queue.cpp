@@ -463,14 +463,23 @@ bool sync_all(const std::vector<int>& fds) {
 }  // namespace
 
 Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
+  struct Synced {
+    bool ok;
+    std::int64_t ns;  // the fdatasync calls alone, timed on the pool thread
+  };
   const std::int64_t start = loop_->clock().now_ns();  // the clock itself: now_ns() is this phase's reading
-  auto work = [list = std::move(fds)] { return sync_all(list); };
-  Result<bool> synced = co_await default_blocking_pool().run(std::move(work));
+  auto work = [list = std::move(fds)] {
+    const std::int64_t begin = MonotonicClock{}.now_ns();
+    const bool ok = sync_all(list);
+    return Synced{ok, MonotonicClock{}.now_ns() - begin};
+  };
+  Result<Synced> synced = co_await default_blocking_pool().run(std::move(work));
   ++fsyncs_;
-  const std::int64_t took = loop_->clock().now_ns() - start;
-  fsync_latency_.record(took);
-  sync_ns_avg_ += (took - sync_ns_avg_) / 8;  // a moving average over the last ~8 syncs
-  co_return synced;
+  fsync_latency_.record(loop_->clock().now_ns() - start);
+  if (!synced) co_return synced.error();
+  // The disk's own time, without the hand-off and the loop's turn: what decides whether syncs should overlap.
+  disk_sync_ns_avg_ += (synced->ns - disk_sync_ns_avg_) / 8;  // a moving average over the last ~8 syncs
+  co_return synced->ok;
 }
 
 // How many syncs may run at once with --fsync always: one while syncs are fast, two once they are slow.
@@ -481,13 +490,14 @@ Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
 // in flight + 1) records each, so one sync at a time carries ~24 records where two carry ~15 (measured), a third
 // less sync work per job. When the disk is slow the disk is the bound and the core idles: then a second sync,
 // written and started while the first runs, keeps the device busy (1.7x the syncs per second measured with two on
-// a slow disk). The switch is the syncs' recent latency as the commit sees it (pool hand-off included): above
-// kOverlapSyncsAfterNs, a few times a sync's own CPU cost, the disk is what the records wait for.
+// a slow disk). The switch is how long the recent fdatasync calls took on the pool thread (not as the loop sees
+// them: a busy loop's turn would make a fast disk look slow): above kOverlapSyncsAfterNs, a few times a sync's
+// own CPU cost, the disk is what the records wait for.
 constexpr std::size_t kSyncsInFlight = 2;
 constexpr std::int64_t kOverlapSyncsAfterNs = 500'000;
 
 std::size_t QueueCore::syncs_in_flight_limit() const noexcept {
-  return sync_ns_avg_ > kOverlapSyncsAfterNs ? kSyncsInFlight : 1;
+  return disk_sync_ns_avg_ > kOverlapSyncsAfterNs ? kSyncsInFlight : 1;
 }
 
 // --fsync always, at the end of a turn that appended records: releases the replies of finished syncs (in batch

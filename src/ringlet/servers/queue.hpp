@@ -175,7 +175,7 @@ class QueueCore final : public queue::WaitListener, public std::enable_shared_fr
   std::uint64_t command_counts_[beanstalk::kCommandCount] = {};
   std::uint64_t fsyncs_ = 0;
   LatencyHistogram fsync_latency_;  // as the commit task waits for it (the blocking pool's queue included)
-  std::int64_t sync_ns_avg_ = 0;     // the same, a moving average: decides how many syncs may overlap
+  std::int64_t disk_sync_ns_avg_ = 0;  // the fdatasync calls' own time, averaged: how many syncs may overlap
   std::string yaml_;
   std::int64_t started_ns_;
   std::string instance_id_;
