@@ -502,20 +502,25 @@ std::size_t QueueCore::syncs_in_flight_limit() const noexcept {
 
 // --fsync always, at the end of a turn that appended records: releases the replies of finished syncs (in batch
 // order), then writes what is pending and starts its sync when fewer than syncs_in_flight_limit() run. A batch
-// that has to wait for a free slot is written when a sync finishes (sync_batch calls this, and queues it again).
+// that has to wait for a free slot is written at the end of the turn in which a sync finishes (sync_batch queues
+// this again).
 void QueueCore::commit_at_turn_end(void* ctx) noexcept {
   auto* core = static_cast<QueueCore*>(ctx);
   core->commit_queued_ = false;
   core->commit_pending();
 }
 
-void QueueCore::commit_pending() {
+void QueueCore::release_synced() {
   while (!in_flight_.empty() && in_flight_.front().done) {
     const InFlight f = in_flight_.front();
     in_flight_.pop_front();
     if (f.ok) binlog_->remove_compacted(f.batch);
     release_waiters(f.batch, f.ok);
   }
+}
+
+void QueueCore::commit_pending() {
+  release_synced();
   if (stopping_ || !binlog_->has_pending() || in_flight_.size() >= syncs_in_flight_limit()) return;
   const std::uint64_t batch = binlog_->appended();
   Result<std::vector<int>> fds = binlog_->write_pending(loop_->now_ns(), wall_now_ns());
@@ -529,8 +534,9 @@ void QueueCore::commit_pending() {
 }
 
 // One sync of a written batch (--fsync always), as a task of its own so that two can run at once: marks its entry
-// done and releases the replies of every finished batch at the front at once (they resume next turn); the records
-// appended meanwhile are written and synced at the end of this turn.
+// done and releases the replies of every finished batch at the front at once (they resume next turn). The records
+// appended meanwhile are written and synced at the end of this turn, with those the rest of the turn appends: one
+// batch per turn, not one more for the records that happened to come before the sync finished.
 Task<void> QueueCore::sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds) {
   QueueCore* core = self.get();
   Result<bool> synced = co_await core->sync_files(std::move(fds));
@@ -544,7 +550,7 @@ Task<void> QueueCore::sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t 
     }
   }
   if (core->stopping_) co_return;
-  core->commit_pending();
+  core->release_synced();
   if (core->binlog_->has_pending() && !core->commit_queued_) {
     core->commit_queued_ = true;
     core->loop_->at_turn_end(&QueueCore::commit_at_turn_end, core);
