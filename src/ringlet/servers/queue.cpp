@@ -160,7 +160,14 @@ void QueueCore::reply_yaml(QueueConn& c) {
 void QueueCore::wrote(QueueConn& c) {
   if (binlog_ == nullptr || !binlog_->has_pending()) return;
   c.sync_seq = binlog_->appended();
-  commit_wanted_.set();
+  if (options_.binlog.fsync != queue::FsyncMode::always) {
+    commit_wanted_.set();
+  } else if (!commit_queued_) {
+    // The batch is written at the end of this turn, after every connection that is ready has run: all of the
+    // turn's records share the write and the sync, and the sync starts in this turn, not after the next one.
+    commit_queued_ = true;
+    loop_->at_turn_end(&QueueCore::commit_at_turn_end, this);
+  }
 }
 
 void QueueCore::on_put(QueueCore& q, QueueConn& c) {
@@ -456,22 +463,80 @@ bool sync_all(const std::vector<int>& fds) {
 }  // namespace
 
 Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
+  struct Synced {
+    bool ok;
+    std::int64_t ns;  // the fdatasync calls alone, timed on the pool thread
+  };
   const std::int64_t start = loop_->clock().now_ns();  // the clock itself: now_ns() is this phase's reading
-  auto work = [list = std::move(fds)] { return sync_all(list); };
-  Result<bool> synced = co_await default_blocking_pool().run(std::move(work));
+  auto work = [list = std::move(fds)] {
+    const std::int64_t begin = MonotonicClock{}.now_ns();
+    const bool ok = sync_all(list);
+    return Synced{ok, MonotonicClock{}.now_ns() - begin};
+  };
+  Result<Synced> synced = co_await default_blocking_pool().run(std::move(work));
   ++fsyncs_;
   fsync_latency_.record(loop_->clock().now_ns() - start);
-  co_return synced;
+  if (!synced) co_return synced.error();
+  // The disk's own time, without the hand-off and the loop's turn: what decides whether syncs should overlap.
+  disk_sync_ns_avg_ += (synced->ns - disk_sync_ns_avg_) / 8;  // a moving average over the last ~8 syncs
+  co_return synced->ok;
 }
 
-// How many syncs may run at once with --fsync always. With one, a record appended while a sync runs waited for
-// that sync and then for its own: its reply paid up to two sync latencies, and the disk idled while the loop wrote
-// the next batch. With two, the next batch is written and its sync started at once. More would add little: every
-// sync ends with a flush of the device's cache, and a third batch would mostly be empty.
+// How many syncs may run at once with --fsync always: one while syncs are fast, two once they are slow.
+//
+// Each sync costs the core about the same whatever it carries (on this project's VM a fdatasync is 90-140 us of
+// system time, plus the hand-off to the pool and back), so when the disk syncs fast the core is the bound and the
+// records per sync decide the CPU per job: 50 closed-loop clients form groups that take turns, about 50 / (syncs
+// in flight + 1) records each, so one sync at a time carries ~24 records where two carry ~15 (measured), a third
+// less sync work per job. When the disk is slow the disk is the bound and the core idles: then a second sync,
+// written and started while the first runs, keeps the device busy (1.7x the syncs per second measured with two on
+// a slow disk). The switch is how long the recent fdatasync calls took on the pool thread (not as the loop sees
+// them: a busy loop's turn would make a fast disk look slow): above kOverlapSyncsAfterNs, a few times a sync's
+// own CPU cost, the disk is what the records wait for.
 constexpr std::size_t kSyncsInFlight = 2;
+constexpr std::int64_t kOverlapSyncsAfterNs = 500'000;
+
+std::size_t QueueCore::syncs_in_flight_limit() const noexcept {
+  return disk_sync_ns_avg_ > kOverlapSyncsAfterNs ? kSyncsInFlight : 1;
+}
+
+// --fsync always, at the end of a turn that appended records: releases the replies of finished syncs (in batch
+// order), then writes what is pending and starts its sync when fewer than syncs_in_flight_limit() run. A batch
+// that has to wait for a free slot is written at the end of the turn in which a sync finishes (sync_batch queues
+// this again).
+void QueueCore::commit_at_turn_end(void* ctx) noexcept {
+  auto* core = static_cast<QueueCore*>(ctx);
+  core->commit_queued_ = false;
+  core->commit_pending();
+}
+
+void QueueCore::release_synced() {
+  while (!in_flight_.empty() && in_flight_.front().done) {
+    const InFlight f = in_flight_.front();
+    in_flight_.pop_front();
+    if (f.ok) binlog_->remove_compacted(f.batch);
+    release_waiters(f.batch, f.ok);
+  }
+}
+
+void QueueCore::commit_pending() {
+  release_synced();
+  if (stopping_ || !binlog_->has_pending() || in_flight_.size() >= syncs_in_flight_limit()) return;
+  const std::uint64_t batch = binlog_->appended();
+  Result<std::vector<int>> fds = binlog_->write_pending(loop_->now_ns(), wall_now_ns());
+  in_flight_.push_back({batch, !fds.ok(), false});
+  if (fds.ok()) {
+    loop_->spawn(sync_batch(shared_from_this(), batch, std::move(*fds)));
+  } else if (!commit_queued_) {
+    commit_queued_ = true;  // the failed batch's replies (INTERNAL_ERROR) go at the end of this turn
+    loop_->at_turn_end(&QueueCore::commit_at_turn_end, this);
+  }
+}
 
 // One sync of a written batch (--fsync always), as a task of its own so that two can run at once: marks its entry
-// done and wakes the commit task, which releases replies in batch order.
+// done and releases the replies of every finished batch at the front at once (they resume next turn). The records
+// appended meanwhile are written and synced at the end of this turn, with those the rest of the turn appends: one
+// batch per turn, not one more for the records that happened to come before the sync finished.
 Task<void> QueueCore::sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds) {
   QueueCore* core = self.get();
   Result<bool> synced = co_await core->sync_files(std::move(fds));
@@ -484,7 +549,12 @@ Task<void> QueueCore::sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t 
       f.ok = ok;
     }
   }
-  core->commit_wanted_.set();
+  if (core->stopping_) co_return;
+  core->release_synced();
+  if (core->binlog_->has_pending() && !core->commit_queued_) {
+    core->commit_queued_ = true;
+    core->loop_->at_turn_end(&QueueCore::commit_at_turn_end, core);
+  }
 }
 
 void QueueCore::release_waiters(std::uint64_t batch, bool ok) {
@@ -498,13 +568,15 @@ void QueueCore::release_waiters(std::uint64_t batch, bool ok) {
   }
 }
 
-// The commit task. Each pass takes every record appended since the last (from every connection on every shard),
-// writes it (page cache, on this thread), then:
-//   --fsync always  syncs it on the blocking pool, up to kSyncsInFlight batches at once, and releases the replies
-//                   that waited for a batch once its sync and every earlier one have finished (in batch order);
+// The commit task. With --fsync MS and never, each pass takes every record appended since the last (from every
+// connection on every shard), writes it (page cache, on this thread), then:
 //   --fsync MS      syncs at most every MS ms (the timeout of the wait for the next batch syncs an idle tail);
 //   --fsync never   leaves it to the kernel.
-// Records appended while a sync runs form the next batch: that is the group commit.
+// With --fsync always the work is done where it is due, without a hop through this task: at the end of each turn
+// that appended records and when a sync finishes (commit_pending: write, sync on the blocking pool, one or two
+// batches at once, replies released in batch order once a batch's sync and every earlier one have finished).
+// Records appended while a sync runs form the next batch: that is the group commit. In every mode this task does
+// the last write and sync when the server stops.
 Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
   QueueCore* core = self.get();
   Loop& loop = *core->loop_;
@@ -513,21 +585,9 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
   bool unsynced = false;
   for (;;) {
     if (o.fsync == queue::FsyncMode::always) {
-      while (!core->in_flight_.empty() && core->in_flight_.front().done) {
-        const InFlight f = core->in_flight_.front();
-        core->in_flight_.pop_front();
-        if (f.ok) core->binlog_->remove_compacted(f.batch);
-        core->release_waiters(f.batch, f.ok);
-      }
-      if (core->binlog_->has_pending() && core->in_flight_.size() < kSyncsInFlight) {
-        const std::uint64_t batch = core->binlog_->appended();
-        Result<std::vector<int>> fds = core->binlog_->write_pending(loop.now_ns(), wall_now_ns());
-        core->in_flight_.push_back({batch, !fds.ok(), false});
-        if (fds.ok()) loop.spawn(sync_batch(self, batch, std::move(*fds)));
-        continue;
-      }
-      core->commit_wanted_.clear();
+      // The turn-end hook and the sync tasks do the work (commit_pending); this task only waits for the stop.
       if (!co_await core->commit_wanted_.wait()) break;
+      core->commit_wanted_.clear();
       continue;
     }
     if (!core->binlog_->has_pending()) {
@@ -570,6 +630,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
   }
   // Stopping: what is still pending goes to disk now, synced, so a clean stop loses nothing, and no reply stays
   // parked behind a batch that will never come.
+  core->stopping_ = true;
   bool ok = true;
   if (core->binlog_->has_pending()) ok = core->binlog_->write_pending(loop.now_ns(), wall_now_ns()).ok();
   ok = sync_all(core->binlog_->all_fds()) && ok;
@@ -600,7 +661,10 @@ QueueCore::QueueCore(Loop& loop, const QueueOptions& options)
   }
 }
 
-QueueCore::~QueueCore() { loop_->timers().stop(timer_); }
+QueueCore::~QueueCore() {
+  loop_->timers().stop(timer_);
+  loop_->forget_turn_end(this);
+}
 
 Result<std::shared_ptr<QueueCore>> QueueCore::create(Loop& loop, const QueueOptions& options) {
   auto core = std::shared_ptr<QueueCore>(new QueueCore(loop, options));

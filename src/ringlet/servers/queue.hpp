@@ -89,7 +89,7 @@ struct QueueConn {
   std::coroutine_handle<> waiter;    // the connection, suspended until woken, hung up, drained or cancelled
 };
 
-class QueueCore final : public queue::WaitListener {
+class QueueCore final : public queue::WaitListener, public std::enable_shared_from_this<QueueCore> {
  public:
   // On shard 0's loop. Opens (and replays) the binlog when options.binlog_dir is set, and starts the group-commit
   // task, which holds a reference: the core lives until that task has ended (cancelled when its loop stops).
@@ -151,6 +151,11 @@ class QueueCore final : public queue::WaitListener {
   static void on_timer(TimerNode* node);
   void deliver_wake(QueueConn& c);
   static Task<void> commit_loop(std::shared_ptr<QueueCore> self);
+  // --fsync always: the group commit runs at the end of a turn that appended records, and when a sync finishes.
+  static void commit_at_turn_end(void* ctx) noexcept;
+  void commit_pending();
+  void release_synced();  // the replies of the finished syncs at the front of in_flight_, in batch order
+  std::size_t syncs_in_flight_limit() const noexcept;
   static Task<void> sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds);
   // Every reply waiting for a record up to `batch` goes out (INTERNAL_ERROR when !ok).
   void release_waiters(std::uint64_t batch, bool ok);
@@ -171,6 +176,7 @@ class QueueCore final : public queue::WaitListener {
   std::uint64_t command_counts_[beanstalk::kCommandCount] = {};
   std::uint64_t fsyncs_ = 0;
   LatencyHistogram fsync_latency_;  // as the commit task waits for it (the blocking pool's queue included)
+  std::int64_t disk_sync_ns_avg_ = 0;  // the fdatasync calls' own time, averaged: how many syncs may overlap
   std::string yaml_;
   std::int64_t started_ns_;
   std::string instance_id_;
@@ -192,6 +198,8 @@ class QueueCore final : public queue::WaitListener {
   std::deque<InFlight> in_flight_;
   std::uint64_t done_seq_ = 0;
   bool commit_failed_ = false;
+  bool commit_queued_ = false;  // commit_at_turn_end is queued for this turn
+  bool stopping_ = false;       // the commit task is writing and syncing the rest: start no sync
   Event commit_wanted_;
 };
 
