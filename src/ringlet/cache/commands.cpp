@@ -251,10 +251,10 @@ void put_ttl(ReplyBuffer& out, const Store& store, const ItemRef& item) {
   out.put_signed(store.ttl_of(item));
 }
 
-void meta_get(Partition& part, const Request& req, std::string_view key, ReplyBuffer& out) {
+void meta_get(Partition& part, const Request& req, std::string_view key, std::uint64_t hash, ReplyBuffer& out) {
   Store& store = part.store;
   const memcache::MetaFlags& m = req.meta;
-  ItemRef item = store.find(key);
+  ItemRef item = store.find(key, hash);
   bool created = false;
   if (!item && m.has('N')) {
     // Vivify on miss: an empty item the caller is told to fill (W).
@@ -684,6 +684,10 @@ void store_command(Partition& part, const Request& req, DataBlock& block, ReplyB
 }
 
 void key_command(Partition& part, const Request& req, std::string_view key, ReplyBuffer& out) {
+  key_command(part, req, key, req.command == Command::mg ? hash_key(key) : 0, out);
+}
+
+void key_command(Partition& part, const Request& req, std::string_view key, std::uint64_t hash, ReplyBuffer& out) {
   Store& store = part.store;
   CommandStats& stats = part.stats;
   switch (req.command) {
@@ -736,7 +740,7 @@ void key_command(Partition& part, const Request& req, std::string_view key, Repl
       return;
     case Command::mg:
       ++stats.meta_cmds;
-      return meta_get(part, req, key, out);
+      return meta_get(part, req, key, hash, out);
     case Command::md:
       ++stats.meta_cmds;
       return meta_delete(part, req, key, out);
