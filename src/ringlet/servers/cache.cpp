@@ -440,12 +440,13 @@ Task<bool> swallow(Stream& stream, std::uint64_t n) {
 // loop's per-command costs (RequestParser, a coroutine for the key command, a ReplyBuffer handed to the chain: 17
 // appends per request) and its lookup's two cache misses (index slot, then item) one after the other. So an mg
 // answers the run it starts (answer_mg_run): the whole mg lines after it in the first received slice, up to
-// kLookupBatch with it, are parsed, their index slots and then their items prefetched as a text multi-get's are,
-// and they are answered in order into one ReplyBuffer, then an "mn" line right after them. The run stops before
-// anything else (another command, a refused or split or over-long line: the loop takes it as before), before a
-// line when the output is over the limit (the loop's back-pressure), and where the loop would have yielded
-// (TurnBudget), so it answers what the loop would have answered, in the same order and the same turn, with the
-// same bytes. One shard only: with more, most keys live elsewhere and go through run_remote.
+// kLookupBatch with it, have their keys hashed and their index slots and then their items prefetched, as a text
+// multi-get's are; then each is parsed and answered in order into one ReplyBuffer, and an "mn" line right after
+// them too. The run stops before anything else (another command, a refused or split or over-long line: the loop
+// takes it as before), before a line when the output is over the limit (the loop's back-pressure), and where the
+// loop would have yielded (TurnBudget), so it answers what the loop would have answered, in the same order and the
+// same turn, with the same bytes. A prefetch is a hint: a base64 key hashed as sent costs nothing but its hash.
+// One shard only: with more, most keys live elsewhere and go through run_remote.
 struct MgRun {
   std::size_t answered = 0;  // commands answered, the first mg included
   bool yield_now = false;    // the turn's budget ran out inside the run: the loop yields without spending again
@@ -459,36 +460,31 @@ MgRun answer_mg_run(Stream& stream, CacheServer& server, const Request& first,
                     const memcache::RequestLimits& limits, TurnBudget& turn) {
   SliceQueue& in = stream.inbound();
   Store& store = server.store();
-  const Request* reqs[kLookupBatch];
-  Request more[kLookupBatch - 1];
-  std::uint32_t lengths[kLookupBatch];  // bytes of each line, its "\n" included
-  std::string_view keys[kLookupBatch];
+  std::string_view lines[kLookupBatch];  // the lines after the first, "\n" included; they stay queued until answered
+  std::string_view keys[kLookupBatch];   // as sent (the first one decoded)
   std::uint64_t hashes[kLookupBatch];
-  char decoded[kLookupBatch][memcache::kMaxKeyLength];
-  std::size_t n = 0;
-  const auto add = [&](const Request& req, std::uint32_t length) {
-    reqs[n] = &req;
-    lengths[n] = length;
-    keys[n] = meta_key(req, decoded[n]);
-    hashes[n] = hash_key(keys[n]);
-    store.prefetch_slot(hashes[n]);
-    ++n;
-  };
-  add(first, 0);
-  // The views of `more` point into the first slice, which stays queued (unconsumed) until they are answered.
+  char decoded[memcache::kMaxKeyLength];
+  lines[0] = {};  // the first line is already consumed
+  keys[0] = meta_key(first, decoded);
+  hashes[0] = hash_key(keys[0]);
+  store.prefetch_slot(hashes[0]);
+  std::size_t n = 1;
   std::string_view rest = in.empty() ? std::string_view() : in.front().view();
-  while (n < kLookupBatch && rest.starts_with("mg ")) {
+  while (n < kLookupBatch && rest.size() > 3 && rest[0] == 'm' && rest[1] == 'g' && rest[2] == ' ') {
     const void* nl = std::memchr(rest.data(), '\n', rest.size());
     if (nl == nullptr) break;
     const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - rest.data());
     if (end > limits.max_line) break;  // the loop closes the connection, as RequestParser decides
-    std::string_view line = rest.substr(0, end);
-    if (line.back() == '\r') line.remove_suffix(1);
-    Request& req = more[n - 1];
-    const memcache::ParseResult r = memcache::parse_line(line, static_cast<std::uint32_t>(end + 1), limits, req);
-    if (!r.complete() || req.command != Command::mg) break;  // the loop parses it again and answers the error
-    add(req, static_cast<std::uint32_t>(end + 1));
+    // A plain loop: find_first_of calls memchr over its three delimiters once per byte of the key.
+    std::size_t key_end = 3;
+    while (key_end < end && rest[key_end] != ' ' && rest[key_end] != '\r') ++key_end;
+    if (key_end == 3) break;
+    lines[n] = rest.substr(0, end + 1);
+    keys[n] = rest.substr(3, key_end - 3);
+    hashes[n] = hash_key(keys[n]);
+    store.prefetch_slot(hashes[n]);
     rest.remove_prefix(end + 1);
+    ++n;
   }
   for (std::size_t i = 0; i < n; ++i) store.prefetch_item(hashes[i]);
   const std::size_t limit = server.options().output_limit;
@@ -496,6 +492,7 @@ MgRun answer_mg_run(Stream& stream, CacheServer& server, const Request& first,
   std::size_t consumed = 0;
   {
     ReplyBuffer out(stream.output());
+    Request next;
     for (std::size_t i = 0; i < n; ++i) {
       // The loop's checks after the previous command, in its order: back-pressure stops the run (the loop then
       // spends and waits), a spent turn stops it with a yield.
@@ -504,8 +501,22 @@ MgRun answer_mg_run(Stream& stream, CacheServer& server, const Request& first,
         run.yield_now = true;
         break;
       }
-      key_command(server.partition(), *reqs[i], keys[i], hashes[i], out);
-      consumed += lengths[i];
+      const Request* req = &first;
+      std::string_view key = keys[0];
+      std::uint64_t hash = hashes[0];
+      if (i > 0) {
+        std::string_view line = lines[i].substr(0, lines[i].size() - 1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        const auto length = static_cast<std::uint32_t>(lines[i].size());
+        const memcache::ParseResult r = memcache::parse_line(line, length, limits, next);
+        if (!r.complete() || next.command != Command::mg) break;  // the loop parses it again and answers the error
+        req = &next;
+        key = meta_key(next, decoded);
+        // The key as scanned, unless it was base64 (decoded into `decoded`): then hash what it names.
+        hash = key.data() == keys[i].data() && key.size() == keys[i].size() ? hashes[i] : hash_key(key);
+      }
+      key_command(server.partition(), *req, key, hash, out);
+      consumed += lines[i].size();
       ++run.answered;
     }
     // The mn that ends the batch: the loop spends nothing between an mg and its mn, and checks back-pressure only.
