@@ -23,8 +23,33 @@ void line(ReplyBuffer& out, std::string_view text) {
   out.put(kCrlf);
 }
 
+char* put_chars(char* p, std::string_view s) noexcept {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
 // "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
 void value_reply(ReplyBuffer& out, const ItemRef& item, bool with_cas) {
+  const std::string_view key = item.key();
+  const std::string_view value = item.value();
+  // The whole reply in place when the stage has room: "VALUE " and the key, three numbers of at most 10, 10 and 20
+  // digits with their spaces, the value and two line ends.
+  if (char* p = out.room(6 + key.size() + 43 + value.size() + 4)) {
+    p = put_chars(p, "VALUE ");
+    p = put_chars(p, key);
+    *p++ = ' ';
+    p = std::to_chars(p, p + 10, item.client_flags()).ptr;
+    *p++ = ' ';
+    p = std::to_chars(p, p + 10, item.value_length()).ptr;
+    if (with_cas) {
+      *p++ = ' ';
+      p = std::to_chars(p, p + 20, item.cas()).ptr;
+    }
+    p = put_chars(p, kCrlf);
+    p = put_chars(p, value);
+    out.wrote(put_chars(p, kCrlf));
+    return;
+  }
   out.put("VALUE ");
   out.put(item.key());
   out.put(" ");
