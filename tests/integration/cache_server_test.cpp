@@ -183,8 +183,8 @@ TEST_P(CacheServerTest, a_run_of_mg_lines_answers_as_each_line_alone_issue_10) {
   const std::string big(3000, 'B');
   std::string input = "ms a 2\r\naa\r\nms b 3 F5\r\nbbb\r\nms big 3000\r\n" + big + "\r\n";
   std::string expected = "HD\r\nHD\r\nHD\r\n";
-  input += "mg a v k q\r\nmg nope v q\r\nmg b v f\r\nmg YQ== b v k\r\nmg a zz\r\nmg nope k O2\r\nmg b s\r\nmd a q\r\n"
-           "mg a v\r\nmn\r\nmg b v\r\nmn extra\r\n";
+  input += "mg a v k q\r\nmg nope v q\r\nmg b v f\r\nmg YQ== b v k\r\nmg a zz\r\nmg nope k O2\r\nmg b s\r\n"
+           "md a q\r\nmg a v\r\nmn\r\nmg b v\r\nmn extra\r\n";
   expected += "VA 2 ka\r\naa\r\nVA 3 f5\r\nbbb\r\nVA 2 kYQ== b\r\naa\r\nCLIENT_ERROR invalid flag\r\nEN knope O2\r\n"
               "HD s3\r\nEN\r\nMN\r\nVA 3\r\nbbb\r\nMN\r\n";
   for (int i = 0; i < 40; ++i) {

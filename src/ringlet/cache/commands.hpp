@@ -48,7 +48,9 @@ class ReplyBuffer {
   // Room for n bytes at the end of the stage, written in place and then kept with wrote(end); nullptr when the
   // replies go to a string or the stage lacks the room (then put() the pieces). One bounds check and no call per
   // piece for a whole VALUE line and its value (seven pieces, each a put() and a memcpy call; #10).
-  char* room(std::size_t n) noexcept { return chain_ != nullptr && n <= kStage - staged_ ? stage_ + staged_ : nullptr; }
+  char* room(std::size_t n) noexcept {
+    return chain_ != nullptr && n <= kStage - staged_ ? stage_ + staged_ : nullptr;
+  }
   void wrote(const char* end) noexcept { staged_ = static_cast<std::size_t>(end - stage_); }
   // Bytes put but not yet handed to the chain (a caller bounding its output counts them with the chain's).
   std::size_t staged() const noexcept { return staged_; }
