@@ -174,6 +174,37 @@ TEST_P(CacheServerTest, meta_commands_get_memcacheds_exact_replies) {
   EXPECT_EQ(exactly(s, input, expected), expected);
 }
 
+// An mg answers the run of mg lines after it at once (prefetched lookups, one reply buffer), so a run must answer
+// exactly what line-by-line handling does: misses under q, a refused line in the middle, base64 keys, a delete
+// between two runs, an mn with extra tokens, runs longer than one batch, a run cut by back-pressure, an over-long
+// line after a run (#10).
+TEST_P(CacheServerTest, a_run_of_mg_lines_answers_as_each_line_alone_issue_10) {
+  Server& s = start({"--output-limit", "4096"});
+  const std::string big(3000, 'B');
+  std::string input = "ms a 2\r\naa\r\nms b 3 F5\r\nbbb\r\nms big 3000\r\n" + big + "\r\n";
+  std::string expected = "HD\r\nHD\r\nHD\r\n";
+  input += "mg a v k q\r\nmg nope v q\r\nmg b v f\r\nmg YQ== b v k\r\nmg a zz\r\nmg nope k O2\r\nmg b s\r\n"
+           "md a q\r\nmg a v\r\nmn\r\nmg b v\r\nmn extra\r\n";
+  expected += "VA 2 ka\r\naa\r\nVA 3 f5\r\nbbb\r\nVA 2 kYQ== b\r\naa\r\nCLIENT_ERROR invalid flag\r\nEN knope O2\r\n"
+              "HD s3\r\nEN\r\nMN\r\nVA 3\r\nbbb\r\nMN\r\n";
+  for (int i = 0; i < 40; ++i) {
+    input += i % 3 == 0 ? "mg big v\r\n" : "mg b k\r\n";
+    expected += i % 3 == 0 ? "VA 3000\r\n" + big + "\r\n" : std::string("HD kb\r\n");
+  }
+  input += "mn\r\n";
+  expected += "MN\r\n";
+  const std::string whole = converse(s, input, expected.size());
+  EXPECT_EQ(whole, expected) << echo::first_difference(expected, whole);
+  EXPECT_EQ(converse(s, input, expected.size(), 7), expected);
+  EXPECT_EQ(converse(s, input, expected.size(), 1), expected);
+  // An over-long line after a run closes the connection once the run's replies are out, as it would alone.
+  bool closed = false;
+  const std::string reply = converse(s, "mg b v\r\nmg b k\r\nmg " + std::string(3000, 'k') + " v\r\n",
+                                     std::string("VA 3\r\nbbb\r\nHD kb\r\n").size() + 1, 1 << 20, &closed);
+  EXPECT_EQ(reply, "VA 3\r\nbbb\r\nHD kb\r\n");
+  EXPECT_TRUE(closed);
+}
+
 TEST_P(CacheServerTest, pipelined_and_byte_at_a_time_input_give_identical_replies) {
   Server& s = start();
   const std::string big(300 * 1024, 'v');

@@ -23,8 +23,33 @@ void line(ReplyBuffer& out, std::string_view text) {
   out.put(kCrlf);
 }
 
+char* put_chars(char* p, std::string_view s) noexcept {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
 // "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
 void value_reply(ReplyBuffer& out, const ItemRef& item, bool with_cas) {
+  const std::string_view key = item.key();
+  const std::string_view value = item.value();
+  // The whole reply in place when the stage has room: "VALUE " and the key, three numbers of at most 10, 10 and 20
+  // digits with their spaces, the value and two line ends.
+  if (char* p = out.room(6 + key.size() + 43 + value.size() + 4)) {
+    p = put_chars(p, "VALUE ");
+    p = put_chars(p, key);
+    *p++ = ' ';
+    p = std::to_chars(p, p + 10, item.client_flags()).ptr;
+    *p++ = ' ';
+    p = std::to_chars(p, p + 10, item.value_length()).ptr;
+    if (with_cas) {
+      *p++ = ' ';
+      p = std::to_chars(p, p + 20, item.cas()).ptr;
+    }
+    p = put_chars(p, kCrlf);
+    p = put_chars(p, value);
+    out.wrote(put_chars(p, kCrlf));
+    return;
+  }
   out.put("VALUE ");
   out.put(item.key());
   out.put(" ");
@@ -251,10 +276,10 @@ void put_ttl(ReplyBuffer& out, const Store& store, const ItemRef& item) {
   out.put_signed(store.ttl_of(item));
 }
 
-void meta_get(Partition& part, const Request& req, std::string_view key, ReplyBuffer& out) {
+void meta_get(Partition& part, const Request& req, std::string_view key, std::uint64_t hash, ReplyBuffer& out) {
   Store& store = part.store;
   const memcache::MetaFlags& m = req.meta;
-  ItemRef item = store.find(key);
+  ItemRef item = store.find(key, hash);
   bool created = false;
   if (!item && m.has('N')) {
     // Vivify on miss: an empty item the caller is told to fill (W).
@@ -684,6 +709,10 @@ void store_command(Partition& part, const Request& req, DataBlock& block, ReplyB
 }
 
 void key_command(Partition& part, const Request& req, std::string_view key, ReplyBuffer& out) {
+  key_command(part, req, key, req.command == Command::mg ? hash_key(key) : 0, out);
+}
+
+void key_command(Partition& part, const Request& req, std::string_view key, std::uint64_t hash, ReplyBuffer& out) {
   Store& store = part.store;
   CommandStats& stats = part.stats;
   switch (req.command) {
@@ -736,7 +765,7 @@ void key_command(Partition& part, const Request& req, std::string_view key, Repl
       return;
     case Command::mg:
       ++stats.meta_cmds;
-      return meta_get(part, req, key, out);
+      return meta_get(part, req, key, hash, out);
     case Command::md:
       ++stats.meta_cmds;
       return meta_delete(part, req, key, out);

@@ -45,6 +45,15 @@ class ReplyBuffer {
   }
   void put_number(std::uint64_t v);
   void put_signed(std::int64_t v);
+  // Room for n bytes at the end of the stage, written in place and then kept with wrote(end); nullptr when the
+  // replies go to a string or the stage lacks the room (then put() the pieces). One bounds check and no call per
+  // piece for a whole VALUE line and its value (seven pieces, each a put() and a memcpy call; #10).
+  char* room(std::size_t n) noexcept {
+    return chain_ != nullptr && n <= kStage - staged_ ? stage_ + staged_ : nullptr;
+  }
+  void wrote(const char* end) noexcept { staged_ = static_cast<std::size_t>(end - stage_); }
+  // Bytes put but not yet handed to the chain (a caller bounding its output counts them with the chain's).
+  std::size_t staged() const noexcept { return staged_; }
   // Hands the staged bytes to the chain (the chain's byte count includes them from then on).
   void flush() {
     if (staged_ == 0) return;
@@ -104,6 +113,10 @@ void store_command(Partition& part, const memcache::Request& request, DataBlock&
 // delete incr decr touch flush_all, and mg md ma me (their key already decoded from base64 when b is set: pass it as
 // `key`).
 void key_command(Partition& part, const memcache::Request& request, std::string_view key, ReplyBuffer& out);
+// The same with the key's hash_key() already computed, for mg (a run of mg lines hashes and prefetches its keys
+// first); the other commands look their key up by itself.
+void key_command(Partition& part, const memcache::Request& request, std::string_view key, std::uint64_t hash,
+                 ReplyBuffer& out);
 
 // A storage command refused for its size (by the parser or by Store::fits): memcached also drops the key's old
 // value, so a client never reads a stale one after a failed set.

@@ -436,52 +436,101 @@ Task<bool> swallow(Stream& stream, std::uint64_t n) {
   co_return true;
 }
 
-// A meta multi-get is a run of mg lines, each its own command, so each lookup would pay its two cache misses (the
-// index slot, then the item) one after the other, as a text multi-get did before its keys were looked up in
-// batches. So the first mg of a run looks ahead: the mg lines already received in the first slice (up to
-// kLookupBatch, this one included) have their index slots prefetched, then their items, as retrieve() does for a
-// text multi-get; the next `ahead` mg commands then find theirs in the cache and do not look again. Only lines that
-// start with "mg " and hold a whole key are looked at, and a non-mg command ends the run; a prefetch is a hint, so a
-// wrong guess (a base64 key, a line split over two slices) costs nothing but its hash. One shard only: with more,
-// most keys live elsewhere.
-class MetaLookahead {
- public:
-  void on_command(const Request& req, const SliceQueue& in, CacheServer& server) {
-    if (req.command != Command::mg) {
-      ahead_ = 0;
-      return;
-    }
-    if (ahead_ > 0) {
-      --ahead_;
-      return;
-    }
-    if (server.options().shards > 1) return;
-    Store& store = server.store();
-    std::uint64_t hashes[kLookupBatch];
-    std::size_t n = 0;
-    hashes[n] = hash_key(req.key);
-    store.prefetch_slot(hashes[n++]);
-    std::string_view rest = in.empty() ? std::string_view() : in.front().view();
-    while (n < kLookupBatch && rest.size() > 3 && rest[0] == 'm' && rest[1] == 'g' && rest[2] == ' ') {
-      // A plain loop: find_first_of calls memchr over its three delimiters once per byte of the key.
-      std::size_t key_end = 3;
-      while (key_end < rest.size() && rest[key_end] != ' ' && rest[key_end] != '\r' && rest[key_end] != '\n') {
-        ++key_end;
-      }
-      if (key_end == 3 || key_end == rest.size() || key_end - 3 > memcache::kMaxKeyLength) break;
-      hashes[n] = hash_key(rest.substr(3, key_end - 3));
-      store.prefetch_slot(hashes[n++]);
-      const std::size_t nl = rest.find('\n', key_end);
-      if (nl == std::string_view::npos) break;
-      rest.remove_prefix(nl + 1);
-    }
-    for (std::size_t i = 0; i < n; ++i) store.prefetch_item(hashes[i]);
-    ahead_ = n - 1;
-  }
-
- private:
-  std::size_t ahead_ = 0;  // mg commands after this one whose lookups were already prefetched
+// A meta multi-get is a run of mg lines and an mn, each its own command. Through the connection loop each paid the
+// loop's per-command costs (RequestParser, a coroutine for the key command, a ReplyBuffer handed to the chain: 17
+// appends per request) and its lookup's two cache misses (index slot, then item) one after the other. So an mg
+// answers the run it starts (answer_mg_run): the whole mg lines after it in the first received slice, up to
+// kLookupBatch with it, have their keys hashed and their index slots and then their items prefetched, as a text
+// multi-get's are; then each is parsed and answered in order into one ReplyBuffer, and an "mn" line right after
+// them too. The run stops before anything else (another command, a refused or split or over-long line: the loop
+// takes it as before), before a line when the output is over the limit (the loop's back-pressure), and where the
+// loop would have yielded (TurnBudget), so it answers what the loop would have answered, in the same order and the
+// same turn, with the same bytes. A prefetch is a hint: a base64 key hashed as sent costs nothing but its hash.
+// One shard only: with more, most keys live elsewhere and go through run_remote.
+struct MgRun {
+  std::size_t answered = 0;  // commands answered, the first mg included
+  bool yield_now = false;    // the turn's budget ran out inside the run: the loop yields without spending again
 };
+
+bool is_bare_mn(std::string_view rest) noexcept {
+  return rest.starts_with("mn\r\n") || rest.starts_with("mn\n");
+}
+
+MgRun answer_mg_run(Stream& stream, CacheServer& server, const Request& first,
+                    const memcache::RequestLimits& limits, TurnBudget& turn) {
+  SliceQueue& in = stream.inbound();
+  Store& store = server.store();
+  std::string_view lines[kLookupBatch];  // the lines after the first, "\n" included; they stay queued until answered
+  std::string_view keys[kLookupBatch];   // as sent (the first one decoded)
+  std::uint64_t hashes[kLookupBatch];
+  char decoded[memcache::kMaxKeyLength];
+  lines[0] = {};  // the first line is already consumed
+  keys[0] = meta_key(first, decoded);
+  hashes[0] = hash_key(keys[0]);
+  store.prefetch_slot(hashes[0]);
+  std::size_t n = 1;
+  std::string_view rest = in.empty() ? std::string_view() : in.front().view();
+  while (n < kLookupBatch && rest.size() > 3 && rest[0] == 'm' && rest[1] == 'g' && rest[2] == ' ') {
+    const void* nl = std::memchr(rest.data(), '\n', rest.size());
+    if (nl == nullptr) break;
+    const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - rest.data());
+    if (end > limits.max_line) break;  // the loop closes the connection, as RequestParser decides
+    // A plain loop: find_first_of calls memchr over its three delimiters once per byte of the key.
+    std::size_t key_end = 3;
+    while (key_end < end && rest[key_end] != ' ' && rest[key_end] != '\r') ++key_end;
+    if (key_end == 3) break;
+    lines[n] = rest.substr(0, end + 1);
+    keys[n] = rest.substr(3, key_end - 3);
+    hashes[n] = hash_key(keys[n]);
+    store.prefetch_slot(hashes[n]);
+    rest.remove_prefix(end + 1);
+    ++n;
+  }
+  for (std::size_t i = 0; i < n; ++i) store.prefetch_item(hashes[i]);
+  const std::size_t limit = server.options().output_limit;
+  MgRun run;
+  std::size_t consumed = 0;
+  {
+    ReplyBuffer out(stream.output());
+    Request next;
+    for (std::size_t i = 0; i < n; ++i) {
+      // The loop's checks after the previous command, in its order: back-pressure stops the run (the loop then
+      // spends and waits), a spent turn stops it with a yield.
+      if (i > 0 && stream.queued_bytes() + out.staged() >= limit) break;
+      if (i > 0 && turn.spend(true)) {
+        run.yield_now = true;
+        break;
+      }
+      const Request* req = &first;
+      std::string_view key = keys[0];
+      std::uint64_t hash = hashes[0];
+      if (i > 0) {
+        std::string_view line = lines[i].substr(0, lines[i].size() - 1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        const auto length = static_cast<std::uint32_t>(lines[i].size());
+        const memcache::ParseResult r = memcache::parse_line(line, length, limits, next);
+        if (!r.complete() || next.command != Command::mg) break;  // the loop parses it again and answers the error
+        req = &next;
+        key = meta_key(next, decoded);
+        // The key as scanned, unless it was base64 (decoded into `decoded`): then hash what it names.
+        hash = key.data() == keys[i].data() && key.size() == keys[i].size() ? hashes[i] : hash_key(key);
+      }
+      key_command(server.partition(), *req, key, hash, out);
+      consumed += lines[i].size();
+      ++run.answered;
+    }
+    // The mn that ends the batch: the loop spends nothing between an mg and its mn, and checks back-pressure only.
+    if (run.answered == n && !run.yield_now && is_bare_mn(rest) && stream.queued_bytes() + out.staged() < limit) {
+      out.put(wire::kMetaMn);
+      out.put("\r\n");
+      consumed += rest[2] == '\r' ? 4 : 3;
+      ++run.answered;
+    }
+  }
+  in.consume(consumed);
+  return run;
+}
+
 // True when the next queued command is an mn (peeked at in the first received slice; a split line says no).
 bool next_is_mn(const SliceQueue& in) noexcept {
   if (in.empty()) return false;
@@ -649,7 +698,7 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
   std::string reply;
   std::string value;
   TurnBudget turn;  // pipelined commands answered since this connection last let the others run
-  MetaLookahead lookahead;
+  const bool one_shard = o.shards <= 1 || o.cluster == nullptr;
   bool open = true;
   RequestBatchTimer batch;  // ringlet_cache_request_batch_duration_seconds: one clock read per batch
   while (open) {
@@ -659,6 +708,7 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
       if (!more || in.empty()) break;  // end of input, idle timeout, error, or a graceful stop
       batch.begin(server.loop().now_ns());
     }
+    bool yield_now = false;  // an mg run spent the turn's budget: yield (step 4) without spending again
     // 1. The command line: in place when the first received slice holds all of it, else gathered.
     Slice hold;  // keeps the line's buffer alive while the request's views point into it
     const std::string_view front = in.front().view();
@@ -689,39 +739,44 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
       }
       if (r.swallow > 0 && !co_await swallow(stream, r.swallow)) break;
     } else {
-      // 3. The command, by the dispatch table.
+      // 3. The command, by the dispatch table; an mg on one shard answers the run of mg lines it starts.
       const Request& req = parser.request();
-      lookahead.on_command(req, in, server);
-      switch (kHandling[static_cast<std::size_t>(req.command)]) {
-        case Handling::retrieve:
-          open = co_await retrieve(stream, server, req, reply);
-          break;
-        case Handling::store:
-          open = co_await store(stream, server, req, reply, value);
-          break;
-        case Handling::key:
-          co_await key(stream, server, req, reply);
-          break;
-        case Handling::flush:
-          co_await flush_everywhere(server, req.has_delay ? req.exptime : 0);
-          if (!req.noreply) memcache::write_line(stream.output(), wire::kOk);
-          break;
-        case Handling::version:
-          memcache::write_version(stream.output(), kVersion);
-          break;
-        case Handling::verbosity:
-          server.verbosity() = req.verbosity;
-          if (!req.noreply) memcache::write_line(stream.output(), wire::kOk);
-          break;
-        case Handling::quit:
-          open = false;
-          break;
-        case Handling::stats:
-          co_await write_stats(stream, server, req.args);
-          break;
-        case Handling::noop:
-          memcache::write_line(stream.output(), wire::kMetaMn);
-          break;
+      if (req.command == Command::mg && one_shard) {
+        const MgRun run = answer_mg_run(stream, server, req, limits, turn);
+        for (std::size_t i = 1; i < run.answered; ++i) batch.answered();
+        yield_now = run.yield_now;
+      } else {
+        switch (kHandling[static_cast<std::size_t>(req.command)]) {
+          case Handling::retrieve:
+            open = co_await retrieve(stream, server, req, reply);
+            break;
+          case Handling::store:
+            open = co_await store(stream, server, req, reply, value);
+            break;
+          case Handling::key:
+            co_await key(stream, server, req, reply);
+            break;
+          case Handling::flush:
+            co_await flush_everywhere(server, req.has_delay ? req.exptime : 0);
+            if (!req.noreply) memcache::write_line(stream.output(), wire::kOk);
+            break;
+          case Handling::version:
+            memcache::write_version(stream.output(), kVersion);
+            break;
+          case Handling::verbosity:
+            server.verbosity() = req.verbosity;
+            if (!req.noreply) memcache::write_line(stream.output(), wire::kOk);
+            break;
+          case Handling::quit:
+            open = false;
+            break;
+          case Handling::stats:
+            co_await write_stats(stream, server, req.args);
+            break;
+          case Handling::noop:
+            memcache::write_line(stream.output(), wire::kMetaMn);
+            break;
+        }
       }
     }
     batch.answered();
@@ -734,7 +789,7 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
     // an mn is not counted: mn ends a meta batch, and the client reads nothing until it sees it, so a yield
     // between a batch and its mn only split one answer into two sends (a 16-key meta get is 16 mg and an mn: it
     // was answered in two sends, #10). The mn itself counts, so a stream of batches still yields every 16.
-    if (open && !next_is_mn(in) && turn.spend(!in.empty())) {
+    if (open && (yield_now || (!next_is_mn(in) && turn.spend(!in.empty())))) {
       Status yielded = co_await yield();
       if (!yielded) break;
     }
