@@ -29,6 +29,8 @@ benchmark programs that compare both sides themselves (their format: programs.py
                 "metric": "cpu_ratio" | "throughput_ratio" | "errors", "op": "<=" | ">=" | "==", "value": 0.9}],
                                         # idle_memory: "memory_ratio", or "bytes_per_connection" (absolute)
     "per_thread": false,                # report how CPU time and connections spread over the server's threads
+    "client_cpu": false,                # a "client CPU %" column beside the server's (clients that report it:
+                                        # echo_load, ringlet bench): shows when the client set the pace
     "backend": {"name": "ringlet-epoll", "cpus": "1"}
                                         # optional: a server started beside each cell's server, for servers that
                                         # relay to one (proxies); they find its port in env.backend_port
@@ -95,6 +97,7 @@ class Matrix:
     measure: str = "cpu"
     programs: list[Program] = field(default_factory=list)  # a "program" matrix has these and nothing else
     backend: ServerUse | None = None  # started beside each cell's server (a proxy's backend)
+    client_cpu: bool = False  # report the client's own CPU % beside the server's
 
     def baseline_for(self, workload: Workload, server: ServerUse | None) -> str:
         """The server (or client) a cell's ratios are taken against: the server's own baseline, else the
@@ -214,7 +217,8 @@ def parse(data: dict[str, Any], source: Path | None = None) -> Matrix:
         backend = ServerUse(spec, "backend", list(entry.get("args", [])), entry.get("cpus"))
     return Matrix(_need(data, "name", where), data.get("title", data["name"]), data.get("about", ""), compare,
                   baseline, str(data.get("server_cpus", "1")), str(data.get("client_cpus", "0")), servers, clients,
-                  workloads, checks, bool(data.get("per_thread", False)), source, measure, backend=backend)
+                  workloads, checks, bool(data.get("per_thread", False)), source, measure, backend=backend,
+                  client_cpu=bool(data.get("client_cpu", False)))
 
 
 def cap_connections(matrix: Matrix, limit: int, why: str) -> None:

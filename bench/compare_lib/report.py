@@ -259,6 +259,18 @@ def render_section(results: Results, meta: dict[str, Any], chart_rel: str | None
     return "\n".join(out) + "\n"
 
 
+def client_cpu_text(results: Results, key) -> str:
+    """The client's own share of its core over the measured window (median), from the client_cpu its JSON reports;
+    "–" when the client reports none. Near 100 the client, not the server, may have set the pace."""
+    shares = []
+    for r in results.by_cell.get(key, []):
+        cpu = (r.get("client_raw") or {}).get("client_cpu")
+        if isinstance(cpu, dict) and cpu.get("wall_s"):
+            shares.append(100.0 * (cpu.get("user_s", 0.0) + cpu.get("sys_s", 0.0)) / cpu["wall_s"])
+    stat = Stat.of(shares)
+    return f"{stat.median:.0f}" if stat else "–"
+
+
 def _cpu_table(results: Results, meta: dict[str, Any]) -> list[str]:
     m = results.matrix
     out: list[str] = []
@@ -282,7 +294,7 @@ def _cpu_table(results: Results, meta: dict[str, Any]) -> list[str]:
     floors = results.has_floors()
     if floors:
         head += ["floor: echo CPU µs/msg", "CPU/op vs floor"]
-    head += ["latency p50 / p99 µs", "server CPU %", "errors"]
+    head += ["latency p50 / p99 µs", "server CPU %"] + (["client CPU %"] if m.client_cpu else []) + ["errors"]
     if m.per_thread:
         head.append("server CPU by thread (median share); connections by shard")
     out.append(f"Baseline: {baseline_text(results)}. Ratios are of medians, with the range of the "
@@ -291,7 +303,10 @@ def _cpu_table(results: Results, meta: dict[str, Any]) -> list[str]:
                "then ops/s says little about the server and CPU µs/op is the fair figure." +
                (" The floor is the echo server's CPU per message on the row's floor workload (same connections "
                 "and depth, a message the size of what the request moves): what the kernel's side of the same "
-                "round trips costs; CPU/op vs floor is the row's CPU per operation over it." if floors else ""))
+                "round trips costs; CPU/op vs floor is the row's CPU per operation over it." if floors else "") +
+               (" Client CPU % is the load client's own share of its core over the same window (its system time "
+                "includes kernel work it triggers on the server's sockets over loopback): near 100, the client may "
+                "have set the pace." if m.client_cpu else ""))
     out += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     descriptions = {w.name: w.summary() for w in m.workloads}
     for w in results.workloads:
@@ -309,8 +324,10 @@ def _cpu_table(results: Results, meta: dict[str, Any]) -> list[str]:
                 row += [fmt_stat(results.stat(floor, "cpu_us_per_op"), fmt_us) if floor else "–",
                         fmt_ratio(results.ratio(key, "cpu_us_per_op", floor), False) if floor else "–"]
             row += [fmt_latency(results, key),
-                    f"{results.stat(key, 'cpu_pct').median:.0f}" if results.stat(key, "cpu_pct") else "–",
-                    str(results.errors(key))]
+                    f"{results.stat(key, 'cpu_pct').median:.0f}" if results.stat(key, "cpu_pct") else "–"]
+            if m.client_cpu:
+                row.append(client_cpu_text(results, key))
+            row.append(str(results.errors(key)))
             if m.per_thread:
                 row.append(thread_split(results, key))
             out.append("| " + " | ".join(row) + " |")

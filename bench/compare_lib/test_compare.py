@@ -153,6 +153,21 @@ class ReportTest(unittest.TestCase):
         self.assertIn("**PASS**", text)
         self.assertIn("![T](benchmarks/t.png)", text)
 
+    def test_client_cpu_column_when_the_matrix_asks_for_it(self):
+        m = make_matrix(client_cpu=True)
+        recs = [dict(record("ringlet-uring", 0, 100, 4.0),
+                     client_raw={"client_cpu": {"user_s": 0.3, "sys_s": 0.9, "wall_s": 3.0, "per_thread": [0.4],
+                                                "saturated": False}}),
+                record("epoll-c", 0, 100, 5.0)]  # a client that reports no CPU: "–"
+        meta = {"date": "d", "commit": "c", "kernel": "k", "cpu": "cpu", "cpus": 2, "server_cpus": "1",
+                "client_cpus": "0", "reps": 1, "duration": 3.0, "warmup": 1.0, "command": "bench/compare --x",
+                "tools": {}, "skipped": []}
+        text = render_section(Results(m, recs), meta, None)
+        self.assertIn("| server CPU % | client CPU % | errors |", text)
+        self.assertIn("| 50 | 40 | 0 |", text)
+        self.assertIn("| 50 | – | 0 |", text)
+        self.assertNotIn("client CPU %", render_section(self.results, meta, None))
+
 
 def floor_matrix():
     """memcached against ringlet cache, with the echo server's cost of the same round trips as each row's floor."""

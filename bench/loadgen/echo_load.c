@@ -23,7 +23,14 @@
  * closes with SO_LINGER 0 (a reset instead of a FIN): the side that closes first keeps its end
  * in TIME_WAIT for 60 s, and at tens of thousands of connections per second the client's
  * ephemeral ports (net.ipv4.ip_local_port_range, ~28,000) would run out within a second or two.
- * The server sees the reset as the end of the connection, as after any abortive close.
+ * The server sees the reset as the end of the connection, as after any abortive close. Such a connection gets no
+ * TCP_NODELAY: its one message is the first segment, which Nagle's algorithm never holds back, so the setsockopt
+ * would only make the client dearer per connection (this mode must not be what sets the pace).
+ *
+ * Client CPU: the JSON's client_cpu gives this process's user and system time over the measured window (getrusage)
+ * and "saturated" when it used more than 90% of its core: then the client, not the server, may set the pace. On
+ * loopback the kernel runs much of the server side's TCP work (the handshake, the peer's receive path) in the
+ * sending process's context, so the client's system time also carries some of the server's kernel work.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,8 +202,6 @@ static int connect_start(const struct addrinfo *ai, bool *in_progress) {
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
         if (fd < 0)
             continue;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct linger abortive = {.l_onoff = 1, .l_linger = 0}; /* close sends RST: no TIME_WAIT here */
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
@@ -326,6 +332,14 @@ static void transmit(struct conn *c) {
     }
 }
 
+/* User and system CPU seconds this process has used so far. */
+static void cpu_times(double *user, double *sys) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6;
+    *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
 static void marker(const char *name) {
     if (!opt.markers)
         return;
@@ -391,6 +405,7 @@ int main(int argc, char **argv) {
     double t_start = t_begin + opt.warmup, t_end = t_start + opt.duration;
     bool measuring = false;
     uint64_t messages_at_start = 0, messages_at_end = 0;
+    double user_at_start = 0, sys_at_start = 0, user_at_end = 0, sys_at_end = 0;
     for (long i = 0; i < opt.connections && !opt.reconnect; i++)
         transmit(&conns[i]);
 
@@ -399,6 +414,7 @@ int main(int argc, char **argv) {
         double t = now_sec();
         if (!measuring && t >= t_start) {
             messages_at_start = messages;
+            cpu_times(&user_at_start, &sys_at_start);
             t_start = t;
             t_end = t + opt.duration;
             measuring = true;
@@ -406,6 +422,7 @@ int main(int argc, char **argv) {
         }
         if (measuring && t >= t_end) {
             messages_at_end = messages;
+            cpu_times(&user_at_end, &sys_at_end);
             t_end = t;
             marker("window_end");
             break;
@@ -465,13 +482,18 @@ int main(int argc, char **argv) {
     double seconds = t_end - t_start;
     uint64_t measured = messages_at_end - messages_at_start;
     double rate = (double)measured / seconds;
+    double user_s = user_at_end - user_at_start, sys_s = sys_at_end - sys_at_start;
+    double busy = seconds > 0 ? (user_s + sys_s) / seconds : 0; /* one thread: the share of its core */
     if (opt.json) {
         printf("{\"messages_per_sec\": %.1f, \"messages\": %llu, \"errors\": %llu, \"seconds\": %.6f, "
                "\"messages_total\": %llu, \"connections\": %ld, \"depth\": %ld, \"size\": %ld, "
-               "\"reconnect\": %s, \"connects\": %llu}\n",
+               "\"reconnect\": %s, \"connects\": %llu, "
+               "\"client_cpu\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"wall_s\": %.6f, \"per_thread\": [%.3f], "
+               "\"saturated\": %s}}\n",
                rate, (unsigned long long)measured, (unsigned long long)errors, seconds,
                (unsigned long long)messages, opt.connections, opt.depth, opt.size,
-               opt.reconnect ? "true" : "false", (unsigned long long)connects);
+               opt.reconnect ? "true" : "false", (unsigned long long)connects, user_s, sys_s, seconds, busy,
+               busy > 0.9 ? "true" : "false");
     } else {
         printf("connections %ld  depth %ld  size %ld B%s\n", opt.connections, opt.depth, opt.size,
                opt.reconnect ? "  (a new connection per message)" : "");
@@ -479,6 +501,8 @@ int main(int argc, char **argv) {
                (unsigned long long)measured, seconds, opt.warmup);
         printf("total       %llu messages\n", (unsigned long long)messages);
         printf("errors      %llu\n", (unsigned long long)errors);
+        printf("client CPU  %.0f%% of its core (user %.2f s, system %.2f s)%s\n", 100 * busy, user_s, sys_s,
+               busy > 0.9 ? ": saturated, the client may set the pace" : "");
     }
     return errors ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "ringlet/net/socket_options.hpp"
 #include "ringlet/runtime/counters.hpp"
 #include "ringlet/base/log.hpp"
 
@@ -27,6 +28,7 @@ Status TcpServer::listen() {
     return l.error();
   }
   listener_ = std::move(*l);
+  set_nodelay_for_accepted();
   log_info(LogKey{"listening"}, "{}: listening on {} (backend {}, max {} connections)", options_.name,
            listener_.local_address().to_string(), loop_->backend().name(), options_.max_connections);
   return {};
@@ -41,6 +43,7 @@ Status TcpServer::listen_on(int fd) {
     return l.error();
   }
   listener_ = std::move(*l);
+  set_nodelay_for_accepted();
   log_info(LogKey{"listening"}, "{}: listening on {} (socket from systemd, backend {}, max {} connections)",
            options_.name, listener_.local_address().to_string(), loop_->backend().name(), options_.max_connections);
   return {};
@@ -66,13 +69,21 @@ void TcpServer::serve(Stream stream) {
   }
   ++stats_.accepted;
   thread_counters().connections_accepted.add();
-  // Replies go out as soon as they are written: no Nagle delay on request/response traffic.
-  (void)stream.set_nodelay(Toggle::on);
   stream.set_timeout(options_.idle_timeout);
   loop_->spawn_in(connections_, handler_(std::move(stream), *this));
 }
 
-void TcpServer::adopt(int fd) { serve(Stream(*loop_, fd, options_.listen_options.stream)); }
+// Replies go out as soon as they are written: no Nagle delay on request/response traffic. Linux copies TCP_NODELAY
+// from a listening socket to the sockets it accepts, so it is set once on the listener instead of once per
+// connection (a setsockopt per accept is a measurable share of a connection's cost: docs/design/proxy.md). On a Unix
+// socket it fails, harmlessly.
+void TcpServer::set_nodelay_for_accepted() noexcept { (void)set_nodelay(listener_.fd(), Toggle::on); }
+
+void TcpServer::adopt(int fd) {
+  // A socket accepted elsewhere (another shard's listener, or one the caller made) may not have inherited it.
+  (void)set_nodelay(fd, Toggle::on);
+  serve(Stream(*loop_, fd, options_.listen_options.stream));
+}
 
 void TcpServer::force_close() noexcept {
   if (connections_.size() == 0) return;

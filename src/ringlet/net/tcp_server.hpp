@@ -3,7 +3,7 @@
 //
 // A server supplies a Handler: a coroutine that owns the connection's Stream. Each runs as a root task in the
 // server's task group, which is all the tracking a connection costs (the links live in the task's promise).
-// Accepted streams get TCP_NODELAY and the idle timeout as their stream timeout (a wait without progress ends with
+// Accepted streams get TCP_NODELAY (inherited from the listener) and the idle timeout as their stream timeout (a wait without progress ends with
 // errc::timed_out).
 // Graceful stop (stop(), e.g. on SIGTERM):
 //   1. the listener closes (new connections are refused by the kernel);
@@ -131,6 +131,7 @@ class TcpServer {
 
   static void on_connections_empty(void* ctx) noexcept;
   void note_refused() noexcept;
+  void set_nodelay_for_accepted() noexcept;
   void serve(Stream stream);
 
   Loop* loop_;

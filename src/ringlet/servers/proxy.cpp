@@ -232,8 +232,15 @@ Task<void> ProxyServer::run() {
 Task<void> proxy_connection(Stream client, TcpServer& tcp) {
   ProxyServer& server = *static_cast<ProxyServer*>(tcp.user());
   const ProxyOptions& options = server.options();
+  // The client's address is a getpeername per connection: asked only when something uses it (source balancing, the
+  // PROXY header, the debug line at the end), not on every connection of a plain proxy (docs/design/proxy.md,
+  // "System calls per connection").
   Address peer;
-  if (Result<Address> a = client.peer_address()) peer = *a;
+  const bool wants_peer = options.balance == Balance::source || options.send_proxy != proxy_protocol::Version::none ||
+                          log_level() <= LogLevel::debug;
+  if (wants_peer) {
+    if (Result<Address> a = client.peer_address()) peer = *a;
+  }
   std::vector<bool> tried(server.backends().size(), false);
   for (;;) {
     int chosen = server.choose(peer, tried);
