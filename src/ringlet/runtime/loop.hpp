@@ -12,7 +12,8 @@
 //                             (a woken reader no longer waits, so its timer finds nothing to do)
 //   3. take posted work     — re-arm the wake-up read; run the inbox (shard messages) and functions other threads
 //                             posted
-//   4. run ready tasks      — at most kReadyBudget woken tasks, then at most kYieldedBudget that yielded, then back
+//   4. run ready tasks      — at most kReadyBudget woken tasks, then at most kSpawnedBudget new ones (spawned
+//                             before or during this phase), then at most kYieldedBudget that yielded, then back
 //                             to the kernel (fairness for I/O and timers, and between busy connections)
 //   5. turn-end checks      — queues that kept receive buffers through the tasks' turn give them back (streams
 //                             copy loans from the shared receive ring out; docs/design/buffers.md)
