@@ -12,7 +12,8 @@
 //                             (a woken reader no longer waits, so its timer finds nothing to do)
 //   3. take posted work     — re-arm the wake-up read; run the inbox (shard messages) and functions other threads
 //                             posted
-//   4. run ready tasks      — at most kReadyBudget woken tasks, then at most kYieldedBudget that yielded, then back
+//   4. run ready tasks      — at most kReadyBudget woken tasks, then at most kSpawnedBudget new ones (spawned
+//                             before or during this phase), then at most kYieldedBudget that yielded, then back
 //                             to the kernel (fairness for I/O and timers, and between busy connections)
 //   5. turn-end checks      — queues that kept receive buffers through the tasks' turn give them back (streams
 //                             copy loans from the shared receive ring out; docs/design/buffers.md)
@@ -99,6 +100,12 @@ class Loop {
   // otherwise each answer a budget's worth in every turn, a fresh client's request waiting behind all of them
   // (#15); this way a turn holds at most this many such bursts and what woke since the last one comes first.
   static constexpr std::size_t kYieldedBudget = 64;
+  // Tasks spawned in this turn's phase 4 (or before it) that start in it, after the woken ones and before the
+  // yielded ones. A new connection's first steps are spawns (the acceptor starts its task, the proxy's task starts
+  // its relay's two directions); started a turn later, each cost a whole turn, and during a flood of a thousand
+  // connections a turn lasts tens of milliseconds (#15). Bounded, so a task that spawns in a loop cannot make one
+  // turn long: the rest start in the next turn, before what is spawned then.
+  static constexpr std::size_t kSpawnedBudget = 256;
 
   // Creates a loop on the calling thread, which must be the thread that runs it (io_uring SINGLE_ISSUER).
   // Logs the backend chosen and why.
@@ -117,7 +124,8 @@ class Loop {
   const Clock& clock() const noexcept { return *clock_; }
   const LoopStats& stats() const noexcept { return stats_; }
 
-  // Spawns a detached root task; it starts on the next iteration and frees itself at its end.
+  // Spawns a detached root task; it frees itself at its end. It starts in this turn's phase 4 when spawned before
+  // or during it (kSpawnedBudget), otherwise in the next turn's.
   template <class T>
   void spawn(Task<T> task) {
     spawn_in(registry_, std::move(task));
@@ -128,7 +136,7 @@ class Loop {
     auto h = task.release();
     h.promise().set_kind(detail::TaskKind::detached);
     group.add(h.promise());
-    schedule(h);
+    spawned_.push(h);
   }
   TaskRegistry& registry() noexcept { return registry_; }
   // Spawns a root task whose result the returned handle yields.
@@ -137,7 +145,7 @@ class Loop {
     auto h = task.release();
     h.promise().set_kind(detail::TaskKind::joinable);
     registry_.add(h.promise());
-    schedule(h);
+    spawned_.push(h);
     return JoinHandle<T>{h};
   }
 
@@ -199,7 +207,7 @@ class Loop {
   // wake-up read).
   std::size_t pending_operations() const noexcept;
   void cancel_all_tasks() noexcept { registry_.cancel_all(); }
-  std::size_t ready_count() const noexcept { return ready_.size() + yielded_.size(); }
+  std::size_t ready_count() const noexcept { return ready_.size() + spawned_.size() + yielded_.size(); }
 
  private:
   template <class T>
@@ -222,6 +230,7 @@ class Loop {
   std::int64_t now_ns_;
   TimerWheel timers_;
   ReadyQueue ready_;
+  ReadyQueue spawned_;  // root tasks not started yet (kSpawnedBudget)
   ReadyQueue yielded_;
   TaskRegistry registry_;
   std::vector<DeferredClose*> deferred_;

@@ -13,6 +13,7 @@
 
 #include "ringlet/buf/buffer.hpp"
 #include "ringlet/runtime/io_awaitable.hpp"
+#include "ringlet/runtime/sync.hpp"
 #include "ringlet/runtime/timeout.hpp"
 #include "support/loop_fixture.hpp"
 
@@ -102,14 +103,23 @@ Task<void> yield_once() {
   (void)s;
 }
 
+Task<void> wait_then_yield(Event* e) {
+  Status woken = co_await e->wait();
+  if (woken) (void)co_await yield();
+}
+
 TEST_P(LoopPhaseTest, one_turn_resumes_at_most_the_budget_and_a_yielding_task_waits_a_turn) {
   constexpr std::size_t kTasks = Loop::kReadyBudget + 476;
-  for (std::size_t i = 0; i < kTasks; ++i) loop().spawn(yield_once());
+  Event go;
+  for (std::size_t i = 0; i < kTasks; ++i) loop().spawn(wait_then_yield(&go));
+  while (loop().ready_count() != 0) loop().run_once(false);  // every task starts and waits
+  go.set();  // wakes them all at once
   std::uint64_t before = loop().stats().tasks_resumed;
   loop().run_once(false);
   EXPECT_EQ(loop().stats().tasks_resumed - before, Loop::kReadyBudget);
-  // The 476 not yet started, plus every task that yielded during the turn: nobody ran twice.
+  // The 476 not yet resumed, plus every task that yielded during the turn: nobody ran twice.
   EXPECT_EQ(loop().ready_count(), kTasks);
+  EXPECT_TRUE(loop().run_until_idle());
 }
 
 Task<void> yield_then_record(std::vector<int>* order, int id) {
@@ -138,6 +148,69 @@ TEST_P(LoopPhaseTest, tasks_that_yielded_run_after_the_woken_ones_and_at_most_th
 
   EXPECT_TRUE(loop().run_until_idle());
   EXPECT_EQ(order.size(), 1 + static_cast<std::size_t>(kYielders));
+}
+
+// ---- phase 4: spawned tasks start in the turn that spawned them (#15) --------------------------------------------
+
+Task<void> record_turn(Loop* loop, std::vector<std::uint64_t>* turns) {
+  turns->push_back(loop->stats().iterations);
+  co_return;
+}
+
+// What an acceptor does: woken by a connection, it spawns the connection's task.
+Task<void> wait_then_spawn(Loop* loop, Event* e, int count, std::vector<std::uint64_t>* turns) {
+  Status woken = co_await e->wait();
+  if (!woken) co_return;
+  turns->push_back(loop->stats().iterations);
+  for (int i = 0; i < count; ++i) loop->spawn(record_turn(loop, turns));
+}
+
+TEST_P(LoopPhaseTest, a_task_spawned_by_a_running_task_starts_in_the_same_turn) {
+  // A new connection's first steps are spawns; started a turn later, each cost a whole turn of a flood.
+  Event go;
+  std::vector<std::uint64_t> turns;
+  loop().spawn(wait_then_spawn(&loop(), &go, 1, &turns));
+  loop().run_once(false);
+  go.set();
+  loop().run_once(false);
+  ASSERT_EQ(turns.size(), 2u) << "the spawned task waits for the next turn";
+  EXPECT_EQ(turns[1], turns[0]);
+  EXPECT_TRUE(loop().run_until_idle());
+}
+
+TEST_P(LoopPhaseTest, one_turn_starts_at_most_the_spawned_budget_and_the_rest_start_in_the_next) {
+  constexpr int kSpawned = static_cast<int>(Loop::kSpawnedBudget) + 100;
+  Event go;
+  std::vector<std::uint64_t> turns;
+  loop().spawn(wait_then_spawn(&loop(), &go, kSpawned, &turns));
+  loop().run_once(false);
+  go.set();
+  loop().run_once(false);
+  ASSERT_EQ(turns.size(), 1 + Loop::kSpawnedBudget);
+  EXPECT_EQ(loop().ready_count(), 100u);
+  loop().run_once(false);
+  EXPECT_EQ(turns.size(), 1 + static_cast<std::size_t>(kSpawned));
+  EXPECT_EQ(turns.back(), turns.front() + 1);
+  EXPECT_TRUE(loop().run_until_idle());
+}
+
+Task<void> wait_then_spawn_record(Loop* loop, Event* e, std::vector<int>* order) {
+  Status woken = co_await e->wait();
+  if (!woken) co_return;
+  order->push_back(0);
+  loop->spawn(record(order, 1));
+}
+
+TEST_P(LoopPhaseTest, spawned_tasks_start_after_the_woken_ones_and_before_the_yielded_ones) {
+  std::vector<int> order;
+  loop().spawn(yield_then_record(&order, 2));
+  Event go;
+  loop().spawn(wait_then_spawn_record(&loop(), &go, &order));
+  loop().run_once(false);  // the yielder yields, the other waits
+  go.set();
+  loop().run_once(false);  // woken: records 0 and spawns 1; then the spawned one; then the yielder
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  EXPECT_TRUE(loop().run_until_idle());
 }
 
 // ---- phase 3: posted work and its wake-up ------------------------------------------------------------------------
