@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "echo_harness.hpp"
 
@@ -254,10 +255,17 @@ TEST_P(ProxyTest, a_backend_half_close_reaches_the_client_which_can_still_send) 
   EXPECT_EQ(read_for(client.get(), 100, 10s, &eof), "greeting");
   EXPECT_TRUE(eof) << "the backend's shutdown(SHUT_WR) did not reach the client";
   std::string upload = pattern(300 * 1000, 7);
-  ASSERT_TRUE(send_all(client.get(), upload));
-  client.reset();
+  // Sent while the backend reads: the socket buffers between them need not hold it all (under the kernel's TCP
+  // memory pressure they shrink).
+  bool sent = false;
+  std::thread uploader([&] {
+    sent = send_all(client.get(), upload, 20s);
+    client.reset();
+  });
   bool server_eof = false;
   std::string got = read_for(server.get(), upload.size() + 1, 20s, &server_eof);
+  uploader.join();
+  EXPECT_TRUE(sent);
   EXPECT_TRUE(got == upload) << first_difference(upload, got);
   EXPECT_TRUE(server_eof);
 }
@@ -380,9 +388,16 @@ TEST_P(ProxyTest, sigterm_stops_accepting_and_lets_a_transfer_in_flight_finish) 
   EXPECT_FALSE(connect_now(endpoint_, 0, 2s).valid()) << "still accepting after SIGTERM";
   // The transfer in flight goes on, both ways, to its natural end.
   std::string down = pattern(2 * 1024 * 1024, 41);
-  ASSERT_TRUE(send_all(server.get(), down));
-  ::shutdown(server.get(), SHUT_WR);
+  // Sent while the client reads: the socket buffers on the way need not hold 2 MiB (under the kernel's TCP memory
+  // pressure they shrink, and a send that waited for the reader to start timed out).
+  bool sent = false;
+  std::thread sender([&] {
+    sent = send_all(server.get(), down, 30s);
+    ::shutdown(server.get(), SHUT_WR);
+  });
   std::string got = read_for(client.get(), down.size(), 30s);
+  sender.join();
+  ASSERT_TRUE(sent);
   EXPECT_TRUE(got == down) << first_difference(down, got);
   ASSERT_TRUE(send_all(client.get(), "last words"));
   client.reset();
