@@ -3,8 +3,8 @@
 //
 // A server supplies a Handler: a coroutine that owns the connection's Stream. Each runs as a root task in the
 // server's task group, which is all the tracking a connection costs (the links live in the task's promise).
-// Accepted streams get TCP_NODELAY (inherited from the listener) and the idle timeout as their stream timeout (a wait without progress ends with
-// errc::timed_out).
+// Accepted streams get TCP_NODELAY (inherited from the listener) and the idle timeout as their stream timeout (a
+// wait without progress ends with errc::timed_out).
 // Graceful stop (stop(), e.g. on SIGTERM):
 //   1. the listener closes (new connections are refused by the kernel);
 //   2. every connection task is asked to drain: a handler waiting for its next request sees end of input and

@@ -162,11 +162,10 @@ void QueueCore::wrote(QueueConn& c) {
   c.sync_seq = binlog_->appended();
   if (options_.binlog.fsync != queue::FsyncMode::always) {
     commit_wanted_.set();
-  } else if (!commit_queued_) {
+  } else {
     // The batch is written at the end of this turn, after every connection that is ready has run: all of the
     // turn's records share the write and the sync, and the sync starts in this turn, not after the next one.
-    commit_queued_ = true;
-    loop_->at_turn_end(&QueueCore::commit_at_turn_end, this);
+    commit_at_this_turn_end();
   }
 }
 
@@ -510,6 +509,12 @@ void QueueCore::commit_at_turn_end(void* ctx) noexcept {
   core->commit_pending();
 }
 
+void QueueCore::commit_at_this_turn_end() {
+  if (commit_queued_) return;
+  commit_queued_ = true;
+  loop_->at_turn_end(&QueueCore::commit_at_turn_end, this);
+}
+
 void QueueCore::release_synced() {
   while (!in_flight_.empty() && in_flight_.front().done) {
     const InFlight f = in_flight_.front();
@@ -527,9 +532,8 @@ void QueueCore::commit_pending() {
   in_flight_.push_back({batch, !fds.ok(), false});
   if (fds.ok()) {
     loop_->spawn(sync_batch(shared_from_this(), batch, std::move(*fds)));
-  } else if (!commit_queued_) {
-    commit_queued_ = true;  // the failed batch's replies (INTERNAL_ERROR) go at the end of this turn
-    loop_->at_turn_end(&QueueCore::commit_at_turn_end, this);
+  } else {
+    commit_at_this_turn_end();  // the failed batch's replies (INTERNAL_ERROR) go at the end of this turn
   }
 }
 
@@ -551,10 +555,7 @@ Task<void> QueueCore::sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t 
   }
   if (core->stopping_) co_return;
   core->release_synced();
-  if (core->binlog_->has_pending() && !core->commit_queued_) {
-    core->commit_queued_ = true;
-    core->loop_->at_turn_end(&QueueCore::commit_at_turn_end, core);
-  }
+  if (core->binlog_->has_pending()) core->commit_at_this_turn_end();
 }
 
 void QueueCore::release_waiters(std::uint64_t batch, bool ok) {

@@ -154,6 +154,7 @@ class QueueCore final : public queue::WaitListener, public std::enable_shared_fr
   // --fsync always: the group commit runs at the end of a turn that appended records, and when a sync finishes.
   static void commit_at_turn_end(void* ctx) noexcept;
   void commit_pending();
+  void commit_at_this_turn_end();  // queues commit_at_turn_end once per turn
   void release_synced();  // the replies of the finished syncs at the front of in_flight_, in batch order
   std::size_t syncs_in_flight_limit() const noexcept;
   static Task<void> sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds);
