@@ -122,8 +122,8 @@ void Loop::run() {
 bool Loop::run_until_idle(std::size_t max_iterations) {
   for (std::size_t i = 0; i < max_iterations; ++i) {
     run_once(false);
-    if (ready_.empty() && spawned_.empty() && yielded_.empty() && pending_operations() == 0 &&
-        registry_.size() == 0 && deferred_.empty() && flush_head_ == nullptr && turn_end_.empty()) {
+    if (ready_count() == 0 && pending_operations() == 0 && registry_.size() == 0 && deferred_.empty() &&
+        flush_head_ == nullptr && turn_end_.empty()) {
       return true;
     }
   }
@@ -136,8 +136,8 @@ void Loop::expire_timers() {
 }
 
 void Loop::submit_and_wait(bool may_block) {
-  bool block = may_block && ready_.empty() && spawned_.empty() && yielded_.empty() && !stop_requested() &&
-               deferred_.empty() && flush_head_ == nullptr && !inbox_more_;
+  bool block = may_block && ready_count() == 0 && !stop_requested() && deferred_.empty() && flush_head_ == nullptr &&
+               !inbox_more_;
   if (block) {
     // About to sleep: from here on wake() writes the eventfd (see there for why the store comes before the load). A
     // wake-up raised while we were awake wrote nothing, so it must keep us from sleeping now.
