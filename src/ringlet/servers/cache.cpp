@@ -508,7 +508,8 @@ MgRun answer_mg_run(Stream& stream, CacheServer& server, const Request& first,
         std::string_view line = lines[i].substr(0, lines[i].size() - 1);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         const auto length = static_cast<std::uint32_t>(lines[i].size());
-        const memcache::ParseResult r = memcache::parse_line(line, length, limits, next);
+        const memcache::ParseResult r =
+            memcache::parse_line_after(line, length, limits, i == 1 ? first : next, next);
         if (!r.complete() || next.command != Command::mg) break;  // the loop parses it again and answers the error
         req = &next;
         key = meta_key(next, decoded);

@@ -363,6 +363,37 @@ ParseResult parse_line(std::string_view text, std::uint32_t consumed, const Requ
   return kSyntaxParsers[static_cast<std::size_t>(spec->syntax)](l, limits, out);
 }
 
+ParseResult parse_line_after(std::string_view line, std::uint32_t consumed, const RequestLimits& limits,
+                             const Request& previous, Request& out) noexcept {
+  const Command c = previous.command;
+  const bool repeatable = c == Command::mg || c == Command::md || c == Command::ma;
+  // "<cm> <key>": one space, as the key must start at byte 3 (a run of spaces goes the long way).
+  if (!repeatable || previous.meta.has('b') || line.size() < 4 || line[0] != to_string(c)[0] ||
+      line[1] != to_string(c)[1] || line[2] != ' ' || line[3] == ' ') {
+    return parse_line(line, consumed, limits, out);
+  }
+  std::size_t key_end = 4;
+  while (key_end < line.size() && line[key_end] != ' ') ++key_end;
+  std::size_t flags_at = key_end;
+  while (flags_at < line.size() && line[flags_at] == ' ') ++flags_at;
+  const std::string_view key = line.substr(3, key_end - 3);
+  // No flags: an empty view with no data, as parse_meta gives.
+  const std::string_view flags = flags_at == line.size() ? std::string_view{} : line.substr(flags_at);
+  // Same flags, same token count, so the same arity and option-count verdicts; only the key is checked.
+  if (flags != previous.meta.text || !valid_key(key)) return parse_line(line, consumed, limits, out);
+  const bool opaque = previous.meta.has('O');  // its argument may be empty, a view at the token's end all the same
+  const std::size_t opaque_at =
+      opaque ? static_cast<std::size_t>(previous.meta.opaque.data() - previous.meta.text.data()) : 0;
+  if (&out != &previous) out = previous;
+  out.key = key;
+  out.meta.text = flags;
+  if (opaque) out.meta.opaque = flags.substr(opaque_at, out.meta.opaque.size());
+  ParseResult r;
+  r.status = ParseStatus::complete;
+  r.consumed = consumed;
+  return r;
+}
+
 ParseResult RequestParser::parse(std::string_view data) noexcept {
   if (done_) {
     // Rebase the views onto the (possibly moved) bytes: parse the same line again, cheap and rare.

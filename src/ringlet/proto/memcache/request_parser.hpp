@@ -177,6 +177,16 @@ class RequestParser {
 ParseResult parse_line(std::string_view line, std::uint32_t consumed, const RequestLimits& limits,
                        Request& out) noexcept;
 
+// parse_line for a line that may repeat `previous`'s flags: a client's batch of meta commands is usually one
+// command with one set of flags over many keys ("mg <key> k f v q" sixteen times). When `line` is "<cm> <key>
+// <flags>" with the command of `previous` (mg, md or ma, without b), its flags byte for byte those of `previous`
+// and a valid key, `out` becomes `previous` with the new key and views into `line`: the flags are not tokenized
+// and validated again. Anything else goes to parse_line. Either way `out` and the result are exactly what
+// parse_line(line, ...) gives. `previous` is a complete parse whose bytes are still alive (its flags are compared);
+// `out` may be `previous`.
+ParseResult parse_line_after(std::string_view line, std::uint32_t consumed, const RequestLimits& limits,
+                             const Request& previous, Request& out) noexcept;
+
 // True if a storage command's data block ends in "\r\n" (`block` is the whole block, or at least its last two
 // bytes). Otherwise answer wire::kBadDataChunk.
 constexpr bool data_block_ends_well(std::string_view block) noexcept {

@@ -365,6 +365,69 @@ TEST(MemcacheRequestParser, meta_flag_tokens_are_found_in_request_order) {
   EXPECT_EQ(order, "tOvc");
 }
 
+// The line without its line end, as parse_line takes it.
+std::string_view line_of(const std::string& input) {
+  std::string_view line(input);
+  if (line.ends_with('\n')) line.remove_suffix(1);
+  if (line.ends_with('\r')) line.remove_suffix(1);
+  return line;
+}
+
+// #10: parse_line_after reuses the flags of the command before when a line repeats them; whatever the two lines,
+// its request and verdict are parse_line's. Every table line after every meta command of the tables and a few
+// more, and each of those commands again with other keys (valid, too long, with a control character, base64, after
+// two spaces) and with its flags changed (one more space, one flag less, another opaque).
+TEST(MemcacheRequestParser, a_line_after_a_meta_command_parses_as_it_does_alone_issue_10) {
+  std::vector<std::string> previous = {"mg k k f v q\r\n", "mg k O123 v t\r\n", "mg k\r\n", "mg YQ== b v\r\n",
+                                       "md k q I T30\r\n", "ma k D5 N0 J7 MI\r\n", "ms k 2 T1\r\n", "get k\r\n"};
+  std::vector<std::string> lines;
+  for (const Valid& c : valid_cases()) {
+    lines.push_back(c.line);
+    if (c.line.starts_with("mg ") || c.line.starts_with("md ") || c.line.starts_with("ma ")) previous.push_back(c.line);
+  }
+  for (const Invalid& c : invalid_cases()) lines.push_back(c.line);
+  for (const std::string& p : previous) {
+    const std::size_t key_end = p.find_first_of(" \r\n", 3);
+    const std::string cm = p.substr(0, 3);
+    const std::string flags = p.substr(key_end);
+    const std::string keys[] = {"other", std::string(250, 'x'), std::string(251, 'x'), "a\x01z", "YWJj", "YWJ", " k2"};
+    for (const std::string& key : keys) lines.push_back(cm + key + flags);
+    lines.push_back(cm + "k2 " + flags);
+    lines.push_back(cm + "k2" + flags.substr(0, flags.size() - 2) + " \r\n");
+    lines.push_back(cm + "k2" + flags.substr(0, flags.rfind(' ') == 2 ? 2 : flags.rfind(' ')) + "\r\n");
+    lines.push_back(cm + "k2 O999" + flags);
+    lines.push_back("mgx k2" + flags);
+  }
+  for (const std::string& p : previous) {
+    Request prev;
+    ASSERT_TRUE(parse_line(line_of(p), static_cast<std::uint32_t>(p.size()), {}, prev).complete()) << p;
+    for (const std::string& l : lines) {
+      SCOPED_TRACE("'" + p + "' then '" + l + "'");
+      const auto consumed = static_cast<std::uint32_t>(l.size());
+      Request alone;
+      const ParseResult want = parse_line(line_of(l), consumed, {}, alone);
+      Request after;
+      const ParseResult got = parse_line_after(line_of(l), consumed, {}, prev, after);
+      Request reused = prev;  // `out` may be `previous`
+      const ParseResult got_in_place = parse_line_after(line_of(l), consumed, {}, reused, reused);
+      for (const auto& [r, req] : {std::pair{got, after}, std::pair{got_in_place, reused}}) {
+        EXPECT_EQ(r.status, want.status);
+        EXPECT_EQ(r.error, want.error);
+        EXPECT_EQ(r.consumed, want.consumed);
+        EXPECT_EQ(r.swallow, want.swallow);
+        EXPECT_EQ(r.reply, want.reply);
+        EXPECT_EQ(r.noreply, want.noreply);
+        if (!want.complete()) continue;
+        EXPECT_EQ(describe(req), describe(alone));
+        EXPECT_EQ(req.meta.set, alone.meta.set);
+        EXPECT_EQ(req.key.data(), alone.key.data()) << "views into the line";
+        EXPECT_EQ(req.meta.text.data(), alone.meta.text.data());
+        EXPECT_EQ(req.meta.opaque.data(), alone.meta.opaque.data());
+      }
+    }
+  }
+}
+
 TEST(MemcacheRequestParser, base64_keys_decode) {
   char out[kMaxKeyLength];
   std::size_t n = decode_base64("a2V5", out, sizeof out);
