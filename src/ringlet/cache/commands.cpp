@@ -3,6 +3,7 @@
 // comment says so.
 #include "ringlet/cache/commands.hpp"
 
+#include <bit>
 #include <charconv>
 #include <cstring>
 
@@ -28,6 +29,21 @@ char* put_chars(char* p, std::string_view s) noexcept {
   return p + s.size();
 }
 
+// The digits of v at p (room for 20). Numbers under 100 (most flags, small values' lengths) are written here:
+// std::to_chars is a call per number, and a reply line has two or three (#10).
+char* put_u64(char* p, std::uint64_t v) noexcept {
+  if (v < 10) {
+    *p = static_cast<char>('0' + v);
+    return p + 1;
+  }
+  if (v < 100) {
+    p[0] = static_cast<char>('0' + v / 10);
+    p[1] = static_cast<char>('0' + v % 10);
+    return p + 2;
+  }
+  return std::to_chars(p, p + 20, v).ptr;
+}
+
 // "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
 void value_reply(ReplyBuffer& out, const ItemRef& item, bool with_cas) {
   const std::string_view key = item.key();
@@ -38,12 +54,12 @@ void value_reply(ReplyBuffer& out, const ItemRef& item, bool with_cas) {
     p = put_chars(p, "VALUE ");
     p = put_chars(p, key);
     *p++ = ' ';
-    p = std::to_chars(p, p + 10, item.client_flags()).ptr;
+    p = put_u64(p, item.client_flags());
     *p++ = ' ';
-    p = std::to_chars(p, p + 10, item.value_length()).ptr;
+    p = put_u64(p, item.value_length());
     if (with_cas) {
       *p++ = ' ';
-      p = std::to_chars(p, p + 20, item.cas()).ptr;
+      p = put_u64(p, item.cas());
     }
     p = put_chars(p, kCrlf);
     p = put_chars(p, value);
@@ -276,6 +292,19 @@ void put_ttl(ReplyBuffer& out, const Store& store, const ItemRef& item) {
   out.put_signed(store.ttl_of(item));
 }
 
+// The longest line an mg hit can answer: "VA" and 10 digits, each flag mg accepts at most once (the parser refuses
+// duplicates) and none longer than 22 bytes (" c" and 20 digits) but k (" k", a key of up to 250 bytes and " b")
+// and O (" O" and up to 32 bytes), then " Z X W" and the line end.
+constexpr std::size_t kMetaHeadMax = 13 + 22 * static_cast<std::size_t>(std::popcount(memcache::kMgFlags.bits())) +
+                                     (4 + memcache::kMaxKeyLength) + (2 + memcache::kMaxOpaque) + 6 + 2;
+
+// This request's bound: 22 bytes for each flag it has (" c" and 20 digits), its key (k) and its flags' text
+// (an O token is echoed), so the reply stage is asked for little more than what is written.
+std::size_t meta_head_bound(const Request& req) noexcept {
+  const auto flags = static_cast<std::size_t>(std::popcount(req.meta.set.bits()));
+  return 13 + 22 * flags + (4 + req.key.size()) + (1 + req.meta.text.size()) + 6 + 2;
+}
+
 void meta_get(Partition& part, const Request& req, std::string_view key, std::uint64_t hash, ReplyBuffer& out) {
   Store& store = part.store;
   const memcache::MetaFlags& m = req.meta;
@@ -308,13 +337,20 @@ void meta_get(Partition& part, const Request& req, std::string_view key, std::ui
     ++part.stats.cmd_get;
     ++part.stats.get_hits;
   }
+  // The reply line is written in place: into the reply stage when it has room for the line's bound and the value,
+  // else into `head` and put. Each piece was a put() (a bounds check and a memcpy call) and each number a
+  // put_number() call: ten calls for "VA 64 k<key> f0" and its value (#10).
+  const bool with_value = m.has('v');
+  char head[kMetaHeadMax];
+  char* const room = out.room(meta_head_bound(req) + (with_value ? std::size_t{item.value_length()} + 2 : 0));
+  char* p = room != nullptr ? room : head;
   bool won = false;
-  if (m.has('v')) {
-    out.put(wire::kMetaValue);
-    out.put(" ");
-    out.put_number(item.value_length());
+  if (with_value) {
+    p = put_chars(p, wire::kMetaValue);
+    *p++ = ' ';
+    p = put_u64(p, item.value_length());
   } else {
-    out.put(wire::kMetaHd);
+    p = put_chars(p, wire::kMetaHd);
   }
   memcache::Tokens t(m.text);
   for (std::string_view tok = t.next(); !tok.empty(); tok = t.next()) {
@@ -335,51 +371,60 @@ void meta_get(Partition& part, const Request& req, std::string_view key, std::ui
         }
         break;
       case 's':
-        out.put(" s");
-        out.put_number(item.value_length());
+        p = put_chars(p, " s");
+        p = put_u64(p, item.value_length());
         break;
       case 't':
-        out.put(" t");
-        put_ttl(out, store, item);
+        p = put_chars(p, " t");
+        p = std::to_chars(p, p + 20, store.ttl_of(item)).ptr;
         break;
       case 'c':
-        out.put(" c");
-        out.put_number(item.cas());
+        p = put_chars(p, " c");
+        p = put_u64(p, item.cas());
         break;
       case 'f':
-        out.put(" f");
-        out.put_number(item.client_flags());
+        p = put_chars(p, " f");
+        p = put_u64(p, item.client_flags());
         break;
       case 'l':
-        out.put(" l");
-        out.put_number(store.now() - item.atime());
+        p = put_chars(p, " l");
+        p = put_u64(p, store.now() - item.atime());
         break;
       case 'h':
-        out.put(item.has(kFetched) ? " h1" : " h0");
+        p = put_chars(p, item.has(kFetched) ? std::string_view(" h1") : std::string_view(" h0"));
         break;
       case 'O':
-        meta_opaque(out, tok);
+        *p++ = ' ';
+        p = put_chars(p, tok);
         break;
       case 'k':
-        meta_key_flag(out, req);
+        p = put_chars(p, " k");
+        p = put_chars(p, req.key);
+        if (m.has('b')) p = put_chars(p, " b");
         break;
       default:
         break;
     }
   }
-  if (item.has(kTokenSent)) out.put(" Z");
+  if (item.has(kTokenSent)) p = put_chars(p, " Z");
   if (item.has(kStale)) {
-    out.put(" X");
+    p = put_chars(p, " X");
     if (!item.has(kTokenSent)) won = true;
   }
   if (won) {
-    out.put(" W");
+    p = put_chars(p, " W");
     item.add_bits(kTokenSent);
   }
-  out.put(kCrlf);
-  if (m.has('v')) {
-    out.put(item.value());
-    out.put(kCrlf);
+  p = put_chars(p, kCrlf);
+  if (room != nullptr) {
+    if (with_value) p = put_chars(put_chars(p, item.value()), kCrlf);
+    out.wrote(p);
+  } else {
+    out.put(std::string_view(head, static_cast<std::size_t>(p - head)));
+    if (with_value) {
+      out.put(item.value());
+      out.put(kCrlf);
+    }
   }
   if (!m.has('u')) store.bump(item);
 }
