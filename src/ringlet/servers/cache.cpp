@@ -436,6 +436,26 @@ Task<bool> swallow(Stream& stream, std::uint64_t n) {
   co_return true;
 }
 
+// The connection loop's questions after each answer (steps 4 and 5), asked by the loop and by an mg run alike.
+//
+// Step 4, fairness: a deep pipeline gets a turn's budget of answers, then the other connections get their turn (as
+// in the HTTP server). A thousand clients pipelining gets of a 4 KiB value otherwise made one loop turn copy a
+// quarter of a gigabyte, and a new client waited seconds for its first byte (#15). An answer whose next command is
+// an mn is not counted: mn ends a meta batch, and the client reads nothing until it sees it, so a yield between a
+// batch and its mn only split one answer into two sends (a 16-key meta get is 16 mg and an mn: it was answered in
+// two sends, #10). The mn itself counts, so a stream of batches still yields every 16. `next` is what follows the
+// answer in the first received slice (empty when nothing is queued; an mn split over two slices is not seen).
+bool yield_after_answer(TurnBudget& turn, std::string_view next) noexcept {
+  const bool mn_next =
+      next.size() >= 3 && next[0] == 'm' && next[1] == 'n' && (next[2] == '\r' || next[2] == '\n' || next[2] == ' ');
+  return !mn_next && turn.spend(!next.empty());
+}
+
+// Step 5, back-pressure: the client has output_limit of our replies unread (`staged`: what a ReplyBuffer holds yet).
+bool over_output_limit(const Stream& stream, std::size_t staged, const CacheOptions& o) noexcept {
+  return stream.queued_bytes() + staged >= o.output_limit;
+}
+
 // A meta multi-get is a run of mg lines and an mn, each its own command. Through the connection loop each paid the
 // loop's per-command costs (RequestParser, a coroutine for the key command, a ReplyBuffer handed to the chain: 17
 // appends per request) and its lookup's two cache misses (index slot, then item) one after the other. So an mg
@@ -487,17 +507,17 @@ MgRun answer_mg_run(Stream& stream, CacheServer& server, const Request& first,
     ++n;
   }
   for (std::size_t i = 0; i < n; ++i) store.prefetch_item(hashes[i]);
-  const std::size_t limit = server.options().output_limit;
+  const CacheOptions& o = server.options();
   MgRun run;
   std::size_t consumed = 0;
   {
     ReplyBuffer out(stream.output());
     Request next;
     for (std::size_t i = 0; i < n; ++i) {
-      // The loop's checks after the previous command, in its order: back-pressure stops the run (the loop then
-      // spends and waits), a spent turn stops it with a yield.
-      if (i > 0 && stream.queued_bytes() + out.staged() >= limit) break;
-      if (i > 0 && turn.spend(true)) {
+      // The loop's checks after the previous command: back-pressure stops the run (the loop then spends and
+      // waits), a spent turn stops it with a yield.
+      if (i > 0 && over_output_limit(stream, out.staged(), o)) break;
+      if (i > 0 && yield_after_answer(turn, lines[i])) {
         run.yield_now = true;
         break;
       }
@@ -521,7 +541,7 @@ MgRun answer_mg_run(Stream& stream, CacheServer& server, const Request& first,
       ++run.answered;
     }
     // The mn that ends the batch: the loop spends nothing between an mg and its mn, and checks back-pressure only.
-    if (run.answered == n && !run.yield_now && is_bare_mn(rest) && stream.queued_bytes() + out.staged() < limit) {
+    if (run.answered == n && !run.yield_now && is_bare_mn(rest) && !over_output_limit(stream, out.staged(), o)) {
       out.put(wire::kMetaMn);
       out.put("\r\n");
       consumed += rest[2] == '\r' ? 4 : 3;
@@ -530,13 +550,6 @@ MgRun answer_mg_run(Stream& stream, CacheServer& server, const Request& first,
   }
   in.consume(consumed);
   return run;
-}
-
-// True when the next queued command is an mn (peeked at in the first received slice; a split line says no).
-bool next_is_mn(const SliceQueue& in) noexcept {
-  if (in.empty()) return false;
-  const std::string_view next = in.front().view();
-  return next.size() >= 3 && next[0] == 'm' && next[1] == 'n' && (next[2] == '\r' || next[2] == '\n' || next[2] == ' ');
 }
 
 // Back-pressure: waits while the client has more than output_limit of our replies unread.
@@ -784,18 +797,13 @@ Task<void> cache_connection(Stream stream, TcpServer& tcp) {
     parser.reset();
     pending.clear();
     hold.reset();
-    // 4. Fairness: a deep pipeline gets a turn's budget of answers, then the other connections get their turn (as
-    // in the HTTP server). A thousand clients pipelining gets of a 4 KiB value otherwise made one loop turn copy a
-    // quarter of a gigabyte, and a new client waited seconds for its first byte (#15). A command whose next one is
-    // an mn is not counted: mn ends a meta batch, and the client reads nothing until it sees it, so a yield
-    // between a batch and its mn only split one answer into two sends (a 16-key meta get is 16 mg and an mn: it
-    // was answered in two sends, #10). The mn itself counts, so a stream of batches still yields every 16.
-    if (open && (yield_now || (!next_is_mn(in) && turn.spend(!in.empty())))) {
+    // 4. Fairness: the turn's budget of answers (yield_after_answer).
+    if (open && (yield_now || yield_after_answer(turn, in.empty() ? std::string_view() : in.front().view()))) {
       Status yielded = co_await yield();
       if (!yielded) break;
     }
     // 5. Back-pressure: a client that pipelines without reading waits here, holding back its own requests.
-    if (open && stream.queued_bytes() >= o.output_limit) open = co_await wait_for_room(stream, o);
+    if (open && over_output_limit(stream, 0, o)) open = co_await wait_for_room(stream, o);
   }
   if (batch.due()) batch.end(server.loop().clock().now_ns(), server.batch_latency());  // ended by quit
   (void)co_await with_timeout(stream.flush(), o.send_timeout);
