@@ -3,7 +3,8 @@
 // Input: the first byte picks where the first part of each command is cut; the rest is a stream of pipelined
 // commands with their data blocks. Properties checked: no crash or UB; a command parsed in two parts (the bytes
 // moved in between) gives the same result as the whole; the same when grown one byte at a time; consumed never
-// exceeds the input; every view lies inside the input. Data blocks and swallowed blocks are skipped as a server would.
+// exceeds the input; every view lies inside the input; parse_line_after with the command before as `previous`
+// gives what parse_line gives (#10). Data blocks and swallowed blocks are skipped as a server would.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -41,6 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   limits.max_get_line = 1024;
   limits.max_data_length = 256;
 
+  Request previous;  // the last command that parsed (its views stay inside the input)
+  bool has_previous = false;
   for (int commands = 0; commands < 64 && !in.empty(); ++commands) {
     RequestParser whole(limits);
     ParseResult a = whole.parse(in);
@@ -80,6 +83,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (a.complete()) check(same(r, grown.request()));
 
     if (a.error == ParseError::line_too_long) return 0;  // the server closes
+
+    // The line again, after the command before: the same verdict and request as alone.
+    if (has_previous) {
+      std::string_view line = in.substr(0, a.consumed - 1);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      Request after;
+      const ParseResult c = parse_line_after(line, a.consumed, limits, previous, after);
+      check(same(a, c));
+      if (a.complete()) check(same(r, after) && after.key.data() == r.key.data());
+    }
+    if (a.complete()) {
+      previous = r;
+      has_previous = true;
+    }
     std::uint64_t skip = a.consumed + (a.complete() ? r.data_block() : a.swallow);
     if (skip >= in.size()) return 0;
     in.remove_prefix(static_cast<std::size_t>(skip));
