@@ -1057,7 +1057,7 @@ int loop_core_start(PyObject* loop, CoreOp* op) noexcept {
   if (!PyObject_TypeCheck(loop, &LoopCoreType)) return 0;
   Core* c = core_of(loop);
   if (c == nullptr || c->closed || !c->receive_ahead || !same_thread_backend(c)) return 0;
-  if (op->held > kMaxHeldBytes - c->ops_held) return 0;
+  if (op->held > kMaxHeldPerOp || op->held > kMaxHeldBytes - c->ops_held) return 0;
   c->ops_held += op->held;
   op->core = c;
   op->on_complete = core_op_complete;

@@ -61,14 +61,21 @@ struct CoreOp : ringlet::Operation {
   CoreOp* next = nullptr;
 };
 
-// The most bytes the loop's ops in flight may keep alive at once (CoreOp::held). Why a bound: what they hold is
-// freed together after the wait, and glibc gives a free top of the heap larger than its trim threshold (128 KiB
-// by default) back to the kernel, so the next turn's allocations fault fresh pages in: 100 KiB echo messages,
-// held by their sends, cost ~20× the CPU of sending each at once (brk twice a message in strace).
-constexpr std::size_t kMaxHeldBytes = 64 * 1024;
+// The most bytes the loop's ops in flight may keep alive at once (CoreOp::held), and the most one op may. Why
+// bounds: what they hold was allocated during the turn and is freed together after the wait. glibc keeps
+// M_TOP_PAD (128 KiB by default) free above the heap's top when it grows or trims it; a turn whose held bytes fit
+// in that slack neither grows the heap nor leaves a top over the trim threshold (also 128 KiB) to give back. Past
+// it, every turn gives pages back (brk) and faults them in again: 100 KiB echo messages, held by their sends, cost
+// ~20x the CPU of sending each at once (brk twice a message in strace); 64 KiB ones with a 256 KiB total, brk
+// every few messages. 112 KiB leaves the turn's other allocations 16 KiB of the slack and holds ten 10 KiB
+// replies (10 KiB echo over ten connections: under the old 64 KiB total, four of ten went out as a sendto(2)
+// each, ~40% of the messages). One op holds at most 64 KiB: a bigger write is sent at once (its bytes are freed
+// before the next is received, so the heap reuses them).
+constexpr std::size_t kMaxHeldBytes = 112 * 1024;
+constexpr std::size_t kMaxHeldPerOp = 64 * 1024;
 
 // Starts `op` on `loop`'s backend when that is io_uring, created on this thread, and what it holds fits in
-// kMaxHeldBytes: 1 when started, 0 when not (the caller does the work itself, as on epoll).
+// kMaxHeldPerOp and kMaxHeldBytes: 1 when started, 0 when not (the caller does the work itself, as on epoll).
 int loop_core_start(PyObject* loop, CoreOp* op) noexcept;
 
 int loop_core_type_ready(PyObject* module);

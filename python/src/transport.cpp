@@ -712,8 +712,9 @@ void send_abandoned(CoreOp* base) { send_release(static_cast<SendOp*>(base)); }
 // wait (one io_uring_enter for every transport that wrote this turn, instead of a sendmsg(2) each). MSG_DONTWAIT makes
 // io_uring try it once at submission and complete with what the socket took, or -EAGAIN, instead of waiting in the
 // kernel for room: the send is over by the end of that wait, so a transport closed afterwards leaves nothing in flight
-// that would hold its socket open. Returns 1 when started, 0 when this loop cannot (epoll, another thread, or its sends
-// in flight already hold kMaxHeldBytes: then a sendmsg(2) now is cheaper), -1 on error.
+// that would hold its socket open. Returns 1 when started, 0 when this loop cannot (epoll, another thread, a send over
+// kMaxHeldPerOp or one that would take its sends in flight past kMaxHeldBytes: then a send(2) now is cheaper), -1 on
+// error.
 int start_send(PyObject* self, WriteChainObject* chain, int fd) {
   PyObject* loop = PyObject_GetAttr(self, names.loop);
   if (loop == nullptr) return -1;
@@ -726,7 +727,7 @@ int start_send(PyObject* self, WriteChainObject* chain, int fd) {
   op->io_handle.fd = fd;
   op->io = &op->io_handle;
   op->count = chain_iov(chain, op->iov);
-  if (op->count == 1 && op->iov[0].iov_len <= kMaxHeldBytes) {
+  if (op->count == 1 && op->iov[0].iov_len <= kMaxHeldPerOp) {
     // One piece (an echo's reply, most writes): IORING_OP_SEND, which spares the kernel copying in a msghdr and
     // importing an iovec for every message.
     op->kind = OpKind::send;

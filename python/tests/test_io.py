@@ -1088,9 +1088,37 @@ def test_abort_in_the_turn_of_a_write_releases_the_socket_and_the_bytes_issue_13
     assert sys.getrefcount(payload) == before
 
 
+def test_ten_10k_writes_in_one_turn_all_go_out_with_the_loops_wait_issue_13(loop):
+    # Ten connections echoing 10 KiB each write 100 KiB in one turn. All of it fits under the loop's bound for
+    # held sends (loop_core.hpp, kMaxHeldBytes), so on io_uring every write rides along in the next wait and stays
+    # in get_write_buffer_size() until then; under the old 64 KiB bound the seventh and later were sent by write()
+    # itself, a sendto(2) each. On epoll every write is sent at once.
+    pairs = [socket.socketpair() for _ in range(10)]
+    for _, b in pairs:
+        b.setblocking(False)
+    message = os.urandom(10 * 1024)
+
+    async def main():
+        transports = [(await loop.create_connection(Pauses, sock=a))[0] for a, _ in pairs]
+        for transport in transports:
+            transport.write(message)
+        held = [transport.get_write_buffer_size() for transport in transports]
+        for transport in transports:
+            transport.close()
+        return held, [await read_to_end(loop, b) for _, b in pairs]
+
+    try:
+        held, got = run(loop, main())
+    finally:
+        for _, b in pairs:
+            b.close()
+    assert got == [message] * 10
+    assert held == ([len(message)] * 10 if loop.backend == "io_uring" else [0] * 10)
+
+
 def test_a_big_write_is_sent_at_once_not_held_for_the_next_wait_issue_13(loop):
-    # What sends in flight hold is bounded (loop_core.hpp, kMaxHeldBytes: glibc's heap trimming made held 100 KiB
-    # messages ~20x dearer); a bigger write is sent by write() itself, as on epoll.
+    # What one send in flight holds is bounded (loop_core.hpp, kMaxHeldPerOp: glibc's heap trimming made held
+    # 100 KiB messages ~20x dearer); a bigger write is sent by write() itself, as on epoll.
     a, b = socket.socketpair()
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     b.setblocking(False)
