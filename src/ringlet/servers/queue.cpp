@@ -475,16 +475,17 @@ Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
 // How many syncs may run at once with --fsync always: one while syncs are fast, two once they are slow.
 //
 // Each sync costs the core about the same whatever it carries (on this project's VM a fdatasync is 90-140 us of
-// system time, run by an io-wq worker on io_uring and a pool thread on epoll), so when the disk syncs fast the core is the bound and the
-// records per sync decide the CPU per job: 50 closed-loop clients form groups that take turns, about 50 / (syncs
-// in flight + 1) records each, so one sync at a time carries ~24 records where two carry ~15 (measured), a third
-// less sync work per job. When the disk is slow the disk is the bound and the core idles: then a second sync,
-// written and started while the first runs, keeps the device busy (1.7x the syncs per second measured with two on
-// a slow disk). The switch is how long the recent syncs took on their own (file_sync.hpp: to the kernel's completion
-// or on the pool thread, not to the task's resumption: a busy loop's turn would make a fast disk look slow): above kOverlapSyncsAfterNs, a few times a sync's
-// own CPU cost, the disk is what the records wait for. Not three: on a disk syncing in 3-5 ms, two in flight gave
-// twice the jobs/s of one, and a third was ahead in one run and behind in the next (docs/design/queue.md, "The sync
-// on the ring"): each sync ends with a cache flush, which the device does one at a time.
+// system time, run by an io-wq worker on io_uring and a pool thread on epoll), so when the disk syncs fast the core
+// is the bound and the records per sync decide the CPU per job: 50 closed-loop clients form groups that take turns,
+// about 50 / (syncs in flight + 1) records each, so one sync at a time carries ~24 records where two carry ~15
+// (measured), a third less sync work per job. When the disk is slow the disk is the bound and the core idles: then
+// a second sync, written and started while the first runs, keeps the device busy (1.7x the syncs per second
+// measured with two on a slow disk). The switch is how long the recent syncs took on their own (file_sync.hpp: to
+// the kernel's completion or on the pool thread, not to the task's resumption: a busy loop's turn would make a fast
+// disk look slow): above kOverlapSyncsAfterNs, a few times a sync's own CPU cost, the disk is what the records wait
+// for. Not three: on a disk syncing in 3-5 ms, two in flight gave twice the jobs/s of one, and a third was ahead in
+// one run and behind in the next (docs/design/queue.md, "The sync on the ring"): each sync ends with a cache flush,
+// which the device does one at a time.
 constexpr std::size_t kSyncsInFlight = 2;
 constexpr std::int64_t kOverlapSyncsAfterNs = 500'000;
 
@@ -567,8 +568,8 @@ void QueueCore::release_waiters(std::uint64_t batch, bool ok) {
 //   --fsync MS      syncs at most every MS ms (the timeout of the wait for the next batch syncs an idle tail);
 //   --fsync never   leaves it to the kernel.
 // With --fsync always the work is done where it is due, without a hop through this task: at the end of each turn
-// that appended records and when a sync finishes (commit_pending: write, sync on the ring or the blocking pool, one or two
-// batches at once, replies released in batch order once a batch's sync and every earlier one have finished).
+// that appended records and when a sync finishes (commit_pending: write, sync on the ring or the blocking pool, one
+// or two batches at once, replies released in batch order once a batch's sync and every earlier one have finished).
 // Records appended while a sync runs form the next batch: that is the group commit. In every mode this task does
 // the last write and sync when the server stops.
 Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
