@@ -1,7 +1,8 @@
 // binlog.hpp — durability for the queue: an append-only log of job records in segment files, replayed at start-up.
 // Core-local (the shard that owns the QueueState). Does file I/O but never waits on the loop: the server decides
-// when to write (write_pending, on the loop thread: page-cache writes) and when to sync (sync_fds, on the blocking
-// pool) — that split is the group commit of docs/design/queue.md.
+// when to write (write_pending, on the loop thread: page-cache writes) and when to sync (the descriptors it
+// returns, through runtime/file_sync.hpp: on the ring or the blocking pool) — that split is the group commit of
+// docs/design/queue.md.
 //
 // On disk (DIR/binlog.<seq>, seq from 1, 20 digits; DIR/lock held with flock while a server runs):
 //   segment header, 32 bytes:  "RLQBINLG" | u32 version | u32 header size | u64 segment seq | u64 next job id

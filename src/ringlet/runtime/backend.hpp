@@ -6,7 +6,8 @@
 //
 // Both backends run the same Operation kinds with the same completion contract (operation.hpp). Where a kernel
 // feature is missing the backend emulates it: epoll runs multishot accept and provided-buffer receive by draining
-// readiness; io_uring waits for writability with a poll op when a syscall (sendfile) has no ring opcode.
+// readiness; io_uring waits for writability with a poll op when a syscall (sendfile) has no ring opcode. The one
+// exception is a file sync, which epoll can only block on: runtime/file_sync.hpp runs it on the blocking pool there.
 #pragma once
 
 #include <cstdint>
@@ -71,6 +72,9 @@ class Backend {
   virtual std::size_t pending() const noexcept = 0;
   virtual const BackendStats& stats() const noexcept = 0;
   virtual ReceiveRingLevel receive_ring() const noexcept { return {}; }
+  // True when OpKind::fdatasync runs in the kernel without blocking the loop (io_uring). epoll has no such call;
+  // runtime/file_sync.hpp then syncs on the blocking pool.
+  virtual bool syncs_files() const noexcept { return false; }
 };
 
 // A provided-buffer receive done with one plain recv(2), for the backends to share: at most `want` bytes into a

@@ -223,6 +223,10 @@ class EpollBackend final : public Backend {
         ssize_t n = ::splice(op.pipe_fd, nullptr, fd, nullptr, op.len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         return n >= 0 ? static_cast<int>(n) : errno_result();
       }
+      // No readiness tells when a file sync would not block, and blocking here stalls every connection of the
+      // loop: file_sync.hpp runs it on the blocking pool instead (syncs_files() is false).
+      case OpKind::fdatasync:
+        return -EOPNOTSUPP;
     }
     return -EINVAL;
   }

@@ -38,6 +38,8 @@ enum class OpKind : std::uint8_t {
   read,              // plain read(2) on a non-socket fd (eventfd, signalfd, pipe)
   splice_in,         // splice(2) from the socket `io` into the pipe `pipe_fd` (its write end), len; result: bytes
   splice_out,        // splice(2) from the pipe `pipe_fd` (its read end) into the socket `io`, len; result: bytes
+  fdatasync,         // fdatasync(2) of the file `io`; result 0 or -errno. io_uring only (Backend::syncs_files());
+                     // epoll completes it inline with -EOPNOTSUPP: use runtime/file_sync.hpp, which picks the way
 };
 
 struct IoHandle;

@@ -253,6 +253,7 @@ class UringBackend final : public Backend {
   std::size_t pending() const noexcept override { return pending_; }
   const BackendStats& stats() const noexcept override { return stats_; }
   ReceiveRingLevel receive_ring() const noexcept override { return {buffers_.count(), buffers_.free_count()}; }
+  bool syncs_files() const noexcept override { return true; }
 
  private:
   io_uring_sqe* get_sqe() noexcept {
@@ -328,6 +329,11 @@ class UringBackend final : public Backend {
         break;
       case OpKind::splice_out:
         io_uring_prep_splice(sqe, op.pipe_fd, -1, fd, -1, op.len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        break;
+      // The kernel runs a sync in an io-wq worker of this process (it always blocks); a cancel cannot stop one that
+      // has started, so it completes with the sync's own result.
+      case OpKind::fdatasync:
+        io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
         break;
     }
     io_uring_sqe_set_data64(sqe, token::encode(&op, token::Tag::operation));

@@ -17,7 +17,7 @@
 #include "ringlet/base/log.hpp"
 #include "ringlet/proto/beanstalk/reply.hpp"
 #include "ringlet/queue/stats.hpp"
-#include "ringlet/runtime/blocking_pool.hpp"
+#include "ringlet/runtime/file_sync.hpp"
 #include "ringlet/runtime/shard/submit_to.hpp"
 #include "ringlet/runtime/signals.hpp"
 #include "ringlet/runtime/turn_budget.hpp"
@@ -450,7 +450,7 @@ Task<bool> QueueCore::durable(std::uint64_t seq) {
 
 namespace {
 
-// fdatasync on each descriptor: runs on the blocking pool.
+// fdatasync on each descriptor, blocking: the last sync of a stopping server.
 bool sync_all(const std::vector<int>& fds) {
   bool ok = true;
   for (int fd : fds) {
@@ -462,36 +462,30 @@ bool sync_all(const std::vector<int>& fds) {
 }  // namespace
 
 Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
-  struct Synced {
-    bool ok;
-    std::int64_t ns;  // the fdatasync calls alone, timed on the pool thread
-  };
   const std::int64_t start = loop_->clock().now_ns();  // the clock itself: now_ns() is this phase's reading
-  auto work = [list = std::move(fds)] {
-    const std::int64_t begin = MonotonicClock{}.now_ns();
-    const bool ok = sync_all(list);
-    return Synced{ok, MonotonicClock{}.now_ns() - begin};
-  };
-  Result<Synced> synced = co_await default_blocking_pool().run(std::move(work));
+  Result<FileSyncOutcome> synced = co_await sync_file_data(*loop_, std::move(fds));
   ++fsyncs_;
   fsync_latency_.record(loop_->clock().now_ns() - start);
   if (!synced) co_return synced.error();
-  // The disk's own time, without the hand-off and the loop's turn: what decides whether syncs should overlap.
-  disk_sync_ns_avg_ += (synced->ns - disk_sync_ns_avg_) / 8;  // a moving average over the last ~8 syncs
-  co_return synced->ok;
+  // The disk's own time, without the loop's turn: what decides whether syncs should overlap.
+  disk_sync_ns_avg_ += (synced->sync_ns - disk_sync_ns_avg_) / 8;  // a moving average over the last ~8 syncs
+  co_return synced->error == 0;
 }
 
 // How many syncs may run at once with --fsync always: one while syncs are fast, two once they are slow.
 //
 // Each sync costs the core about the same whatever it carries (on this project's VM a fdatasync is 90-140 us of
-// system time, plus the hand-off to the pool and back), so when the disk syncs fast the core is the bound and the
-// records per sync decide the CPU per job: 50 closed-loop clients form groups that take turns, about 50 / (syncs
-// in flight + 1) records each, so one sync at a time carries ~24 records where two carry ~15 (measured), a third
-// less sync work per job. When the disk is slow the disk is the bound and the core idles: then a second sync,
-// written and started while the first runs, keeps the device busy (1.7x the syncs per second measured with two on
-// a slow disk). The switch is how long the recent fdatasync calls took on the pool thread (not as the loop sees
-// them: a busy loop's turn would make a fast disk look slow): above kOverlapSyncsAfterNs, a few times a sync's
-// own CPU cost, the disk is what the records wait for.
+// system time, run by an io-wq worker on io_uring and a pool thread on epoll), so when the disk syncs fast the core
+// is the bound and the records per sync decide the CPU per job: 50 closed-loop clients form groups that take turns,
+// about 50 / (syncs in flight + 1) records each, so one sync at a time carries ~24 records where two carry ~15
+// (measured), a third less sync work per job. When the disk is slow the disk is the bound and the core idles: then
+// a second sync, written and started while the first runs, keeps the device busy (1.7x the syncs per second
+// measured with two on a slow disk). The switch is how long the recent syncs took on their own (file_sync.hpp: to
+// the kernel's completion or on the pool thread, not to the task's resumption: a busy loop's turn would make a fast
+// disk look slow): above kOverlapSyncsAfterNs, a few times a sync's own CPU cost, the disk is what the records wait
+// for. Not three: on a disk syncing in 3-5 ms, two in flight gave twice the jobs/s of one, and a third was ahead in
+// one run and behind in the next (docs/design/queue.md, "The sync on the ring"): each sync ends with a cache flush,
+// which the device does one at a time.
 constexpr std::size_t kSyncsInFlight = 2;
 constexpr std::int64_t kOverlapSyncsAfterNs = 500'000;
 
@@ -574,8 +568,8 @@ void QueueCore::release_waiters(std::uint64_t batch, bool ok) {
 //   --fsync MS      syncs at most every MS ms (the timeout of the wait for the next batch syncs an idle tail);
 //   --fsync never   leaves it to the kernel.
 // With --fsync always the work is done where it is due, without a hop through this task: at the end of each turn
-// that appended records and when a sync finishes (commit_pending: write, sync on the blocking pool, one or two
-// batches at once, replies released in batch order once a batch's sync and every earlier one have finished).
+// that appended records and when a sync finishes (commit_pending: write, sync on the ring or the blocking pool, one
+// or two batches at once, replies released in batch order once a batch's sync and every earlier one have finished).
 // Records appended while a sync runs form the next batch: that is the group commit. In every mode this task does
 // the last write and sync when the server stops.
 Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {

@@ -33,8 +33,6 @@
 
 namespace ringlet {
 
-class BlockingPool;
-
 // An address block for --allow: "10.0.0.0/8", "::1/128", or a single address.
 struct Cidr {
   int family = 0;
@@ -160,7 +158,8 @@ class QueueCore final : public queue::WaitListener, public std::enable_shared_fr
   static Task<void> sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds);
   // Every reply waiting for a record up to `batch` goes out (INTERNAL_ERROR when !ok).
   void release_waiters(std::uint64_t batch, bool ok);
-  // fdatasync of `fds` on the blocking pool, counted and timed for the metrics.
+  // fdatasync of `fds` (runtime/file_sync.hpp: on the ring with io_uring, on the blocking pool with epoll), counted
+  // and timed for the metrics.
   Task<Result<bool>> sync_files(std::vector<int> fds);
 
   struct Timer : TimerNode {
@@ -176,7 +175,7 @@ class QueueCore final : public queue::WaitListener, public std::enable_shared_fr
   std::int64_t armed_at_ = queue::kNoDeadline;
   std::uint64_t command_counts_[beanstalk::kCommandCount] = {};
   std::uint64_t fsyncs_ = 0;
-  LatencyHistogram fsync_latency_;  // as the commit task waits for it (the blocking pool's queue included)
+  LatencyHistogram fsync_latency_;  // as the commit task waits for it (the loop's turn and the pool's queue included)
   std::int64_t disk_sync_ns_avg_ = 0;  // the fdatasync calls' own time, averaged: how many syncs may overlap
   std::string yaml_;
   std::int64_t started_ns_;

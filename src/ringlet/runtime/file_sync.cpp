@@ -1,0 +1,68 @@
+// file_sync.cpp — sync_file_data: OpKind::fdatasync on io_uring, the blocking pool on epoll.
+#include "ringlet/runtime/file_sync.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "ringlet/runtime/blocking_pool.hpp"
+#include "ringlet/runtime/clock.hpp"
+#include "ringlet/runtime/io_awaitable.hpp"
+
+namespace ringlet {
+namespace {
+
+// One fdatasync op; notes when the kernel's completion was reaped, which can be well before the task resumes when
+// the loop has a long turn of ready tasks to run first.
+class [[nodiscard]] FdatasyncAwaitable : public IoAwaitable {
+ public:
+  FdatasyncAwaitable(Loop& loop, IoHandle& io) noexcept : IoAwaitable(loop) {
+    kind = OpKind::fdatasync;
+    this->io = &io;
+    on_complete = &FdatasyncAwaitable::completed;
+  }
+  std::int64_t completed_ns = 0;
+
+ private:
+  static void completed(Operation& op, int res, std::uint32_t flags) noexcept {
+    static_cast<FdatasyncAwaitable&>(op).completed_ns = MonotonicClock{}.now_ns();
+    IoAwaitable::complete(op, res, flags);
+  }
+};
+
+Task<Result<FileSyncOutcome>> sync_in_kernel(Loop& loop, std::vector<int> fds) {
+  FileSyncOutcome out;
+  for (int fd : fds) {
+    IoHandle io;
+    io.fd = fd;
+    FdatasyncAwaitable op(loop, io);
+    const std::int64_t begin = MonotonicClock{}.now_ns();
+    const int r = co_await op;
+    if (r == -ECANCELED) co_return errc::cancelled;
+    out.sync_ns += op.completed_ns - begin;
+    if (r < 0 && out.error == 0) out.error = -r;
+  }
+  co_return out;
+}
+
+Task<Result<FileSyncOutcome>> sync_on_pool(std::vector<int> fds) {
+  auto work = [list = std::move(fds)] {
+    FileSyncOutcome out;
+    const std::int64_t begin = MonotonicClock{}.now_ns();
+    for (int fd : list) {
+      if (::fdatasync(fd) != 0 && out.error == 0) out.error = errno;
+    }
+    out.sync_ns = MonotonicClock{}.now_ns() - begin;
+    return out;
+  };
+  co_return co_await default_blocking_pool().run(std::move(work));
+}
+
+}  // namespace
+
+Task<Result<FileSyncOutcome>> sync_file_data(Loop& loop, std::vector<int> fds) {
+  if (loop.backend().syncs_files()) co_return co_await sync_in_kernel(loop, std::move(fds));
+  co_return co_await sync_on_pool(std::move(fds));
+}
+
+}  // namespace ringlet

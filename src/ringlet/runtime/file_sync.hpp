@@ -1,0 +1,35 @@
+// file_sync.hpp — fdatasync(2) of files from a loop without blocking it, on both backends. Core-local.
+//
+// io_uring: one IORING_OP_FSYNC with IORING_FSYNC_DATASYNC per file (OpKind::fdatasync). The kernel runs it in an
+// io-wq worker of this process and the completion comes back on the loop's ring with the sockets' completions: no
+// thread of ours, no condition variable to signal on the way out and no eventfd wake-up on the way back. epoll has no
+// asynchronous file sync, so there the syncs run on the blocking pool (one hand-off to a pool thread and one
+// Loop::post back per call).
+//
+//   Result<FileSyncOutcome> r = co_await sync_file_data(loop, fds);   // fds stay open until it returns
+//
+// Contract: the files are synced one after the other, each once; the call completes when the last has finished
+// (never inline on io_uring; on epoll after the pool thread's hand-back). A failed sync does not stop the others:
+// `error` is the first errno (0: every file's data is on disk). errc::cancelled: the task was cancelled before the
+// syncs were done; a sync already started cannot be stopped (io_uring waits for its end, the pool lets it finish
+// on its thread and drops the result), so after a cancel nothing is known of what reached the disk.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ringlet/base/result.hpp"
+#include "ringlet/runtime/loop.hpp"
+#include "ringlet/runtime/task.hpp"
+
+namespace ringlet {
+
+struct FileSyncOutcome {
+  int error = 0;            // the first failed sync's errno; 0: all succeeded
+  std::int64_t sync_ns = 0;  // the syncs' own time: from submission to the kernel's completion (io_uring), or the
+                             // fdatasync calls on the pool thread (epoll); neither counts the loop's turn after it
+};
+
+Task<Result<FileSyncOutcome>> sync_file_data(Loop& loop, std::vector<int> fds);
+
+}  // namespace ringlet
