@@ -250,19 +250,18 @@ void close_side(Loop& loop, Side& side) noexcept {
     linger hard{1, 0};
     (void)::setsockopt(side.io.fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
   }
-  loop.backend().detach(side.io);
-  ::close(side.io.fd);
+  loop.backend().close(side.io);  // the relay holds the only reference to the socket (the proxy does not fork)
   thread_counters().streams_closed.add();
 }
 
 }  // namespace
 
-Task<RelayResult> relay(int a, int b, RelayOptions options, std::string preamble, RelayBytes* live) {
+Task<RelayResult> relay(Stream a, Stream b, RelayOptions options, std::string preamble, RelayBytes* live) {
   Loop& loop = *Loop::current();
   Relay r;
   r.loop = &loop;
-  r.side[0].io.fd = a;
-  r.side[1].io.fd = b;
+  (void)a.release_to(r.side[0].io);
+  (void)b.release_to(r.side[1].io);
   r.side[0].io.stream = r.side[1].io.stream = true;  // TCP or Unix stream: epoll may skip a recv it knows is empty
   r.options = options;
   if (r.options.copy_buffer == 0) r.options.copy_buffer = RelayOptions{}.copy_buffer;

@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 
+#include "ringlet/net/stream.hpp"
 #include "ringlet/runtime/task.hpp"
 #include "ringlet/runtime/timeout.hpp"
 
@@ -72,9 +73,11 @@ struct RelayResult {
   int error = 0;  // errno of the failure, for a_failed / b_failed
 };
 
-// Relays between the connected, non-blocking sockets `a` and `b` (it owns them and closes both before returning).
+// Relays between the connected streams `a` and `b`, which must not have started any I/O: it takes their sockets
+// over (Stream::release_to, so on epoll each joins the epoll set at most once) and closes both before returning.
 // `preamble` is sent to `b` before anything from `a` (a PROXY protocol header). `live`, when given, is updated as
 // bytes move and must outlive the call.
-Task<RelayResult> relay(int a, int b, RelayOptions options, std::string preamble = {}, RelayBytes* live = nullptr);
+Task<RelayResult> relay(Stream a, Stream b, RelayOptions options, std::string preamble = {},
+                        RelayBytes* live = nullptr);
 
 }  // namespace ringlet

@@ -338,14 +338,22 @@ void Stream::close() noexcept {
   std::exchange(core_, nullptr)->close();
 }
 
-int Stream::release() noexcept {
+int Stream::release() noexcept { return give_up(nullptr); }
+
+int Stream::release_to(IoHandle& to) noexcept { return give_up(&to); }
+
+int Stream::give_up(IoHandle* to) noexcept {
   detail::StreamCore* core = std::exchange(core_, nullptr);
   RINGLET_ASSERT(core != nullptr && core->recv_op.state == Operation::State::idle && core->send == nullptr &&
                  core->inbound.empty());
   if (core->turn_end_queued) core->loop_of_thread()->forget_turn_end(core);
   int fd = core->io.fd;
   if (core->timer && core->timer->armed()) core->loop_of_thread()->timers().stop(*core->timer);
-  core->loop_of_thread()->backend().detach(core->io);
+  if (to != nullptr) {
+    core->loop_of_thread()->backend().move(core->io, *to);
+  } else {
+    core->loop_of_thread()->backend().detach(core->io);
+  }
   thread_counters().streams_closed.add();
   delete core;
   return fd;
@@ -615,20 +623,16 @@ Task<Result<Stream>> connect(Address address, StreamOptions options) {
   Loop& loop = *Loop::current();
   int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) co_return Error{errno};
-  IoHandle io;
-  io.fd = fd;
+  // The connect waits on the stream's own handle: on epoll the socket joins the epoll set once for its whole life.
+  Stream stream(loop, fd, options);
   IoAwaitable op(loop);
   op.kind = OpKind::connect;
-  op.io = &io;
+  op.io = &stream.core_->io;
   op.addr = address.sockaddr_ptr();
   op.addrlen_in = address.length();
   int r = co_await op;
-  loop.backend().detach(io);  // the Stream registers its own handle
-  if (r < 0) {
-    ::close(fd);
-    co_return error_from_result(r);
-  }
-  co_return Stream(loop, fd, options);
+  if (r < 0) co_return error_from_result(r);  // the stream closes the socket
+  co_return std::move(stream);
 }
 
 Task<Result<Stream>> connect(Address address, Duration timeout, StreamOptions options) {

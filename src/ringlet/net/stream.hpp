@@ -178,6 +178,10 @@ class Stream {
   // Gives up the descriptor without closing it (to hand a fresh connection to another shard). Only for a stream
   // that has not started any I/O yet.
   int release() noexcept;
+  // The same, handing the socket's place in the backend to `to` (epoll: one EPOLL_CTL_MOD, where release() costs a
+  // DEL now and `to` an ADD at its first wait), for an owner that goes on with plain operations on the descriptor
+  // (the proxy's relay). `to` must be fresh, and outlive its registration until detached or closed.
+  int release_to(IoHandle& to) noexcept;
   Loop& loop() const noexcept { return *Loop::current(); }
 
   // ---- receiving -----------------------------------------------------------------------------------------
@@ -392,6 +396,8 @@ class Stream {
   void set_timeout(Duration d) noexcept { core_->set_timeout(d); }
 
  private:
+  friend Task<Result<Stream>> connect(Address address, StreamOptions options);
+  int give_up(IoHandle* to) noexcept;  // release() (to: nullptr) and release_to()
   detail::StreamCore* core_ = nullptr;
 };
 

@@ -66,8 +66,16 @@ class Backend {
   virtual int wait(std::int64_t timeout_ns) noexcept = 0;
   // Hands queued submissions to the kernel without waiting (the follow-up submit after running tasks).
   virtual void flush() noexcept = 0;
-  // Forget `io` before its descriptor is closed. No operation on it may be pending.
+  // Forget `io` before its descriptor is closed or handed on. No operation on it may be pending.
   virtual void detach(IoHandle& io) noexcept = 0;
+  // Forgets `io` and closes its descriptor, which must be the process's only reference to its socket (not dup'ed,
+  // not inherited by a child that has not exec'ed): epoll then leaves the removal to the kernel's close, one
+  // system call less, and a shared socket would stay in the epoll set naming a handle that is gone. No operation on
+  // it may be pending.
+  virtual void close(IoHandle& io) noexcept = 0;
+  // Hands the descriptor of `from` over to the fresh handle `to` (same descriptor), with what the backend knows of
+  // it, leaving `from` detached. No operation on `from` may be pending.
+  virtual void move(IoHandle& from, IoHandle& to) noexcept = 0;
   // Operations submitted and not yet finally completed.
   virtual std::size_t pending() const noexcept = 0;
   virtual const BackendStats& stats() const noexcept = 0;

@@ -18,6 +18,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -249,6 +250,8 @@ class UringBackend final : public Backend {
   }
 
   void detach(IoHandle&) noexcept override {}
+  void close(IoHandle& io) noexcept override { ::close(io.fd); }
+  void move(IoHandle& from, IoHandle& to) noexcept override { to.fd = from.fd; }
 
   std::size_t pending() const noexcept override { return pending_; }
   const BackendStats& stats() const noexcept override { return stats_; }

@@ -266,7 +266,7 @@ Task<void> proxy_connection(Stream client, TcpServer& tcp) {
     ProxyBackendStats& stats = server.backend(i).stats;
     ++stats.open;
     RelayResult result =
-        co_await relay(client.release(), backend->release(), options.relay, std::move(preamble), &stats.bytes);
+        co_await relay(std::move(client), std::move(*backend), options.relay, std::move(preamble), &stats.bytes);
     --stats.open;
     if (result.end == RelayEnd::a_failed || result.end == RelayEnd::b_failed) ++stats.resets;
     log_debug("{}: {} via {}: {}{}{} ({} B up, {} B down)", options.server.name, peer.to_string(),

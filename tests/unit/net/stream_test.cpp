@@ -5,13 +5,18 @@
 #include "ringlet/net/stream.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ringlet/buf/buffer.hpp"
@@ -770,6 +775,50 @@ TEST_P(StreamTest, connect_to_a_listener_with_a_full_accept_queue_times_out_at_i
   // Never early. That the deadline fired at all is the timed_out outcome: without it the connect would wait for the
   // kernel's SYN retries (seconds), and bounded() would fail. How late it fired depends on the machine's load.
   EXPECT_GE(seen->elapsed_ms, 149);
+}
+
+// On a thread of its own (a seccomp filter stays with its thread for good, so the test's thread must not get it):
+// a loop on `kind` connects to a listening socket while getsockopt and getpeername fail with EPERM. Returns the
+// connect's errno, 0 when it connected.
+int connect_without_asking_the_socket(BackendKind kind) {
+  int outcome = -1;
+  std::thread t([&] {
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    Address any = Address::loopback_v4(0);
+    if (listener < 0 || ::bind(listener, any.sockaddr_ptr(), any.length()) != 0 || ::listen(listener, 8) != 0) return;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(listener, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+    Address address(reinterpret_cast<sockaddr*>(&ss), len);
+    sock_filter deny[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getsockopt, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_getpeername, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    };
+    sock_fprog program{static_cast<unsigned short>(std::size(deny)), deny};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+      return;
+    }
+    {
+      LoopOptions options;
+      options.backend.kind = kind;
+      auto created = Loop::create(options);
+      if (!created) return;
+      auto e = (*created)->block_on(bounded(connect_error(address, 5s), 10s));
+      if (e) outcome = *e;
+    }
+    ::close(listener);
+  });
+  t.join();
+  return outcome;
+}
+
+// #12: on epoll a connect's writability edge without EPOLLERR/EPOLLHUP is a finished connect, learned with no
+// getsockopt(SO_ERROR) or getpeername (a refused connect still reports its error: connecting_to_a_closed_port_...).
+TEST_P(StreamTest, a_finished_connect_is_learned_from_its_edge_without_asking_the_socket_issue_12) {
+  EXPECT_EQ(connect_without_asking_the_socket(GetParam()), 0);
 }
 
 // ---- addresses -----------------------------------------------------------------------------------------------------
