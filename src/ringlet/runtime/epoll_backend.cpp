@@ -9,9 +9,12 @@
 // Fairness: draining a socket to EAGAIN lets one flooding connection take a whole turn, and a thousand of them make
 // a turn last seconds while a new client's accept waits behind them. So a receive takes at most kReceiveBurst
 // buffers per pass, and one wait() at most a receive ring's worth of bytes (provided_buffer_count × size: what one
-// io_uring turn could receive). A connection stopped by either bound still has unread input but will get no new
-// edge for it, so it joins the backlog: served, a burst each, in rounds after the new events of this wait and, once
-// the budget is spent, in the next wait, which then does not block.
+// io_uring turn could receive), and never more than kMaxWaitIntake. A connection stopped by either bound still has
+// unread input but will get no new edge for it, so it joins the backlog: served, a burst each, in rounds after the
+// new events of this wait and, once the budget is spent, in the next wait, which then does not block. The budget
+// stops only heavy receivers (the last read filled its buffer): one just armed, or whose last read emptied its
+// socket, reads its first buffer of a pass whatever the budget, so a new connection's request does not queue behind
+// the flooders' backlog. Plain recvs on stream sockets (the proxy's relays) keep the same rule.
 #include <poll.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
@@ -51,7 +54,8 @@ class EpollBackend final : public Backend {
   EpollBackend(int epfd, const BackendOptions& options)
       : epfd_(epfd),
         provided_size_(options.provided_buffer_size),
-        turn_budget_(std::int64_t{options.provided_buffer_count} * options.provided_buffer_size),
+        turn_budget_(std::min(std::int64_t{options.provided_buffer_count} * options.provided_buffer_size,
+                              kMaxWaitIntake)),
         budget_(turn_budget_),
         fault_cancel_loses_to_send_(options.fault_cancel_loses_to_send) {}
 
@@ -76,7 +80,10 @@ class EpollBackend final : public Backend {
       }
       return true;
     }
-    if (op.multishot) drain_multishot(op, /*armed=*/true);
+    if (op.multishot) {
+      if (op.kind == OpKind::recv_provided) op.receive_flags = kLight;
+      drain_multishot(op, /*armed=*/true);
+    }
     return false;
   }
 
@@ -139,6 +146,7 @@ class EpollBackend final : public Backend {
     to.fd = from.fd;
     to.peer_closed = from.peer_closed;
     to.input_drained = from.input_drained;
+    to.input_heavy = from.input_heavy;
     if (from.epoll_backlogged) {
       *std::find(backlog_.begin(), backlog_.end(), &from) = &to;
       from.epoll_backlogged = false;
@@ -156,13 +164,18 @@ class EpollBackend final : public Backend {
       from.epoll_registered = false;
     }
     from.input_drained = false;
+    from.input_heavy = false;
   }
 
   std::size_t pending() const noexcept override { return pending_; }
   const BackendStats& stats() const noexcept override { return stats_; }
 
  private:
-  static constexpr int kMaxEvents = 256;
+  // Events one epoll_wait returns. Edge-triggered sockets join the kernel's ready list in FIFO order, so during a
+  // flood a new connection's edge (a connect completing, its first request) waits behind every busy socket: with
+  // 256 a wait, behind up to 2,000 relayed sockets, 8 waits. Taking them all is cheap since the intake budget
+  // bounds what the pass does: a heavy socket past it only joins the backlog.
+  static constexpr int kMaxEvents = 1024;
 
   static std::uint32_t events_of(const IoHandle& io) noexcept {
     return EPOLLIN | EPOLLRDHUP | EPOLLET | (io.reads_only ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
@@ -175,10 +188,20 @@ class EpollBackend final : public Backend {
       io.epoll_backlogged = false;
     }
     io.input_drained = false;
+    io.input_heavy = false;
   }
+
   // Receives one connection may take per pass before the others get theirs: 4 × 8 KiB by default, more than a
   // request/response connection ever has waiting, so only bulk and flooding connections ever reach it.
   static constexpr int kReceiveBurst = 4;
+  // Receive bytes one wait takes in at most, whatever the ring's size (`--receive-buffers`): what the tasks of one
+  // turn then have to handle, and so how long a turn lasts during a flood. With the default ring (2,048 × 8 KiB) a
+  // wait took in 16 MiB, and a `ringlet echo` behind a flooded proxy made turns of 100-400 ms.
+  static constexpr std::int64_t kMaxWaitIntake = 1 << 20;
+  // op.receive_flags of a recv_provided (io_uring's field; on epoll it says this): the receive was just armed or its
+  // last read emptied the socket. Such a receive reads its first buffer of a pass whatever the budget: a new
+  // connection's request, or a request/response client's next one, does not wait behind the flooders' backlog.
+  static constexpr std::uint8_t kLight = 1;
 
   // A recv on a stream socket that the last recv left empty, with no input edge since (IoHandle::input_drained): the
   // try would only return EAGAIN. Parking without it is safe because any byte that arrived after that recv raised
@@ -195,6 +218,9 @@ class EpollBackend final : public Backend {
     IoHandle& io = *op.io;
     if (!io.stream || (op.msg_flags & MSG_PEEK) != 0) return;
     io.input_drained = r == -EAGAIN || (r > 0 && static_cast<std::uint32_t>(r) < op.len);
+    // Heavy until a read with bytes comes back short: an EAGAIN after full reads says nothing new (a flooder whose
+    // relay caught up for a moment is still a flooder).
+    if (r != -EAGAIN) io.input_heavy = r > 0 && static_cast<std::uint32_t>(r) == op.len;
   }
 
   // Runs op's syscall without blocking. Returns the kernel-style result; -EAGAIN means "not ready". `events`: the
@@ -312,7 +338,7 @@ class EpollBackend final : public Backend {
     while (op.state == Operation::State::pending) {
       // The fairness bounds (top of file).
       const bool burst_done = !armed && receives == kReceiveBurst;
-      const bool spent = budget_ <= 0 && !(armed && receives == 0);
+      const bool spent = budget_ <= 0 && !(receives == 0 && (armed || (op.receive_flags & kLight) != 0));
       if (op.kind == OpKind::recv_provided && (burst_done || spent)) {
         stats_.receives_starved += spent ? 1 : 0;  // what io_uring's empty ring is here (metrics)
         to_backlog(*op.io);
@@ -322,6 +348,7 @@ class EpollBackend final : public Backend {
       if (op.kind == OpKind::recv_provided && r > 0) {
         ++receives;
         budget_ -= r;
+        op.receive_flags = static_cast<std::uint32_t>(r) < provided_size_ ? kLight : 0;
       }
       if (r == -EAGAIN) break;
       ++delivered;
@@ -382,8 +409,16 @@ class EpollBackend final : public Backend {
         delivered += drain_multishot(*op);
         if (op->state == Operation::State::pending) break;  // drained to EAGAIN: later waiters would see it too
       } else {
+        // A plain recv (the proxy's relays) on a socket whose last recv filled its buffer takes its turn on the
+        // backlog once the budget is spent, like a multishot receive; one that emptied its socket goes at once.
+        if (op->kind == OpKind::recv && io.input_heavy && budget_ <= 0) {
+          stats_.receives_starved += 1;
+          to_backlog(io);
+          break;
+        }
         int r = perform(*op, events);
         if (r == -EAGAIN) break;
+        if (op->kind == OpKind::recv && r > 0) budget_ -= r;
         unlink(*op);
         ++delivered;
         op->on_complete(*op, r, 0);

@@ -104,8 +104,10 @@ class Loop {
   // yielded ones. A new connection's first steps are spawns (the acceptor starts its task, the proxy's task starts
   // its relay's two directions); started a turn later, each cost a whole turn, and during a flood of a thousand
   // connections a turn lasts tens of milliseconds (#15). Bounded, so a task that spawns in a loop cannot make one
-  // turn long: the rest start in the next turn, before what is spawned then.
-  static constexpr std::size_t kSpawnedBudget = 256;
+  // turn long: the rest start in the next turn, before what is spawned then. As large as the woken tasks' budget:
+  // a burst of a thousand accepts spawns a thousand connection tasks (and the proxy two relay directions each),
+  // and at 256 a turn a connection accepted behind them waited 3-5 turns (25-135 ms) to start (#15).
+  static constexpr std::size_t kSpawnedBudget = kReadyBudget;
 
   // Creates a loop on the calling thread, which must be the thread that runs it (io_uring SINGLE_ISSUER).
   // Logs the backend chosen and why.

@@ -98,6 +98,9 @@ struct IoHandle {
   // epoll, stream sockets: the last recv came back short or EAGAIN and no input edge has come since, so the socket
   // is empty and the next recv parks without trying (the EAGAIN a request/response relay would pay per message).
   bool input_drained : 1 = false;
+  // epoll, stream sockets: the last recv with bytes filled its buffer (a bulk or flooding peer). Once a wait's intake budget is
+  // spent, such a socket's next recv waits on the backlog instead of being tried in the pass over the events.
+  bool input_heavy : 1 = false;
   // Set by the owner: the descriptor is only ever read (the loop's wake-up eventfd). epoll then registers it for
   // input alone: an eventfd's read makes it writable, and with EPOLLOUT in its interest every wake-up would raise a
   // writability edge that ends the loop's next wait for nothing.

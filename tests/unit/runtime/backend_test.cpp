@@ -331,6 +331,66 @@ TEST_P(BackendContractTest, one_wait_delivers_every_receive_whose_bytes_arrived_
   }));
 }
 
+// The proxy's relays read with plain single-shot recvs, outside the receive ring; on epoll an edge's recv is tried in
+// the pass over the events. Past a wait's intake budget (the ring's bytes, here 2 x 16), a socket whose last recv
+// filled its buffer (a flooder) waits on the backlog, while a socket whose bytes are its first (a new connection's
+// request) is read in the same wait: during a flood of a thousand relayed connections each wait had read every
+// flooder's edge, and a fresh client's edge sat behind all of them (#15). io_uring reads them all in one wait.
+TEST_P(BackendContractTest, past_the_intake_budget_a_heavy_plain_recv_waits_but_a_fresh_one_is_read_in_the_same_wait) {
+  BackendOptions tiny = small_ring(GetParam(), 2);
+  tiny.provided_buffer_size = 16;
+  auto created = create_backend(tiny);
+  ASSERT_TRUE(static_cast<bool>(created));
+  Backend& backend = *created->backend;
+  auto settle = [&](auto done) {
+    for (int i = 0; i < 50000 && !done(); ++i) {
+      backend.wait(0);
+      if (!done()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return done();
+  };
+  constexpr std::size_t kHeavy = 10;
+  Pairs pairs(backend, kHeavy + 1);
+  std::vector<std::unique_ptr<Counted>> receives;
+  for (std::size_t i = 0; i < kHeavy; ++i) {
+    IoHandle& io = *pairs.ios[i];
+    io.stream = true;
+    // A full read (16 of 16 bytes) makes the socket heavy.
+    ASSERT_EQ(::write(pairs.fds[i][1], "0123456789abcdef", 16), 16);
+    Counted first(io, OpKind::recv);
+    if (!backend.submit(first)) {
+      ASSERT_TRUE(settle([&] { return first.completions == 1; }));
+    } else {
+      first.last_result = first.result;
+    }
+    ASSERT_EQ(first.last_result, 16);
+    receives.push_back(std::make_unique<Counted>(io, OpKind::recv));
+    ASSERT_FALSE(backend.submit(*receives.back()));
+  }
+  IoHandle& fresh_io = *pairs.ios[kHeavy];
+  fresh_io.stream = true;
+  Counted fresh(fresh_io, OpKind::recv);
+  ASSERT_FALSE(backend.submit(fresh));
+  backend.wait(0);  // armed; on epoll the sockets join the set
+
+  for (std::size_t i = 0; i < kHeavy; ++i) ASSERT_EQ(::write(pairs.fds[i][1], "0123456789abcdef", 16), 16);
+  ASSERT_EQ(::write(pairs.fds[kHeavy][1], "ping\n", 5), 5);  // its edge comes last
+  backend.wait(0);
+  std::size_t heavy_done = 0;
+  for (auto& r : receives) heavy_done += r->completions;
+  EXPECT_EQ(fresh.completions, 1) << "the fresh recv waited behind the heavy ones";
+  EXPECT_EQ(fresh.last_result, 5);
+  if (GetParam() == BackendKind::epoll) {
+    EXPECT_LE(heavy_done, 2u) << "one wait read every heavy socket, past its budget of two 16-byte reads";
+  }
+  ASSERT_TRUE(settle([&] {
+    for (auto& r : receives)
+      if (r->completions == 0) return false;
+    return true;
+  })) << "a heavy recv on the backlog was never served";
+  for (auto& r : receives) EXPECT_EQ(r->last_result, 16);
+}
+
 // A recv on a stream socket that a short recv left empty (IoHandle::input_drained) parks on epoll without trying
 // its syscall: a request/response relay saves the EAGAIN read per message. Bytes that arrive meanwhile raise an edge
 // the next wait sees, and the end of input still ends a recv. io_uring has no such shortcut; the bytes and the end
