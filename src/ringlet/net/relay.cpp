@@ -130,6 +130,7 @@ void fail(Relay& r, int failed_side, int result) noexcept {
 
 Task<int> send_all(IoHandle& io, const std::byte* data, std::size_t len) {
   Loop& loop = *Loop::current();
+  int refusals = 0;
   while (len > 0) {
     IoAwaitable op(loop);
     op.kind = OpKind::send;
@@ -139,12 +140,14 @@ Task<int> send_all(IoHandle& io, const std::byte* data, std::size_t len) {
     int r = co_await op;
     if (r == -EAGAIN) {
       // io_uring may hand a non-blocking socket's EAGAIN back instead of waiting for room itself (seen on 6.18
-      // with `ringlet echo`'s sends): wait for room, then send again.
-      int ready = co_await wait_socket(loop, io, POLLOUT);
-      if (ready < 0) co_return ready;
+      // with `ringlet echo`'s sends), and refuses sends while poll says there is room when TCP memory runs out:
+      // wait_for_room tells the two apart.
+      int waited = co_await wait_for_room(io, refusals);
+      if (waited < 0) co_return waited;
       continue;
     }
     if (r < 0) co_return r;
+    refusals = 0;
     data += r;
     len -= static_cast<std::size_t>(r);
   }

@@ -30,6 +30,9 @@ struct BackendOptions {
   // Fault hook, tests only: cancel() leaves a send or sendmsg running, as when the kernel finishes it before the
   // cancel reaches it (a race the owner must survive, and too rare to wait for).
   bool fault_cancel_loses_to_send = false;
+  // Fault hook, tests only: the next this many send and splice_out ops complete at once with -EAGAIN without being
+  // tried, as Linux refuses writes while poll says "writable" when TCP memory runs out (net.ipv4.tcp_mem).
+  std::uint32_t fault_refused_writes = 0;
 };
 
 inline bool is_send_kind(OpKind kind) noexcept { return kind == OpKind::send || kind == OpKind::sendmsg; }

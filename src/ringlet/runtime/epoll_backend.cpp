@@ -57,7 +57,8 @@ class EpollBackend final : public Backend {
         turn_budget_(std::min(std::int64_t{options.provided_buffer_count} * options.provided_buffer_size,
                               kMaxWaitIntake)),
         budget_(turn_budget_),
-        fault_cancel_loses_to_send_(options.fault_cancel_loses_to_send) {}
+        fault_cancel_loses_to_send_(options.fault_cancel_loses_to_send),
+        fault_refused_writes_(options.fault_refused_writes) {}
 
   ~EpollBackend() override { ::close(epfd_); }
 
@@ -65,6 +66,11 @@ class EpollBackend final : public Backend {
 
   bool submit(Operation& op) noexcept override {
     RINGLET_ASSERT(op.state == Operation::State::idle);
+    if (fault_refused_writes_ > 0 && (op.kind == OpKind::send || op.kind == OpKind::splice_out)) {
+      --fault_refused_writes_;
+      op.result = -EAGAIN;
+      return true;
+    }
     if (!op.multishot && !known_empty(op)) {
       int r = perform(op);
       if (r != -EAGAIN) {
@@ -433,6 +439,7 @@ class EpollBackend final : public Backend {
   std::int64_t turn_budget_;  // receive bytes per wait (fairness)
   std::int64_t budget_;       // what is left of it in this wait
   bool fault_cancel_loses_to_send_;
+  std::uint32_t fault_refused_writes_;
   std::vector<IoHandle*> backlog_;  // connections with unread input and no edge to come, in arrival order
   std::vector<IoHandle*> serving_;
   std::size_t pending_ = 0;

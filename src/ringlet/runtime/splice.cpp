@@ -5,7 +5,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+
+#include "ringlet/runtime/timeout.hpp"
 
 namespace ringlet {
 
@@ -56,6 +59,20 @@ void PipePool::trim() noexcept {
   free_.clear();
 }
 
+Task<int> wait_for_room(IoHandle& socket, int& refusals) {
+  Loop& loop = *Loop::current();
+  ++refusals;
+  if (refusals > 1) {
+    // Longest sleep: under TCP memory exhaustion the whole machine is refusing; retrying faster buys nothing, and a
+    // thousand refused relays retrying once a second cost a few percent of a core (estimated, not measured).
+    constexpr int kMaxShift = 10;  // 1 ms << 10 ≈ 1 s
+    const Duration pause = std::chrono::milliseconds(1) * (1 << std::min(refusals - 2, kMaxShift));
+    if (!(co_await sleep_for(pause))) co_return -ECANCELED;
+  }
+  int ready = co_await wait_socket(loop, socket, POLLOUT);
+  co_return ready < 0 ? ready : 0;
+}
+
 Task<int> splice_in_some(IoHandle& socket, Pipe pipe, std::size_t len) {
   Loop& loop = *Loop::current();
   for (;;) {
@@ -69,16 +86,18 @@ Task<int> splice_in_some(IoHandle& socket, Pipe pipe, std::size_t len) {
 
 Task<int> splice_out_all(IoHandle& socket, Pipe pipe, std::size_t len) {
   Loop& loop = *Loop::current();
+  int refusals = 0;
   while (len > 0) {
     int r = co_await splice_out_op(loop, socket, pipe, len);
     if (r > 0) {
       len -= static_cast<std::size_t>(r);
+      refusals = 0;
       continue;
     }
     if (r == 0) co_return -EPIPE;  // the pipe ran dry before `len`: the caller's count is wrong
     if (r != -EAGAIN) co_return r;
-    int ready = co_await wait_socket(loop, socket, POLLOUT);
-    if (ready < 0) co_return ready;
+    int waited = co_await wait_for_room(socket, refusals);
+    if (waited < 0) co_return waited;
   }
   co_return 0;
 }

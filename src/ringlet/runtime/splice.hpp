@@ -99,6 +99,16 @@ class PipePool {
   return op;
 }
 
+// After a write to `socket` (send or splice_out) came back -EAGAIN: waits until writing again is worth trying.
+// `refusals` counts the writes refused in a row; the caller zeroes it when a write moves bytes. The first refusal
+// waits for POLLOUT. A refusal right after POLLOUT said there is room is the kernel out of TCP memory (past
+// net.ipv4.tcp_mem's limit it refuses a socket with a small queue while poll keeps saying "writable"); waiting for
+// POLLOUT again would return at once and the write would be refused again, forever: a relay spun on it (#15,
+// docs/design/proxy.md, "After-flood spin"). So later refusals first sleep, 1 ms doubling to 1 s, as the kernel's
+// own blocking sender does (sk_stream_wait_memory sleeps when memory, not room, is short). Result: 0 or -errno
+// (-ECANCELED when cancelled).
+Task<int> wait_for_room(IoHandle& socket, int& refusals);
+
 // Moves what the socket has (at most `len`, waiting for at least one byte) into the EMPTY pipe. Result: bytes
 // (0: end of input) or -errno (never -EAGAIN). Waits as long as the socket stays silent; cancel to stop it.
 Task<int> splice_in_some(IoHandle& socket, Pipe pipe, std::size_t len);

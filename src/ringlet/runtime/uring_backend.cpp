@@ -144,6 +144,7 @@ class UringBackend final : public Backend {
 
   bool init(const BackendOptions& options, std::string& error) {
     fault_cancel_loses_to_send_ = options.fault_cancel_loses_to_send;
+    fault_refused_writes_ = options.fault_refused_writes;
     io_uring_params params{};
     // TASKRUN_FLAG: the kernel flags the ring when it left deferred completions unrun (drain_deferred).
     params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL |
@@ -199,6 +200,11 @@ class UringBackend final : public Backend {
 
   bool submit(Operation& op) noexcept override {
     RINGLET_ASSERT(op.state == Operation::State::idle);
+    if (fault_refused_writes_ > 0 && (op.kind == OpKind::send || op.kind == OpKind::splice_out)) {
+      --fault_refused_writes_;
+      op.result = -EAGAIN;
+      return true;
+    }
     op.state = Operation::State::pending;
     ++pending_;
     if (op.kind == OpKind::recv_provided && buffers_.free_count() == 0) {
@@ -503,6 +509,7 @@ class UringBackend final : public Backend {
   bool limits_supported_ = true;  // multishot receive total limits (sqe optlen); cleared at the first EINVAL
   std::size_t pending_ = 0;
   bool fault_cancel_loses_to_send_ = false;
+  std::uint32_t fault_refused_writes_ = 0;
   BackendStats stats_;
 };
 

@@ -136,6 +136,64 @@ TEST_P(SpliceTest, a_splice_waits_for_the_socket_and_can_be_cancelled) {
   EXPECT_EQ(PipePool::local().outstanding(), 0u);
 }
 
+// Past net.ipv4.tcp_mem's limit Linux refuses writes (EAGAIN) to a socket whose poll keeps saying "writable"; the
+// backends' fault hook refuses the first kRefusals writes the same way, and a manual clock stands still.
+constexpr int kNotDone = 1;
+
+class RefusedWritesTest : public SpliceTest {
+ protected:
+  static constexpr std::uint32_t kRefusals = 8;
+  const Clock* test_clock() override { return &clock_; }
+  void configure(LoopOptions& options) override { options.backend.fault_refused_writes = kRefusals; }
+
+  // Runs the loop until the writer has finished or sleeps on a timer again: the state, not a count of turns, ends
+  // it, so a slow io-wq worker cannot change the verdict. Blocking turns wait for the kernel's completions.
+  void run_until_done_or_sleeping(const int& result) {
+    do {
+      loop().run_once(/*may_block=*/true);
+    } while (result == kNotDone && loop().timers().size() == 0);
+  }
+
+  ManualClock clock_;
+};
+
+Task<void> splice_out_into(IoHandle* to, Pipe pipe, std::size_t len, int* result) {
+  *result = co_await splice_out_all(*to, pipe, len);
+}
+
+TEST_P(RefusedWritesTest, a_write_refused_although_the_socket_has_room_waits_for_the_clock_instead_of_spinning) {
+  TcpPair out = tcp_pair();
+  IoHandle to;
+  to.fd = out.a;
+  Result<Pipe> pipe = PipePool::local().acquire();
+  ASSERT_TRUE(pipe.ok());
+  const std::string bytes = "refused eight times, then written";
+  ASSERT_EQ(::write(pipe->write_fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  int result = kNotDone;
+  ASSERT_EQ(loop().timers().size(), 0u);
+  loop().spawn(splice_out_into(&to, *pipe, bytes.size(), &result));
+  // The clock stands still: after the first refusal and a poll that says "room", the second refusal must not be
+  // retried until time passes. A splice that polled and retried instead used up every refusal here and wrote.
+  run_until_done_or_sleeping(result);
+  ASSERT_EQ(result, kNotDone) << "the refused write was retried without waiting for the clock";
+  char buf[256];
+  EXPECT_EQ(::recv(out.b, buf, sizeof buf, MSG_DONTWAIT), -1);
+  // Each step of the clock lets one more try through, until the refusals run out and the bytes go.
+  int steps = 0;
+  while (result == kNotDone && steps < 40) {
+    clock_.advance(std::chrono::nanoseconds(2s).count());
+    run_until_done_or_sleeping(result);
+    ++steps;
+  }
+  EXPECT_EQ(result, 0);
+  EXPECT_EQ(steps, static_cast<int>(kRefusals) - 1) << "one step per refusal after the first";
+  ssize_t n = ::recv(out.b, buf, sizeof buf, MSG_DONTWAIT);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<std::size_t>(n)), bytes);
+  PipePool::local().release(*pipe);
+  loop().backend().detach(to);
+}
+
 TEST(PipePool, gives_back_the_pipes_it_was_given_and_closes_the_rest) {
   PipePool& pool = PipePool::local();
   pool.trim();
@@ -154,6 +212,7 @@ TEST(PipePool, gives_back_the_pipes_it_was_given_and_closes_the_rest) {
 }
 
 RINGLET_BOTH_BACKENDS(SpliceTest);
+RINGLET_BOTH_BACKENDS(RefusedWritesTest);
 
 }  // namespace
 }  // namespace ringlet
