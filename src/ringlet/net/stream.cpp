@@ -16,6 +16,7 @@
 #include "ringlet/base/free_list.hpp"
 #include "ringlet/buf/buffer.hpp"
 #include "ringlet/runtime/counters.hpp"
+#include "ringlet/runtime/splice.hpp"
 
 namespace ringlet {
 namespace detail {
@@ -138,6 +139,7 @@ void StreamCore::close() noexcept {
   if (recv_op.state != Operation::State::idle) loop_of_thread()->backend().cancel(recv_op);
   if (send != nullptr) {
     loop_of_thread()->cancel_flush(*send);
+    if (send->paused()) loop_of_thread()->timers().stop(send->pause);
     // Unsent output is discarded (writers flush() first when they care), but not under a send in flight: the kernel
     // may still read those buffers until the send completes (its cancel can lose the race), and a buffer back in the
     // pool could by then hold another connection's bytes. on_sent clears the chain then.
@@ -181,6 +183,8 @@ SendState& StreamCore::send_state() {
     send = new SendState;
     send->op.on_complete = &StreamCore::on_sent;
     send->op.owner = send;
+    send->pause.on_fire = &StreamCore::on_pause_end;
+    send->pause.owner = send;
   }
   send->core = this;
   send->op.io = &io;
@@ -188,11 +192,15 @@ SendState& StreamCore::send_state() {
 }
 
 void StreamCore::settle_send() noexcept {
-  if (send == nullptr || !send->out.empty() || !send->idle() || send->writer || send->shutdown_after_flush) return;
+  if (send == nullptr || !send->out.empty() || !send->idle() || send->paused() || send->writer ||
+      send->shutdown_after_flush) {
+    return;
+  }
   loop_of_thread()->cancel_flush(*send);
   SendState* s = std::exchange(send, nullptr);
   s->core = nullptr;
   s->writer_timed_out = false;
+  s->refusals = 0;
   send_pool().release(s);
 }
 
@@ -207,12 +215,13 @@ void StreamCore::apply_sent(int res) noexcept {
   }
   thread_counters().bytes_out.add(static_cast<std::uint64_t>(res));
   send->out.advance(static_cast<std::size_t>(res));
+  if (res > 0) send->refusals = 0;
 }
 
 void StreamCore::flush_now() noexcept {
   if (closing || send == nullptr) return;
   SendState& s = *send;
-  while (!s.out.empty() && write_error.code == 0 && s.idle()) {
+  while (!s.out.empty() && write_error.code == 0 && s.idle() && !s.paused()) {
     if (s.out.pieces() == 1) {
       iovec one;
       s.out.fill_iovecs(&one, 1);
@@ -231,7 +240,12 @@ void StreamCore::flush_now() noexcept {
       check_at_turn_end();  // in flight: on_sent continues; if it still is a turn from now, the peer is not reading
       return;
     }
-    apply_sent(s.op.result);                    // epoll sent it inline
+    if (s.op.result == -EAGAIN) {
+      // Refused inline: only the backends' fault hook does this (epoll parks a send that finds no room).
+      if (wait_after_refusal()) return;
+      continue;  // the socket has room now: send again
+    }
+    apply_sent(s.op.result);  // epoll sent it inline
   }
   if (s.shutdown_after_flush && s.out.empty() && s.idle()) (void)shutdown_now();
   wake_writer();
@@ -249,11 +263,8 @@ void StreamCore::on_sent(Operation& op, int res, std::uint32_t) noexcept {
   if (op.kind == OpKind::poll) {
     res = 0;  // the wait for room (below) ended: nothing was sent, flush_now() sends again
   } else if (res == -EAGAIN && !self->closing) {
-    // io_uring sometimes completes a send on a full socket with EAGAIN instead of waiting for room (seen on 6.18).
-    // Not an error: wait for room, then send again.
-    op.kind = OpKind::poll;
-    op.poll_events = POLLOUT;
-    if (!loop_of_thread()->backend().submit(op)) return;
+    // Not an error: wait for room (or pause, see wait_after_refusal), then send again.
+    if (self->wait_after_refusal()) return;
     res = 0;
   }
   self->apply_sent(res);
@@ -267,6 +278,34 @@ void StreamCore::on_sent(Operation& op, int res, std::uint32_t) noexcept {
     thread_counters().loans_returned.add();
   }
   self->flush_now();
+}
+
+// A send came back EAGAIN. io_uring sometimes completes a send on a full socket with EAGAIN instead of waiting for
+// room (seen on 6.18), and past net.ipv4.tcp_mem's limit Linux refuses sends to a socket that poll calls writable:
+// as wait_for_room (runtime/splice.hpp) does for the relays, the first refusal in a row waits for POLLOUT and later
+// ones pause first, so a refused stream does not spin send -> EAGAIN -> POLLOUT at once (#15). Returns true when a
+// wait is under way (on_sent or on_pause_end goes on), false when the socket has room now: send again.
+bool StreamCore::wait_after_refusal() noexcept {
+  SendState& s = *send;
+  const Duration pause = refused_write_pause(++s.refusals);
+  if (pause.count() == 0) return poll_for_room();
+  loop_of_thread()->timers().start(s.pause, loop_of_thread()->now_ns() + pause.count());
+  return true;
+}
+
+// Waits for POLLOUT with the send op. Returns false when the poll completed at once (epoll: the socket is writable).
+bool StreamCore::poll_for_room() noexcept {
+  SendState& s = *send;
+  s.op.kind = OpKind::poll;
+  s.op.poll_events = POLLOUT;
+  return !loop_of_thread()->backend().submit(s.op);
+}
+
+void StreamCore::on_pause_end(TimerNode* node) {
+  SendState* s = static_cast<SendState::PauseTimer*>(node)->owner;
+  // close() stops the pause, so the stream is open. A poll that finds room at once leaves the send to the flush
+  // phase of this turn, like any other write.
+  if (!s->core->poll_for_room()) s->core->loop_of_thread()->request_flush(*s);
 }
 
 void StreamCore::wake_writer() noexcept {
@@ -489,6 +528,7 @@ Task<Status> Stream::write(std::span<const std::byte> bytes) {
     if (!flushed) co_return flushed;
   }
   if (core->write_error.code != 0) co_return core->write_error;
+  int refusals = 0;
   while (!bytes.empty()) {
     SizeAwaitable op(*detail::StreamCore::loop_of_thread());
     op.kind = OpKind::send;
@@ -497,16 +537,13 @@ Task<Status> Stream::write(std::span<const std::byte> bytes) {
     op.len = static_cast<std::uint32_t>(std::min<std::size_t>(bytes.size(), 1u << 30));
     Result<std::size_t> r = co_await op;
     if (!r && r.error().code == EAGAIN) {
-      // io_uring may answer a full socket with EAGAIN instead of waiting (see on_sent): wait for room, retry.
-      IoAwaitable room(*detail::StreamCore::loop_of_thread());
-      room.kind = OpKind::poll;
-      room.io = &core->io;
-      room.poll_events = POLLOUT;
-      int polled = co_await room;
-      if (polled < 0) co_return error_from_result(polled);
+      // A full socket on io_uring, or a refusal under TCP memory exhaustion (see wait_after_refusal): wait, retry.
+      int waited = co_await wait_for_room(core->io, refusals);
+      if (waited < 0) co_return error_from_result(waited);
       continue;
     }
     if (!r) co_return r.error();
+    refusals = 0;
     bytes = bytes.subspan(*r);
   }
   co_return Status{};
@@ -555,22 +592,21 @@ Task<Status> Stream::sendfile(int file_fd, off_t offset, std::size_t count) {
     Status flushed = co_await flush();
     if (!flushed) co_return flushed;
   }
+  int refusals = 0;
   while (count > 0) {
     ssize_t n = sendfile_without_sigpipe(fd(), file_fd, &offset, std::min<std::size_t>(count, 1u << 30));
     if (n > 0) {
       thread_counters().bytes_out.add(static_cast<std::uint64_t>(n));
       count -= static_cast<std::size_t>(n);
+      refusals = 0;
       continue;
     }
     if (n == 0) co_return errc::eof;  // the file is shorter than promised
     if (errno == EINTR) continue;
     if (errno != EAGAIN) co_return Error{errno};
-    // The socket buffer is full: wait for room (a poll op on io_uring, the write wait list on epoll).
-    IoAwaitable wait(*detail::StreamCore::loop_of_thread());
-    wait.kind = OpKind::poll;
-    wait.io = &core_->io;
-    wait.poll_events = POLLOUT;
-    int r = co_await wait;
+    // The socket buffer is full (wait for room: a poll op on io_uring, the write wait list on epoll), or TCP memory
+    // ran out and the socket has room but is refused (pause first, see wait_after_refusal).
+    int r = co_await wait_for_room(core_->io, refusals);
     if (r < 0) co_return error_from_result(r);
   }
   co_return Status{};

@@ -88,6 +88,14 @@ struct SendState final : Flushable {
   bool writer_timed_out = false;
   bool shutdown_after_flush = false;
   bool recalled = false;  // the in-flight send is being cancelled to copy its loans out (not an error)
+  // Sends refused in a row (EAGAIN), and the pause after a refusal that came although poll said "room": the kernel
+  // out of TCP memory (runtime/splice.hpp, wait_for_room). While the pause runs nothing is sent.
+  struct PauseTimer : TimerNode {
+    SendState* owner;
+  };
+  PauseTimer pause;
+  int refusals = 0;
+  bool paused() const noexcept { return pause.armed(); }
 };
 
 // The stream's state on the heap: it must outlive the Stream object while the kernel still holds an operation.
@@ -115,6 +123,9 @@ class StreamCore final : public DeferredClose {
   void flush_now() noexcept;
   void apply_sent(int res) noexcept;
   void wake_writer() noexcept;
+  bool wait_after_refusal() noexcept;
+  bool poll_for_room() noexcept;
+  static void on_pause_end(TimerNode* node);
   Status shutdown_now() noexcept;
 
   // The progress timer shared by the reader's and the writer's waits.

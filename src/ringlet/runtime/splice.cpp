@@ -59,15 +59,20 @@ void PipePool::trim() noexcept {
   free_.clear();
 }
 
+Duration refused_write_pause(int refusals) noexcept {
+  if (refusals <= 1) return Duration::zero();
+  // Longest sleep: under TCP memory exhaustion the whole machine is refusing; retrying faster buys nothing, and a
+  // thousand refused relays retrying once a second cost a few percent of a core (estimated, not measured).
+  constexpr int kMaxShift = 10;  // 1 ms << 10 ≈ 1 s
+  return std::chrono::milliseconds(1) * (1 << std::min(refusals - 2, kMaxShift));
+}
+
 Task<int> wait_for_room(IoHandle& socket, int& refusals) {
   Loop& loop = *Loop::current();
-  ++refusals;
-  if (refusals > 1) {
-    // Longest sleep: under TCP memory exhaustion the whole machine is refusing; retrying faster buys nothing, and a
-    // thousand refused relays retrying once a second cost a few percent of a core (estimated, not measured).
-    constexpr int kMaxShift = 10;  // 1 ms << 10 ≈ 1 s
-    const Duration pause = std::chrono::milliseconds(1) * (1 << std::min(refusals - 2, kMaxShift));
-    if (!(co_await sleep_for(pause))) co_return -ECANCELED;
+  const Duration pause = refused_write_pause(++refusals);
+  if (pause.count() > 0) {
+    auto slept = co_await sleep_for(pause);
+    if (!slept) co_return -ECANCELED;
   }
   int ready = co_await wait_socket(loop, socket, POLLOUT);
   co_return ready < 0 ? ready : 0;

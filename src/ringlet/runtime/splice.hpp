@@ -27,6 +27,7 @@
 #include "ringlet/base/result.hpp"
 #include "ringlet/runtime/io_awaitable.hpp"
 #include "ringlet/runtime/task.hpp"
+#include "ringlet/runtime/timeout.hpp"
 
 namespace ringlet {
 
@@ -108,6 +109,10 @@ class PipePool {
 // own blocking sender does (sk_stream_wait_memory sleeps when memory, not room, is short). Result: 0 or -errno
 // (-ECANCELED when cancelled).
 Task<int> wait_for_room(IoHandle& socket, int& refusals);
+
+// wait_for_room's pause before it waits for POLLOUT, after the `refusals`-th write refused in a row: none after the
+// first, then 1 ms doubling to about 1 s. For writers that cannot await (Stream's send, a completion callback).
+Duration refused_write_pause(int refusals) noexcept;
 
 // Moves what the socket has (at most `len`, waiting for at least one byte) into the EMPTY pipe. Result: bytes
 // (0: end of input) or -errno (never -EAGAIN). Waits as long as the socket stays silent; cancel to stop it.

@@ -334,5 +334,61 @@ TEST_P(LateCancelTest, closing_under_a_send_that_then_completes_sends_a_prefix_o
 
 RINGLET_BOTH_BACKENDS(LateCancelTest);
 
+// ---- sends refused while the socket has room (#15) ------------------------------------------------------------
+
+// Past net.ipv4.tcp_mem's limit Linux refuses sends (EAGAIN) to a socket whose poll keeps saying "writable"; the
+// backends' fault hook refuses the first kRefusals sends the same way, and a manual clock stands still.
+class RefusedSendsTest : public testing::LoopTest {
+ protected:
+  static constexpr std::uint32_t kRefusals = 8;
+  const ringlet::Clock* test_clock() override { return &clock_; }
+  void configure(LoopOptions& options) override { options.backend.fault_refused_writes = kRefusals; }
+
+  // Runs the loop until the output has gone or the stream pauses on a timer: the state, not a count of turns, ends
+  // it. Blocking turns wait for the kernel's completions (the poll for room).
+  void run_until_sent_or_paused(const Stream& s) {
+    do {
+      loop().run_once(/*may_block=*/true);
+    } while (s.queued_bytes() > 0 && loop().timers().size() == 0);
+  }
+
+  ManualClock clock_{1'000'000'000};
+};
+
+Task<Status> flushed(Stream* s) { co_return co_await s->flush(); }
+
+TEST_P(RefusedSendsTest, a_send_refused_although_the_socket_has_room_waits_for_the_clock_instead_of_spinning) {
+  RawListener listener;
+  Stream server;
+  const int c = listener.connect_pair(loop(), server);
+  const std::string bytes = "refused eight times, then sent";
+  server.queue_copy(bytes);
+  JoinHandle<Status> flush = loop().spawn_joinable(flushed(&server));
+  // After the first refusal and a poll that says "room", the second refusal must not be retried until time passes.
+  // A stream that polled and retried instead used up every refusal here; one that took EAGAIN for an error lost
+  // its output.
+  run_until_sent_or_paused(server);
+  ASSERT_EQ(server.queued_bytes(), bytes.size()) << "the refused send was retried without waiting for the clock";
+  std::string received;
+  EXPECT_EQ(recv_some(c, received), 0u);
+  // Each step of the clock lets one more try through, until the refusals run out and the bytes go.
+  int steps = 0;
+  while (server.queued_bytes() > 0 && steps < 40) {
+    clock_.advance(std::chrono::nanoseconds(2s).count());
+    run_until_sent_or_paused(server);
+    ++steps;
+  }
+  EXPECT_EQ(steps, static_cast<int>(kRefusals) - 1) << "one pause per refusal after the first";
+  Status s = run(joined(std::move(flush)));
+  EXPECT_TRUE(s) << s.error().message();
+  const auto deadline = Clock::now() + 10s;  // a hang detector: the bytes are in the kernel already
+  while (received.size() < bytes.size() && Clock::now() < deadline) recv_some(c, received);
+  EXPECT_EQ(received, bytes);
+  server.close();
+  ::close(c);
+}
+
+RINGLET_BOTH_BACKENDS(RefusedSendsTest);
+
 }  // namespace
 }  // namespace ringlet
