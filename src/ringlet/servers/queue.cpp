@@ -448,19 +448,6 @@ Task<bool> QueueCore::durable(std::uint64_t seq) {
   co_return ok;
 }
 
-namespace {
-
-// fdatasync on each descriptor, blocking: the last sync of a stopping server.
-bool sync_all(const std::vector<int>& fds) {
-  bool ok = true;
-  for (int fd : fds) {
-    if (::fdatasync(fd) != 0) ok = false;
-  }
-  return ok;
-}
-
-}  // namespace
-
 Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
   const std::int64_t start = loop_->clock().now_ns();  // the clock itself: now_ns() is this phase's reading
   Result<FileSyncOutcome> synced = co_await sync_file_data(*loop_, std::move(fds));
@@ -628,7 +615,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
   core->stopping_ = true;
   bool ok = true;
   if (core->binlog_->has_pending()) ok = core->binlog_->write_pending(loop.now_ns(), wall_now_ns()).ok();
-  ok = sync_all(core->binlog_->all_fds()) && ok;
+  ok = fdatasync_all(core->binlog_->all_fds()) == 0 && ok;  // blocking: the loop is stopping
   core->in_flight_.clear();
   core->done_seq_ = core->binlog_->appended();
   for (const Waiter& w : core->waiters_) {
