@@ -17,6 +17,7 @@
 #include "ringlet/base/log.hpp"
 #include "ringlet/proto/beanstalk/reply.hpp"
 #include "ringlet/queue/stats.hpp"
+#include "ringlet/runtime/blocking_pool.hpp"
 #include "ringlet/runtime/file_sync.hpp"
 #include "ringlet/runtime/shard/submit_to.hpp"
 #include "ringlet/runtime/signals.hpp"
@@ -496,11 +497,31 @@ void QueueCore::commit_at_this_turn_end() {
   loop_->at_turn_end(&QueueCore::commit_at_turn_end, this);
 }
 
+namespace {
+
+Task<void> close_on_pool(std::vector<int> fds) {
+  auto work = [list = std::move(fds)] {
+    for (int fd : list) ::close(fd);
+  };
+  (void)co_await default_blocking_pool().run(std::move(work));  // cancelled at a stop: the pool still closes them
+}
+
+}  // namespace
+
+// Removes the compacted segments whose copies are on disk. The unlinks happen here, in order; the last close of a
+// removed segment frees its blocks and page cache, which took 4-8 ms on the project's VM for a 10 MiB segment (a
+// roll every ~0.1-0.4 s at 4 KiB bodies), every connection of the loop stalled meanwhile: it goes to the pool.
+void QueueCore::remove_compacted(std::uint64_t synced) {
+  binlog_->remove_compacted(synced);
+  std::vector<int> fds = binlog_->take_retired();
+  if (!fds.empty()) loop_->spawn(close_on_pool(std::move(fds)));
+}
+
 void QueueCore::release_synced() {
   while (!in_flight_.empty() && in_flight_.front().done) {
     const InFlight f = in_flight_.front();
     in_flight_.pop_front();
-    if (f.ok) binlog_->remove_compacted(f.batch);
+    if (f.ok) remove_compacted(f.batch);
     release_waiters(f.batch, f.ok);
   }
 }
@@ -583,7 +604,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
           if (!synced) break;
           last_sync = loop.now_ns();
           unsynced = false;
-          core->binlog_->remove_compacted();
+          core->remove_compacted(core->binlog_->written());
           continue;
         }
         woke = r;
@@ -603,10 +624,10 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
         if (!synced) break;
         last_sync = loop.now_ns();
         unsynced = false;
-        core->binlog_->remove_compacted();
+        core->remove_compacted(core->binlog_->written());
       }
     } else if (ok) {
-      core->binlog_->remove_compacted();
+      core->remove_compacted(core->binlog_->written());
     }
     core->release_waiters(batch, ok);
   }
