@@ -138,7 +138,14 @@ Binlog::~Binlog() {
     if (seq == current_ && s.capacity > s.size) (void)::ftruncate(s.fd, static_cast<off_t>(s.size));
     ::close(s.fd);
   }
+  for (int fd : retired_) ::close(fd);
   if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+std::vector<int> Binlog::take_retired() {
+  std::vector<int> fds;
+  fds.swap(retired_);
+  return fds;
 }
 
 std::string Binlog::path_of(std::uint64_t seq) const {
@@ -510,8 +517,11 @@ void Binlog::remove_compacted(std::uint64_t synced) {
     }
     auto it = segments_.find(r.segment);
     if (it == segments_.end()) continue;
-    ::close(it->second.fd);
+    // Unlinked here, in segment order (replay must never see a younger segment gone and an older one back), with
+    // the descriptor still open: the unlink only drops the name. The last close frees the file's blocks and page
+    // cache (4-8 ms for a 10 MiB segment on the project's VM), so it is left to the caller (take_retired).
     ::unlink(path_of(r.segment).c_str());
+    retired_.push_back(it->second.fd);
     segments_.erase(it);
   }
   removable_.resize(kept);

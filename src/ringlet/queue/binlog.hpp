@@ -34,7 +34,8 @@
 //
 // Compaction: a job's latest record is live, everything else is dead. When the log holds more than twice the live
 // bytes plus one segment, the oldest segment's live jobs are written again (moved to the current segment) and the
-// oldest segment is removed once those copies are durable (take_removable after the next sync).
+// oldest segment is removed once those copies are durable (remove_compacted after the next sync; its descriptor
+// is closed by the caller, take_retired).
 #pragma once
 
 #include <cstdint>
@@ -112,6 +113,9 @@ class Binlog final : public Journal {
   void remove_compacted(std::uint64_t synced);
   // The same after a sync of everything written so far.
   void remove_compacted() { remove_compacted(written_seq_); }
+  // Descriptors of segments remove_compacted has unlinked, for the caller to close where a slow close does not
+  // hurt (the server: on the blocking pool). Those not taken are closed by the destructor.
+  std::vector<int> take_retired();
 
   BinlogStats stats() const;
   const std::string& dir() const noexcept { return dir_; }
@@ -162,6 +166,7 @@ class Binlog final : public Journal {
   std::uint64_t records_migrated_ = 0;
   std::vector<std::uint64_t> compacted_;  // copied forward, waiting for the copies to be written
   std::vector<Removable> removable_;      // copies written: remove once their batch is synced
+  std::vector<int> retired_;              // descriptors of unlinked segments, not yet closed (take_retired)
   std::int64_t wall_minus_mono_ = 0;
   bool failed_ = false;
   bool compacting_ = false;

@@ -1,4 +1,4 @@
-// file_sync.cpp — sync_file_data: OpKind::fdatasync on io_uring, the blocking pool on epoll.
+// file_sync.cpp — sync_file_data: OpKind::fdatasync on io_uring, the blocking pool (fdatasync_all) on epoll.
 #include "ringlet/runtime/file_sync.hpp"
 
 #include <unistd.h>
@@ -49,9 +49,7 @@ Task<Result<FileSyncOutcome>> sync_on_pool(std::vector<int> fds) {
   auto work = [list = std::move(fds)] {
     FileSyncOutcome out;
     const std::int64_t begin = MonotonicClock{}.now_ns();
-    for (int fd : list) {
-      if (::fdatasync(fd) != 0 && out.error == 0) out.error = errno;
-    }
+    out.error = fdatasync_all(list);
     out.sync_ns = MonotonicClock{}.now_ns() - begin;
     return out;
   };
@@ -59,6 +57,14 @@ Task<Result<FileSyncOutcome>> sync_on_pool(std::vector<int> fds) {
 }
 
 }  // namespace
+
+int fdatasync_all(const std::vector<int>& fds) noexcept {
+  int error = 0;
+  for (int fd : fds) {
+    if (::fdatasync(fd) != 0 && error == 0) error = errno;
+  }
+  return error;
+}
 
 Task<Result<FileSyncOutcome>> sync_file_data(Loop& loop, std::vector<int> fds) {
   if (loop.backend().syncs_files()) co_return co_await sync_in_kernel(loop, std::move(fds));

@@ -7,6 +7,7 @@
 // Loop::post back per call).
 //
 //   Result<FileSyncOutcome> r = co_await sync_file_data(loop, fds);   // fds stay open until it returns
+//   int error = fdatasync_all(fds);                                    // the same, blocking this thread
 //
 // Contract: the files are synced one after the other, each once; the call completes when the last has finished
 // (never inline on io_uring; on epoll after the pool thread's hand-back). A failed sync does not stop the others:
@@ -31,5 +32,10 @@ struct FileSyncOutcome {
 };
 
 Task<Result<FileSyncOutcome>> sync_file_data(Loop& loop, std::vector<int> fds);
+
+// fdatasync(2) of each file in turn, blocking the calling thread: the pool thread's side of sync_file_data on
+// epoll, and the last sync of a stopping server, which may block. Every file is synced even after a failure; returns
+// the first failed call's errno, 0 when every file's data is on disk.
+int fdatasync_all(const std::vector<int>& fds) noexcept;
 
 }  // namespace ringlet

@@ -17,6 +17,7 @@
 #include "ringlet/base/log.hpp"
 #include "ringlet/proto/beanstalk/reply.hpp"
 #include "ringlet/queue/stats.hpp"
+#include "ringlet/runtime/blocking_pool.hpp"
 #include "ringlet/runtime/file_sync.hpp"
 #include "ringlet/runtime/shard/submit_to.hpp"
 #include "ringlet/runtime/signals.hpp"
@@ -448,19 +449,6 @@ Task<bool> QueueCore::durable(std::uint64_t seq) {
   co_return ok;
 }
 
-namespace {
-
-// fdatasync on each descriptor, blocking: the last sync of a stopping server.
-bool sync_all(const std::vector<int>& fds) {
-  bool ok = true;
-  for (int fd : fds) {
-    if (::fdatasync(fd) != 0) ok = false;
-  }
-  return ok;
-}
-
-}  // namespace
-
 Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
   const std::int64_t start = loop_->clock().now_ns();  // the clock itself: now_ns() is this phase's reading
   Result<FileSyncOutcome> synced = co_await sync_file_data(*loop_, std::move(fds));
@@ -509,11 +497,31 @@ void QueueCore::commit_at_this_turn_end() {
   loop_->at_turn_end(&QueueCore::commit_at_turn_end, this);
 }
 
+namespace {
+
+Task<void> close_on_pool(std::vector<int> fds) {
+  auto work = [list = std::move(fds)] {
+    for (int fd : list) ::close(fd);
+  };
+  (void)co_await default_blocking_pool().run(std::move(work));  // cancelled at a stop: the pool still closes them
+}
+
+}  // namespace
+
+// Removes the compacted segments whose copies are on disk. The unlinks happen here, in order; the last close of a
+// removed segment frees its blocks and page cache, which took 4-8 ms on the project's VM for a 10 MiB segment (a
+// roll every ~0.1-0.4 s at 4 KiB bodies), every connection of the loop stalled meanwhile: it goes to the pool.
+void QueueCore::remove_compacted(std::uint64_t synced) {
+  binlog_->remove_compacted(synced);
+  std::vector<int> fds = binlog_->take_retired();
+  if (!fds.empty()) loop_->spawn(close_on_pool(std::move(fds)));
+}
+
 void QueueCore::release_synced() {
   while (!in_flight_.empty() && in_flight_.front().done) {
     const InFlight f = in_flight_.front();
     in_flight_.pop_front();
-    if (f.ok) binlog_->remove_compacted(f.batch);
+    if (f.ok) remove_compacted(f.batch);
     release_waiters(f.batch, f.ok);
   }
 }
@@ -596,7 +604,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
           if (!synced) break;
           last_sync = loop.now_ns();
           unsynced = false;
-          core->binlog_->remove_compacted();
+          core->remove_compacted(core->binlog_->written());
           continue;
         }
         woke = r;
@@ -616,10 +624,10 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
         if (!synced) break;
         last_sync = loop.now_ns();
         unsynced = false;
-        core->binlog_->remove_compacted();
+        core->remove_compacted(core->binlog_->written());
       }
     } else if (ok) {
-      core->binlog_->remove_compacted();
+      core->remove_compacted(core->binlog_->written());
     }
     core->release_waiters(batch, ok);
   }
@@ -628,7 +636,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
   core->stopping_ = true;
   bool ok = true;
   if (core->binlog_->has_pending()) ok = core->binlog_->write_pending(loop.now_ns(), wall_now_ns()).ok();
-  ok = sync_all(core->binlog_->all_fds()) && ok;
+  ok = fdatasync_all(core->binlog_->all_fds()) == 0 && ok;  // blocking: the loop is stopping
   core->in_flight_.clear();
   core->done_seq_ = core->binlog_->appended();
   for (const Waiter& w : core->waiters_) {

@@ -154,6 +154,7 @@ class QueueCore final : public queue::WaitListener, public std::enable_shared_fr
   void commit_pending();
   void commit_at_this_turn_end();  // queues commit_at_turn_end once per turn
   void release_synced();  // the replies of the finished syncs at the front of in_flight_, in batch order
+  void remove_compacted(std::uint64_t synced);  // Binlog::remove_compacted, the descriptors closed on the pool
   std::size_t syncs_in_flight_limit() const noexcept;
   static Task<void> sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds);
   // Every reply waiting for a record up to `batch` goes out (INTERNAL_ERROR when !ok).

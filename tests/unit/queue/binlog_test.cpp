@@ -296,6 +296,36 @@ TEST_F(BinlogTest, a_compacted_segment_stays_until_the_batch_with_its_copies_is_
   EXPECT_GT(log->stats().oldest_index, oldest);
 }
 
+// The last close of a removed 10 MiB segment frees its blocks (4-8 ms on the project's VM): the segment is unlinked
+// at once, in order, and its descriptor is handed to the caller to close off the loop (fsync8, issue 11).
+TEST_F(BinlogTest, a_removed_segment_is_unlinked_at_once_and_its_descriptor_left_to_the_caller) {
+  const BinlogOptions o = compaction_options();
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report, o);
+  Session& c = q.open_session();
+  put_long_lived_jobs(q, c, now);
+  const std::string body(1000, 'x');
+  while (log->stats().records_migrated == 0) {
+    std::uint64_t id = q.put(c, 0, 0, 60, body, now).id;
+    ASSERT_TRUE(q.delete_job(c, id));
+    flush(*log);
+    ASSERT_LT(log->stats().current_index, 100u) << "no compaction";
+  }
+  const std::size_t files_before = segments().size();
+  EXPECT_TRUE(log->take_retired().empty());
+  flush(*log);
+  log->remove_compacted(log->written());
+  EXPECT_EQ(segments().size(), files_before - 1);
+  std::vector<int> retired = log->take_retired();
+  ASSERT_EQ(retired.size(), 1u);
+  struct stat st{};
+  ASSERT_EQ(::fstat(retired[0], &st), 0) << "still open: closing it is the caller's";
+  EXPECT_EQ(st.st_nlink, 0u);
+  EXPECT_TRUE(log->take_retired().empty());
+  ::close(retired[0]);
+}
+
 // A small tmpfs stands for a full disk (skipped where mounting is not allowed).
 TEST_F(BinlogTest, a_full_disk_refuses_puts_and_keeps_every_acknowledged_change) {
   if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";

@@ -78,5 +78,18 @@ TEST_P(FileSyncTest, a_task_cancelled_before_it_syncs_reports_cancelled) {
 
 RINGLET_BOTH_BACKENDS(FileSyncTest);
 
+// The blocking form needs no loop: the pool's side of sync_file_data on epoll and a stopping queue's last sync.
+TEST(FdatasyncAllTest, every_file_is_synced_and_the_first_error_is_reported) {
+  TempFile a;
+  TempFile b;
+  EXPECT_EQ(fdatasync_all({a.fd, b.fd}), 0);
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+  EXPECT_EQ(fdatasync_all({a.fd, pipe_fds[0], -1, b.fd}), EINVAL);  // the pipe's EINVAL, not the -1's EBADF
+  EXPECT_EQ(fdatasync_all({-1, pipe_fds[0]}), EBADF);
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+}
+
 }  // namespace
 }  // namespace ringlet
