@@ -411,14 +411,17 @@ TEST_P(ProxyTest, sigterm_stops_accepting_and_lets_a_transfer_in_flight_finish) 
 
 TEST_P(ProxyTest, the_idle_timeout_closes_a_silent_connection_but_not_a_busy_one) {
   TestBackend backend = TestBackend::listen_on("127.0.0.1:0");
-  start_proxy({backend.endpoint.text}, {"--idle-timeout", "0.5"});
+  // The timeout is 15 times the busy connection's gap: only a stall of the machine over 1.4 s (a hang, not a busy CI
+  // host) can close the busy connection. With 0.5 s it failed once on both backends at once, on a machine loaded
+  // with builds and a flood test.
+  start_proxy({backend.endpoint.text}, {"--idle-timeout", "1.5"});
   Fd busy_client = connect_now(endpoint_);
   Fd busy_server = backend.accept_one();
   Fd idle_client = connect_now(endpoint_);
   Fd idle_server = backend.accept_one();
   ASSERT_TRUE(busy_server.valid() && idle_server.valid());
-  // One direction only, a byte every 100 ms for 1.5 s: three idle timeouts' worth, never idle for one.
-  for (int i = 0; i < 15; ++i) {
+  // One direction only, a byte every 100 ms for 4.5 s: three idle timeouts' worth, never idle for one.
+  for (int i = 0; i < 45; ++i) {
     ASSERT_TRUE(send_all(busy_server.get(), "b"));
     ASSERT_EQ(read_for(busy_client.get(), 1, 5s), "b") << "the busy connection was closed at " << i;
     std::this_thread::sleep_for(100ms);
