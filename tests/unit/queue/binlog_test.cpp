@@ -43,6 +43,18 @@ class BinlogTest : public ::testing::Test {
     return out;
   }
 
+  // Puts and deletes short-lived jobs, one flush each, until a write finds the log too big and appends the live
+  // jobs' copies (the first compaction).
+  void stream_jobs_until_a_compaction(Binlog& log, QueueState& q, Session& c) {
+    const std::string body(1000, 'x');
+    while (log.stats().records_migrated == 0) {
+      std::uint64_t id = q.put(c, 0, 0, 60, body, now).id;
+      ASSERT_TRUE(q.delete_job(c, id));
+      flush(log);
+      ASSERT_LT(log.stats().current_index, 100u) << "no compaction";
+    }
+  }
+
   std::string dir_;
   std::int64_t now = 1000 * s;
 };
@@ -279,13 +291,7 @@ TEST_F(BinlogTest, a_compacted_segment_stays_until_the_batch_with_its_copies_is_
   auto log = open(q, report, o);
   Session& c = q.open_session();
   put_long_lived_jobs(q, c, now);
-  const std::string body(1000, 'x');
-  while (log->stats().records_migrated == 0) {  // the copies are appended by the write that found the log too big
-    std::uint64_t id = q.put(c, 0, 0, 60, body, now).id;
-    ASSERT_TRUE(q.delete_job(c, id));
-    flush(*log);
-    ASSERT_LT(log->stats().current_index, 100u) << "no compaction";
-  }
+  ASSERT_NO_FATAL_FAILURE(stream_jobs_until_a_compaction(*log, q, c));
   const std::uint64_t oldest = log->stats().oldest_index;
   const std::uint64_t before = log->written();
   flush(*log);  // writes the copies: their batch ends at written()
@@ -305,13 +311,7 @@ TEST_F(BinlogTest, a_removed_segment_is_unlinked_at_once_and_its_descriptor_left
   auto log = open(q, report, o);
   Session& c = q.open_session();
   put_long_lived_jobs(q, c, now);
-  const std::string body(1000, 'x');
-  while (log->stats().records_migrated == 0) {
-    std::uint64_t id = q.put(c, 0, 0, 60, body, now).id;
-    ASSERT_TRUE(q.delete_job(c, id));
-    flush(*log);
-    ASSERT_LT(log->stats().current_index, 100u) << "no compaction";
-  }
+  ASSERT_NO_FATAL_FAILURE(stream_jobs_until_a_compaction(*log, q, c));
   const std::size_t files_before = segments().size();
   EXPECT_TRUE(log->take_retired().empty());
   flush(*log);
