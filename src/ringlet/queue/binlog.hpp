@@ -103,10 +103,13 @@ class Binlog final : public Journal {
   bool has_pending() const noexcept { return !pending_.empty(); }
   bool failed() const noexcept { return failed_; }
 
-  // Writes the pending batch to the segment files (page cache) and compacts when due. Returns the descriptors the
-  // batch touched (to sync for --fsync always). Updates the clock offset used for deadlines.
+  // Writes the pending batch to the segment files (page cache) and compacts when due. Returns the descriptors to
+  // sync for --fsync always: the segments the batch touched, plus, after a segment start, the new segment and the
+  // directory (a record there is durable only once its file's header and name are: start_segment). Updates the
+  // clock offset used for deadlines. Finished segments' tails wait in take_trims.
   Result<std::vector<int>> write_pending(std::int64_t mono_now, std::int64_t wall_now);
-  // Descriptors of every open segment (a timed sync covers whatever was written since the last one).
+  // Descriptors of every open segment and of the directory (a timed sync covers whatever was written since the last
+  // one, names of new segments included).
   std::vector<int> all_fds() const;
   // Segments whose live jobs have been copied forward: removes those whose copies are on disk, i.e. were written
   // by a write_pending whose batch ended at or before `synced` (a record seq: what the last finished sync covered).
@@ -116,6 +119,14 @@ class Binlog final : public Journal {
   // Descriptors of segments remove_compacted has unlinked, for the caller to close where a slow close does not
   // hurt (the server: on the blocking pool). Those not taken are closed by the destructor.
   std::vector<int> take_retired();
+  // A finished segment's preallocated rest, to give back where a slow ftruncate does not hurt (the server: on the
+  // blocking pool): run() truncates the file to `size` and closes `fd`, a descriptor of its own (a dup).
+  struct Trim {
+    int fd;
+    std::uint64_t size;
+    void run() const noexcept;
+  };
+  std::vector<Trim> take_trims();
 
   BinlogStats stats() const;
   const std::string& dir() const noexcept { return dir_; }
@@ -167,6 +178,10 @@ class Binlog final : public Journal {
   std::vector<std::uint64_t> compacted_;  // copied forward, waiting for the copies to be written
   std::vector<Removable> removable_;      // copies written: remove once their batch is synced
   std::vector<int> retired_;              // descriptors of unlinked segments, not yet closed (take_retired)
+  std::vector<Trim> trims_;               // finished segments' tails, not yet given back (take_trims)
+  std::vector<std::uint64_t> unsynced_starts_;  // segments started since the last write_pending (start_segment)
+  std::uint64_t highest_seq_ = 0;         // the highest segment seq in the directory: new segments go above it
+  int dir_fd_ = -1;                       // the directory, synced after a segment start
   std::int64_t wall_minus_mono_ = 0;
   bool failed_ = false;
   bool compacting_ = false;
