@@ -10,9 +10,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <csignal>
 #include <ctime>
+#include <utility>
 
 #include "ringlet/base/log.hpp"
 #include "ringlet/proto/beanstalk/reply.hpp"
@@ -590,6 +592,10 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
   const queue::BinlogOptions& o = core->options_.binlog;
   std::int64_t last_sync = loop.now_ns();
   bool unsynced = false;
+  // --fsync MS: every file written since the last sync (segments and, after a segment start, the directory), not
+  // only the last batch's: a batch written before a roll may sit in the old segment, and the new segment's name
+  // and header ride on the sync after their start (queue::Binlog::write_pending).
+  std::vector<int> unsynced_fds;
   for (;;) {
     if (o.fsync == queue::FsyncMode::always) {
       // The turn-end hook and the sync tasks do the work (commit_pending); this task only waits for the stop.
@@ -608,6 +614,7 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
           if (!synced) break;
           last_sync = loop.now_ns();
           unsynced = false;
+          unsynced_fds.clear();
           core->remove_compacted(core->binlog_->written());
           continue;
         }
@@ -623,8 +630,11 @@ Task<void> QueueCore::commit_loop(std::shared_ptr<QueueCore> self) {
     bool ok = fds.ok();
     if (ok && o.fsync == queue::FsyncMode::interval) {
       unsynced = true;
+      for (int fd : *fds) {
+        if (std::find(unsynced_fds.begin(), unsynced_fds.end(), fd) == unsynced_fds.end()) unsynced_fds.push_back(fd);
+      }
       if (loop.now_ns() - last_sync >= o.fsync_interval_ns) {
-        Result<bool> synced = co_await core->sync_files(std::move(*fds));
+        Result<bool> synced = co_await core->sync_files(std::exchange(unsynced_fds, {}));
         if (!synced) break;
         last_sync = loop.now_ns();
         unsynced = false;
