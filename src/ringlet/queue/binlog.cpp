@@ -202,6 +202,8 @@ Status Binlog::replay(std::int64_t mono_now, std::int64_t wall_now, ReplayReport
   }
   ::closedir(d);
   std::sort(seqs.begin(), seqs.end());
+  // New segments go above every name in the directory, even one that cannot be read or has a bad header.
+  if (!seqs.empty()) highest_seq_ = seqs.back();
   std::string data;
   std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint32_t>> latest;  // id -> (segment, bytes)
   for (std::size_t i = 0; i < seqs.size(); ++i) {
@@ -220,9 +222,9 @@ Status Binlog::replay(std::int64_t mono_now, std::int64_t wall_now, ReplayReport
       report.problems.push_back(fmt::format("{}: a segment whose start was cut short (no header): removed", path));
       ::close(fd);
       ::unlink(path.c_str());
+      highest_seq_ = i > 0 ? seqs[i - 1] : 0;
       break;
     }
-    highest_seq_ = seq;  // a segment with a bad header stays, and the next one goes above it
     Reader head(std::string_view(data).substr(0, std::min(data.size(), kHeaderSize)));
     std::string_view magic = head.bytes(kMagic.size());
     const auto version = head.get<std::uint32_t>();

@@ -440,6 +440,34 @@ TEST_F(BinlogTest, a_last_segment_whose_header_never_reached_the_disk_is_removed
   }
 }
 
+// A last segment with a damaged (not zero) header is left for a human, and the new segment goes above it instead of
+// colliding with its name (before, the start failed with EEXIST).
+TEST_F(BinlogTest, a_last_segment_with_a_damaged_header_is_skipped_and_the_log_starts_above_it) {
+  {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report);
+    Session& c = q.open_session();
+    q.put(c, 0, 0, 60, "kept", now);
+    flush(*log);
+  }
+  const std::string damaged = dir_ + "/binlog.00000000000000000002";
+  int fd = ::open(damaged.c_str(), O_RDWR | O_CREAT | O_EXCL, 0640);
+  ASSERT_GE(fd, 0);
+  const std::string garbage(64, 'g');
+  ASSERT_EQ(::write(fd, garbage.data(), garbage.size()), static_cast<ssize_t>(garbage.size()));
+  ::close(fd);
+  QueueState q;
+  ReplayReport report;
+  auto log = open(q, report);
+  ASSERT_NE(log, nullptr);
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_NE(report.problems[0].find("bad header"), std::string::npos) << report.problems[0];
+  EXPECT_EQ(q.job_count(), 1u);
+  EXPECT_EQ(log->stats().current_index, 3u);
+  EXPECT_TRUE(std::filesystem::exists(damaged)) << "left for a human";
+}
+
 // A small tmpfs stands for a full disk (skipped where mounting is not allowed).
 TEST_F(BinlogTest, a_full_disk_refuses_puts_and_keeps_every_acknowledged_change) {
   if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
