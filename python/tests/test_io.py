@@ -1182,3 +1182,36 @@ def test_a_transport_that_reads_big_sends_its_replies_at_once_issue_13(loop):
         b.close()
     assert echoed == messages
     assert held == [0] * len(held) and len(held) >= len(messages)
+
+
+def test_the_transport_state_read_on_every_message_lives_in_slots_that_asyncio_assignments_reach_issue_13(
+        loop, family, tmp_path):
+    # The C paths read the transport's state at the slots' offsets instead of looking names up in its __dict__
+    # (python/src/transport.cpp, "the transport's state, in slots"): no hot name may land in the __dict__, and what
+    # asyncio's inherited Python code assigns (set_protocol, write_eof, close) must be what the C paths then see.
+    hot = {"_conn_lost", "_protocol", "_sock_fd", "_buffer", "_eof", "_empty_waiter", "_closing", "_ringlet_rx",
+           "_ringlet_rx_end", "_ringlet_rx_big"}
+
+    async def main():
+        server, transport, peer = await collecting_pair(loop, family, tmp_path)
+        in_dict = hot & vars(transport).keys() | hot & vars(peer.transport).keys()
+        successor = Collect()
+        peer.transport.set_protocol(successor)  # asyncio's set_protocol assigns _protocol
+        transport.write(b"to the successor")
+        while bytes(successor.data) != b"to the successor":
+            await asyncio.sleep(0.001)
+        before = bytes(peer.data)
+        transport.write_eof()  # asyncio's write_eof assigns _eof
+        with pytest.raises(RuntimeError, match="after write_eof"):
+            transport.write(b"late")
+        assert await successor.eof == b"to the successor"
+        transport.close()  # asyncio's close assigns _closing
+        closing = transport.is_closing()
+        server.close()
+        await server.wait_closed()
+        return in_dict, before, closing
+
+    in_dict, before, closing = run(loop, main())
+    assert in_dict == set()
+    assert before == b""
+    assert closing is True
