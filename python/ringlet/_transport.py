@@ -24,9 +24,8 @@ class SocketTransport(selector_events._SelectorSocketTransport):
 
     _read_ready = _core._instancemethod(_core._transport_read_ready)
     _write_ready = _core._instancemethod(_core._transport_write_ready)
-    write = _core._instancemethod(_core._transport_write)
-    writelines = _core._instancemethod(_core._transport_writelines)
-    is_closing = _core._instancemethod(_core._transport_is_closing)
+    # write, writelines and is_closing are C method descriptors, which _core._set_transport_class (below) installs:
+    # calling one makes no bound method object (an instancemethod's call made one per write).
 
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
         # On io_uring the loop receives ahead for the transport (python/src/transport.hpp): bytes, and the end of

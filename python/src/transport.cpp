@@ -267,6 +267,8 @@ int not_a_transport(PyObject* self) {
   return -1;
 }
 
+bool install_methods(PyTypeObject* cls);
+
 // _core._set_transport_class(cls): finds each field's slot in cls (a member descriptor of an object slot).
 PyObject* set_transport_class(PyObject*, PyObject* cls) {
   if (!PyType_Check(cls)) return PyErr_Format(PyExc_TypeError, "a class is required");
@@ -282,6 +284,7 @@ PyObject* set_transport_class(PyObject*, PyObject* cls) {
     Py_DECREF(d);
     if (!slot) return PyErr_Format(PyExc_TypeError, "%U is not an object slot of the transport class", f->name);
   }
+  if (!install_methods(reinterpret_cast<PyTypeObject*>(cls))) return nullptr;
   Py_INCREF(cls);
   Py_XSETREF(g_transport_type, reinterpret_cast<PyTypeObject*>(cls));
   Py_RETURN_NONE;
@@ -917,23 +920,22 @@ done:
   return result;
 }
 
-// transport.write(data)
-PyObject* transport_write(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 2) return PyErr_Format(PyExc_TypeError, "write() takes exactly one argument");
-  if (!is_transport(args[0])) return not_a_transport(args[0]), nullptr;
+// transport.write(data). write, writelines and is_closing are method descriptors of SocketTransport
+// (set_transport_class): the interpreter calls them with `self` apart, and a call from Python code
+// (`self.transport.write(data)`) makes no bound method object, which an instancemethod made on every call.
+PyObject* transport_write(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "write() takes exactly one argument");
   Py_ssize_t length = 0;
-  int go = check_writable(args[0], args[1], length);
+  int go = check_writable(self, args[0], length);
   if (go < 0) return nullptr;
   if (go == 0) Py_RETURN_NONE;
-  return write_impl(args[0], args + 1, 1);
+  return write_impl(self, args, 1);
 }
 
 // transport.writelines(list_of_data): everything is queued first, then one sendmsg takes as much as it can.
-PyObject* transport_writelines(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 2) return PyErr_Format(PyExc_TypeError, "writelines() takes exactly one argument");
-  if (!is_transport(args[0])) return not_a_transport(args[0]), nullptr;
-  PyObject* self = args[0];
-  PyObject* seq = PySequence_Fast(args[1], "writelines() argument must be iterable");
+PyObject* transport_writelines(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "writelines() takes exactly one argument");
+  PyObject* seq = PySequence_Fast(args[0], "writelines() argument must be iterable");
   if (seq == nullptr) return nullptr;
   Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
   PyObject** items = PySequence_Fast_ITEMS(seq);
@@ -1033,10 +1035,8 @@ done:
 }
 
 // transport.is_closing(): StreamWriter.drain() asks it on every call.
-PyObject* transport_is_closing(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "is_closing() takes no arguments");
-  if (!is_transport(args[0])) return not_a_transport(args[0]), nullptr;
-  int closing = attr_true(args[0], fields.closing);
+PyObject* transport_is_closing(PyObject* self, PyObject*) {
+  int closing = attr_true(self, fields.closing);
   if (closing < 0) return nullptr;
   return Py_NewRef(closing ? Py_True : Py_False);
 }
@@ -1048,17 +1048,31 @@ PyObject* set_buffered_protocol(PyObject*, PyObject* cls) {
   Py_RETURN_NONE;
 }
 
+// Installed on SocketTransport as method descriptors by set_transport_class (transport_write says why).
+PyMethodDef transport_methods[] = {
+    {"write", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write)), METH_FASTCALL,
+     "Send data: at once, or with the loop's next wait, or queued until the socket takes it."},
+    {"writelines", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_writelines)), METH_FASTCALL,
+     "Send every item of a list of bytes-like objects, as write() does their concatenation."},
+    {"is_closing", transport_is_closing, METH_NOARGS, "Whether the transport is closing or closed."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+bool install_methods(PyTypeObject* cls) {
+  for (PyMethodDef* def = transport_methods; def->ml_name != nullptr; ++def) {
+    PyObject* descr = PyDescr_NewMethod(cls, def);
+    int rc = descr != nullptr ? PyObject_SetAttrString(reinterpret_cast<PyObject*>(cls), def->ml_name, descr) : -1;
+    Py_XDECREF(descr);
+    if (rc < 0) return false;
+  }
+  return true;
+}
+
 PyMethodDef transport_functions[] = {
     {"_transport_read_ready", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_read_ready)),
      METH_FASTCALL, "SocketTransport._read_ready"},
-    {"_transport_write", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write)),
-     METH_FASTCALL, "SocketTransport.write"},
-    {"_transport_writelines", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_writelines)),
-     METH_FASTCALL, "SocketTransport.writelines"},
     {"_transport_write_ready", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write_ready)),
      METH_FASTCALL, "SocketTransport._write_ready"},
-    {"_transport_is_closing", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_is_closing)),
-     METH_FASTCALL, "SocketTransport.is_closing"},
     {"_instancemethod", instancemethod, METH_O, "Make a C function bind like a method."},
     {"_set_buffered_protocol", set_buffered_protocol, METH_O, "Tell the core which class is BufferedProtocol."},
     {"_set_transport_class", set_transport_class, METH_O, "Tell the core where SocketTransport's slots are."},

@@ -1189,6 +1189,8 @@ def test_the_transport_state_read_on_every_message_lives_in_slots_that_asyncio_a
     # The C paths read the transport's state at the slots' offsets instead of looking names up in its __dict__
     # (python/src/transport.cpp, "the transport's state, in slots"): no hot name may land in the __dict__, and what
     # asyncio's inherited Python code assigns (set_protocol, write_eof, close) must be what the C paths then see.
+    import ringlet._transport
+
     hot = {"_conn_lost", "_protocol", "_sock_fd", "_buffer", "_eof", "_empty_waiter", "_closing", "_ringlet_rx",
            "_ringlet_rx_end", "_ringlet_rx_big"}
 
@@ -1215,3 +1217,9 @@ def test_the_transport_state_read_on_every_message_lives_in_slots_that_asyncio_a
     assert in_dict == set()
     assert before == b""
     assert closing is True
+    # write, writelines and is_closing are method descriptors: a call makes no bound method, and the type is checked.
+    cls = ringlet._transport.SocketTransport
+    assert {type(cls.__dict__[name]).__name__ for name in ("write", "writelines", "is_closing")} == {"method_descriptor"}
+    with pytest.raises(TypeError):
+        cls.write(object(), b"x")
+
