@@ -349,6 +349,28 @@ PyObject* call_method2(PyObject* self, PyObject* name, PyObject* a1, PyObject* a
   return PyObject_VectorcallMethod(name, a, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
 }
 
+// isinstance(protocol, asyncio.BufferedProtocol), asked on every read. For a protocol that is not one, isinstance
+// also looks up protocol.__class__ (~190 instructions a message); the answer for the last such class is
+// remembered while its version tag (which changes with its bases or attributes) stays and its __class__ is
+// object's own, so that the instance's type is all isinstance would have looked at.
+int is_buffered_protocol(PyObject* protocol) {
+  static PyTypeObject* plain_type = nullptr;  // strong: a freed type's address must not match a new one
+  static unsigned int plain_tag = 0;
+  PyTypeObject* t = Py_TYPE(protocol);
+  if (t == plain_type && t->tp_version_tag == plain_tag) return 0;
+  int buffered = PyObject_IsInstance(protocol, g_buffered_protocol);
+  if (buffered != 0) return buffered;
+  static PyObject* class_name = PyUnicode_InternFromString("__class__");
+  static PyObject* object_class = class_name != nullptr ? _PyType_Lookup(&PyBaseObject_Type, class_name) : nullptr;
+  if (object_class != nullptr && t->tp_getattro == PyObject_GenericGetAttr &&
+      _PyType_Lookup(t, class_name) == object_class && t->tp_version_tag != 0) {
+    Py_INCREF(t);
+    Py_XSETREF(plain_type, t);
+    plain_tag = t->tp_version_tag;
+  }
+  return 0;
+}
+
 // The pending exception goes to self._fatal_error(exc, message), as asyncio's transport does in its `except
 // BaseException` arms. SystemExit and KeyboardInterrupt stay set and propagate. Returns 0 or -1.
 int fatal_from_pending(PyObject* self, const char* message) {
@@ -668,7 +690,7 @@ PyObject* transport_read_ready(PyObject*, PyObject* const* args, Py_ssize_t narg
   if (fd < 0) return PyErr_Occurred() ? nullptr : Py_NewRef(Py_None);
   PyObject* protocol = field_get(self, fields.protocol);
   if (protocol == nullptr) return nullptr;
-  int buffered = PyObject_IsInstance(protocol, g_buffered_protocol);
+  int buffered = is_buffered_protocol(protocol);
   PyObject* r = buffered < 0 ? nullptr : deliver_received(self, protocol, buffered, fd);
   if (r == Py_False) {  // nothing received ahead: readiness, read now
     r = buffered > 0 ? read_into_protocol_buffer(self, protocol, fd) : read_into_bytes(self, protocol, fd);
@@ -1090,7 +1112,7 @@ PyObject* receive_ahead_transport(PyObject* callback) {
     PyErr_Clear();
     return nullptr;
   }
-  int buffered = PyObject_IsInstance(protocol, g_buffered_protocol);
+  int buffered = is_buffered_protocol(protocol);
   Py_DECREF(protocol);
   if (buffered != 0) {
     PyErr_Clear();

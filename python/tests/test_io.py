@@ -1223,3 +1223,56 @@ def test_the_transport_state_read_on_every_message_lives_in_slots_that_asyncio_a
     with pytest.raises(TypeError):
         cls.write(object(), b"x")
 
+
+class PlainThenBuffered(asyncio.Protocol):
+    def __init__(self):
+        self.plain = bytearray()
+        self.buffered = bytearray()
+        self.buffer = bytearray(64)
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.plain += data
+
+    def get_buffer(self, sizehint):
+        return self.buffer
+
+    def buffer_updated(self, nbytes):
+        self.buffered += self.buffer[:nbytes]
+
+
+@pytest.mark.parametrize("how", ["class", "bases"])
+def test_a_protocol_that_becomes_a_buffered_protocol_gets_its_next_bytes_through_get_buffer_issue_13(loop, how):
+    # The transport remembers that a protocol class is not a BufferedProtocol (transport.cpp, is_buffered_protocol);
+    # a protocol given another class, or a class given other bases, must be asked again.
+    class Plain(PlainThenBuffered):
+        pass
+
+    class Buffered(PlainThenBuffered, asyncio.BufferedProtocol):
+        pass
+
+    a, b = socket.socketpair()
+    b.setblocking(False)
+
+    async def main():
+        transport, proto = await loop.create_connection(Plain, sock=a)
+        await loop.sock_sendall(b, b"plain")
+        while bytes(proto.plain) != b"plain":
+            await asyncio.sleep(0.001)
+        if how == "class":
+            proto.__class__ = Buffered
+        else:
+            Plain.__bases__ = (PlainThenBuffered, asyncio.BufferedProtocol)
+        await loop.sock_sendall(b, b"buffered")
+        while bytes(proto.buffered) != b"buffered":
+            await asyncio.sleep(0.001)
+        transport.close()
+        await asyncio.sleep(0)
+        return bytes(proto.plain)
+
+    try:
+        assert run(loop, main()) == b"plain"
+    finally:
+        b.close()
