@@ -262,9 +262,8 @@ bool is_transport(PyObject* self) noexcept {
   return g_transport_type != nullptr && PyObject_TypeCheck(self, g_transport_type);
 }
 
-int not_a_transport(PyObject* self) {
-  PyErr_Format(PyExc_TypeError, "ringlet transport method called on '%.100s'", Py_TYPE(self)->tp_name);
-  return -1;
+PyObject* not_a_transport(PyObject* self) {
+  return PyErr_Format(PyExc_TypeError, "ringlet transport method called on '%.100s'", Py_TYPE(self)->tp_name);
 }
 
 bool install_methods(PyTypeObject* cls);
@@ -680,7 +679,7 @@ PyObject* deliver_received(PyObject* self, PyObject* protocol, int buffered, int
 PyObject* transport_read_ready(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs != 1) return PyErr_Format(PyExc_TypeError, "_read_ready() takes no arguments");
   PyObject* self = args[0];
-  if (!is_transport(self)) return not_a_transport(self), nullptr;
+  if (!is_transport(self)) return not_a_transport(self);
   int lost = attr_true(self, fields.conn_lost);
   if (lost != 0) {
     if (lost < 0) return nullptr;
@@ -977,7 +976,7 @@ PyObject* transport_writelines(PyObject* self, PyObject* const* args, Py_ssize_t
 PyObject* transport_write_ready(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs != 1) return PyErr_Format(PyExc_TypeError, "_write_ready() takes no arguments");
   PyObject* self = args[0];
-  if (!is_transport(self)) return not_a_transport(self), nullptr;
+  if (!is_transport(self)) return not_a_transport(self);
   int lost = attr_true(self, fields.conn_lost);
   if (lost != 0) {
     if (lost < 0) return nullptr;

@@ -1222,6 +1222,8 @@ def test_the_transport_state_read_on_every_message_lives_in_slots_that_asyncio_a
     assert {type(cls.__dict__[name]).__name__ for name in ("write", "writelines", "is_closing")} == {"method_descriptor"}
     with pytest.raises(TypeError):
         cls.write(object(), b"x")
+    with pytest.raises(TypeError, match="ringlet transport method called on 'object'"):
+        cls._read_ready(object())  # an instancemethod checks no type: the C function does
 
 
 class PlainThenBuffered(asyncio.Protocol):
