@@ -16,11 +16,16 @@ from . import _core
 
 
 class SocketTransport(selector_events._SelectorSocketTransport):
+    # What the C functions read or write on every message lives in slots, which they access at fixed offsets instead
+    # of looking the names up in the instance dictionary (python/src/transport.cpp, "the transport's state, in
+    # slots"). asyncio's inherited methods assign them as usual: the slots' descriptors take the assignments.
+    __slots__ = ("_conn_lost", "_protocol", "_sock_fd", "_buffer", "_eof", "_empty_waiter", "_closing",
+                 "_ringlet_rx", "_ringlet_rx_end", "_ringlet_rx_big")
+
     _read_ready = _core._instancemethod(_core._transport_read_ready)
     _write_ready = _core._instancemethod(_core._transport_write_ready)
-    write = _core._instancemethod(_core._transport_write)
-    writelines = _core._instancemethod(_core._transport_writelines)
-    is_closing = _core._instancemethod(_core._transport_is_closing)
+    # write, writelines and is_closing are C method descriptors, which _core._set_transport_class (below) installs:
+    # calling one makes no bound method object (an instancemethod's call made one per write).
 
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None):
         # On io_uring the loop receives ahead for the transport (python/src/transport.hpp): bytes, and the end of
@@ -41,3 +46,6 @@ class SocketTransport(selector_events._SelectorSocketTransport):
         if self._conn_lost >= constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES:
             logger.warning("socket.send() raised exception.")
         self._conn_lost += 1
+
+
+_core._set_transport_class(SocketTransport)

@@ -29,6 +29,8 @@
 #include <deque>
 #include <memory>
 
+#include <structmember.h>
+
 #include "helpers.hpp"
 #include "loop_core.hpp"
 
@@ -203,10 +205,8 @@ PySequenceMethods chain_as_sequence = {chain_len};
 // ---- names ------------------------------------------------------------------------------------------------------
 
 struct Names {
-  PyObject *conn_lost, *protocol, *sock_fd, *buffer, *eof, *empty_waiter, *loop, *fatal_error, *on_eof,
-      *data_received, *get_buffer, *buffer_updated, *add_writer, *remove_writer, *maybe_pause,
-      *maybe_resume, *closing, *call_connection_lost, *write_after_lost, *max_size, *set_result, *set_exception,
-      *rx, *rx_end, *rx_big, *high_water, *protocol_paused;
+  PyObject *fatal_error, *on_eof, *data_received, *get_buffer, *buffer_updated, *add_writer, *remove_writer,
+      *maybe_pause, *maybe_resume, *call_connection_lost, *write_after_lost, *max_size, *set_result, *set_exception;
 };
 Names names;
 PyObject* g_buffered_protocol = nullptr;  // asyncio.BufferedProtocol
@@ -215,23 +215,93 @@ PyObject* g_write_ready_fn = nullptr;     // _core._transport_write_ready, Socke
 char* g_scratch = nullptr;
 PyObject* g_big_spare = nullptr;  // a kBigReadBytes bytes object no one else references (read_big_into_bytes)
 
+// ---- the transport's state, in slots ------------------------------------------------------------------------------
+
+// The attributes the per-message paths read and write are slots of SocketTransport (ringlet/_transport.py's
+// __slots__; _loop, _protocol_paused and _high_water are already slots of asyncio's _FlowControlMixin). asyncio's
+// inherited Python code assigns them through the slots' member descriptors as it would assign instance attributes,
+// and the functions here read and write the same object pointers at the slots' offsets, found once when the class
+// is registered (_set_transport_class): no dictionary lookup per access, where a PyObject_GetAttr each was ~17 per
+// echoed message (issue 13). A slot never assigned is NULL, which reads as the AttributeError getattr would raise.
+struct Field {
+  const char* text;
+  PyObject* name = nullptr;
+  Py_ssize_t offset = 0;
+};
+
+struct Fields {
+  Field conn_lost{"_conn_lost"}, protocol{"_protocol"}, sock_fd{"_sock_fd"}, buffer{"_buffer"}, eof{"_eof"},
+      empty_waiter{"_empty_waiter"}, loop{"_loop"}, closing{"_closing"}, protocol_paused{"_protocol_paused"},
+      high_water{"_high_water"}, rx{"_ringlet_rx"}, rx_end{"_ringlet_rx_end"}, rx_big{"_ringlet_rx_big"};
+};
+Fields fields;
+PyTypeObject* g_transport_type = nullptr;  // SocketTransport
+
+PyObject*& field_slot(PyObject* self, const Field& f) noexcept {
+  return *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(self) + f.offset);
+}
+
+// self.<f>: a borrowed reference, or nullptr with AttributeError when the slot was never assigned (or deleted).
+PyObject* field_peek(PyObject* self, const Field& f) {
+  PyObject* v = field_slot(self, f);
+  if (v == nullptr) PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%U'", Py_TYPE(self)->tp_name, f.name);
+  return v;
+}
+
+// self.<f> as a new reference: for values used across a Python call, which may assign the slot meanwhile.
+PyObject* field_get(PyObject* self, const Field& f) { return Py_XNewRef(field_peek(self, f)); }
+
+// self.<f> = value. The old value is released after the store, as the member descriptor does.
+void field_set(PyObject* self, const Field& f, PyObject* value) noexcept {
+  Py_XSETREF(field_slot(self, f), Py_NewRef(value));
+}
+
+// Whether `self` has the slots' layout: the functions below are bound as SocketTransport's methods, but nothing
+// stops a caller from passing another object.
+bool is_transport(PyObject* self) noexcept {
+  return g_transport_type != nullptr && PyObject_TypeCheck(self, g_transport_type);
+}
+
+PyObject* not_a_transport(PyObject* self) {
+  return PyErr_Format(PyExc_TypeError, "ringlet transport method called on '%.100s'", Py_TYPE(self)->tp_name);
+}
+
+bool install_methods(PyTypeObject* cls);
+
+// _core._set_transport_class(cls): finds each field's slot in cls (a member descriptor of an object slot).
+PyObject* set_transport_class(PyObject*, PyObject* cls) {
+  if (!PyType_Check(cls)) return PyErr_Format(PyExc_TypeError, "a class is required");
+  for (Field* f : {&fields.conn_lost, &fields.protocol, &fields.sock_fd, &fields.buffer, &fields.eof,
+                   &fields.empty_waiter, &fields.loop, &fields.closing, &fields.protocol_paused, &fields.high_water,
+                   &fields.rx, &fields.rx_end, &fields.rx_big}) {
+    if (f->name == nullptr && (f->name = PyUnicode_InternFromString(f->text)) == nullptr) return nullptr;
+    PyObject* d = PyObject_GetAttr(cls, f->name);
+    if (d == nullptr) return nullptr;
+    bool slot = Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+                reinterpret_cast<PyMemberDescrObject*>(d)->d_member->type == T_OBJECT_EX;
+    if (slot) f->offset = reinterpret_cast<PyMemberDescrObject*>(d)->d_member->offset;
+    Py_DECREF(d);
+    if (!slot) return PyErr_Format(PyExc_TypeError, "%U is not an object slot of the transport class", f->name);
+  }
+  if (!install_methods(reinterpret_cast<PyTypeObject*>(cls))) return nullptr;
+  Py_INCREF(cls);
+  Py_XSETREF(g_transport_type, reinterpret_cast<PyTypeObject*>(cls));
+  Py_RETURN_NONE;
+}
+
 bool init_names() {
   struct {
     PyObject** slot;
     const char* text;
   } table[] = {
-      {&names.conn_lost, "_conn_lost"}, {&names.protocol, "_protocol"}, {&names.sock_fd, "_sock_fd"},
-      {&names.buffer, "_buffer"}, {&names.eof, "_eof"}, {&names.empty_waiter, "_empty_waiter"},
-      {&names.loop, "_loop"}, {&names.fatal_error, "_fatal_error"}, {&names.on_eof, "_read_ready__on_eof"},
+      {&names.fatal_error, "_fatal_error"}, {&names.on_eof, "_read_ready__on_eof"},
       {&names.data_received, "data_received"}, {&names.get_buffer, "get_buffer"},
       {&names.buffer_updated, "buffer_updated"}, {&names.add_writer, "_add_writer"},
       {&names.remove_writer, "_remove_writer"},
       {&names.maybe_pause, "_maybe_pause_protocol"}, {&names.maybe_resume, "_maybe_resume_protocol"},
-      {&names.closing, "_closing"}, {&names.call_connection_lost, "_call_connection_lost"},
+      {&names.call_connection_lost, "_call_connection_lost"},
       {&names.write_after_lost, "_write_after_lost"}, {&names.max_size, "max_size"},
       {&names.set_result, "set_result"}, {&names.set_exception, "set_exception"},
-      {&names.rx, "_ringlet_rx"}, {&names.rx_end, "_ringlet_rx_end"}, {&names.rx_big, "_ringlet_rx_big"},
-      {&names.high_water, "_high_water"}, {&names.protocol_paused, "_protocol_paused"},
   };
   for (auto& e : table) {
     *e.slot = PyUnicode_InternFromString(e.text);
@@ -242,32 +312,25 @@ bool init_names() {
 
 // ---- small helpers ----------------------------------------------------------------------------------------------
 
-// getattr(self, name) as a truth value; -1 on error.
-int attr_true(PyObject* self, PyObject* name) {
-  PyObject* v = PyObject_GetAttr(self, name);
-  if (v == nullptr) return -1;
-  int r = PyObject_IsTrue(v);
-  Py_DECREF(v);
-  return r;
+// self.<f> as a truth value; -1 on error.
+int attr_true(PyObject* self, const Field& f) {
+  PyObject* v = field_peek(self, f);
+  return v == nullptr ? -1 : PyObject_IsTrue(v);
 }
 
 int attr_fd(PyObject* self) {
-  PyObject* v = PyObject_GetAttr(self, names.sock_fd);
-  if (v == nullptr) return -1;
-  long fd = PyLong_AsLong(v);
-  Py_DECREF(v);
-  return static_cast<int>(fd);
+  PyObject* v = field_peek(self, fields.sock_fd);
+  return v == nullptr ? -1 : static_cast<int>(PyLong_AsLong(v));
 }
 
 WriteChainObject* attr_chain(PyObject* self) {
-  PyObject* v = PyObject_GetAttr(self, names.buffer);
+  PyObject* v = field_peek(self, fields.buffer);
   if (v == nullptr) return nullptr;
   if (!Py_IS_TYPE(v, &WriteChainType)) {
-    Py_DECREF(v);
     PyErr_SetString(PyExc_TypeError, "ringlet transport: _buffer is not a WriteChain");
     return nullptr;
   }
-  return reinterpret_cast<WriteChainObject*>(v);  // new reference
+  return reinterpret_cast<WriteChainObject*>(Py_NewRef(v));  // new reference
 }
 
 PyObject* call_method0(PyObject* self, PyObject* name) {
@@ -283,6 +346,28 @@ PyObject* call_method1(PyObject* self, PyObject* name, PyObject* arg) {
 PyObject* call_method2(PyObject* self, PyObject* name, PyObject* a1, PyObject* a2) {
   PyObject* a[] = {self, a1, a2};
   return PyObject_VectorcallMethod(name, a, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+}
+
+// isinstance(protocol, asyncio.BufferedProtocol), asked on every read. For a protocol that is not one, isinstance
+// also looks up protocol.__class__ (~190 instructions a message); the answer for the last such class is
+// remembered while its version tag (which changes with its bases or attributes) stays and its __class__ is
+// object's own, so that the instance's type is all isinstance would have looked at.
+int is_buffered_protocol(PyObject* protocol) {
+  static PyTypeObject* plain_type = nullptr;  // strong: a freed type's address must not match a new one
+  static unsigned int plain_tag = 0;
+  PyTypeObject* t = Py_TYPE(protocol);
+  if (t == plain_type && t->tp_version_tag == plain_tag) return 0;
+  int buffered = PyObject_IsInstance(protocol, g_buffered_protocol);
+  if (buffered != 0) return buffered;
+  static PyObject* class_name = PyUnicode_InternFromString("__class__");
+  static PyObject* object_class = class_name != nullptr ? _PyType_Lookup(&PyBaseObject_Type, class_name) : nullptr;
+  if (object_class != nullptr && t->tp_getattro == PyObject_GenericGetAttr &&
+      _PyType_Lookup(t, class_name) == object_class && t->tp_version_tag != 0) {
+    Py_INCREF(t);
+    Py_XSETREF(plain_type, t);
+    plain_tag = t->tp_version_tag;
+  }
+  return 0;
 }
 
 // The pending exception goes to self._fatal_error(exc, message), as asyncio's transport does in its `except
@@ -379,10 +464,11 @@ PyObject* deliver_bytes(PyObject* self, PyObject* protocol, PyObject* data) {
 // Keeps _ringlet_rx_big in step with the read just done (transport.hpp, kBigRead). Returns false on error.
 bool note_read_size(PyObject* self, Py_ssize_t n) {
   bool big = n >= kBigRead;
-  int was_big = attr_true(self, names.rx_big);
+  int was_big = attr_true(self, fields.rx_big);
   if (was_big < 0) return false;
   if (big == (was_big != 0)) return true;
-  return PyObject_SetAttr(self, names.rx_big, big ? Py_True : Py_False) == 0;
+  field_set(self, fields.rx_big, big ? Py_True : Py_False);
+  return true;
 }
 
 PyObject* read_big_into_bytes(PyObject* self, PyObject* protocol, int fd, Py_ssize_t max_size);
@@ -397,7 +483,7 @@ PyObject* read_big_into_bytes(PyObject* self, PyObject* protocol, int fd, Py_ssi
 // are dear: about 1.2 ms of CPU per message for that variant of this function, against 31-33 µs with the copy.
 PyObject* read_into_bytes(PyObject* self, PyObject* protocol, int fd) {
   Py_ssize_t max_size = transport_max_size(self);
-  int big = attr_true(self, names.rx_big);
+  int big = attr_true(self, fields.rx_big);
   if (big < 0) return nullptr;
   if (big > 0) return read_big_into_bytes(self, protocol, fd, max_size);
   if (g_scratch == nullptr) {
@@ -533,9 +619,9 @@ PyObject* received_into_bytes(PyObject* self, PyObject* protocol, PyObject* data
     // A reset comes after these bytes, and the socket reports it only once: keep it as a received end, for the
     // next _read_ready (an end of the stream needs no keeping: every later read sees it again).
     PyObject* code = PyLong_FromLong(err);
-    int rc = code != nullptr ? PyObject_SetAttr(self, names.rx_end, code) : -1;
+    if (code != nullptr) field_set(self, fields.rx_end, code);
     Py_XDECREF(code);
-    if (rc < 0) {
+    if (code == nullptr) {
       Py_DECREF(joined);
       return nullptr;
     }
@@ -548,9 +634,9 @@ PyObject* received_into_bytes(PyObject* self, PyObject* protocol, PyObject* data
 // Hands what the core received ahead to the protocol: the bytes, then the end of the stream or an error. Returns
 // nullptr with an exception, Py_None when it delivered something, or a borrowed Py_False when nothing waited.
 PyObject* deliver_received(PyObject* self, PyObject* protocol, int buffered, int fd) {
-  PyObject* data = PyObject_GetAttr(self, names.rx);
+  PyObject* data = field_get(self, fields.rx);
   if (data == nullptr) return nullptr;
-  PyObject* end = PyObject_GetAttr(self, names.rx_end);
+  PyObject* end = field_get(self, fields.rx_end);
   if (end == nullptr) {
     Py_DECREF(data);
     return nullptr;
@@ -562,26 +648,26 @@ PyObject* deliver_received(PyObject* self, PyObject* protocol, int buffered, int
   }
   PyObject* r = Py_NewRef(Py_None);
   if (data != Py_None) {
-    if (PyObject_SetAttr(self, names.rx, Py_None) < 0) {
-      Py_CLEAR(r);
-    } else {
-      Py_DECREF(r);
-      r = buffered ? received_into_protocol_buffer(self, protocol, data) : received_into_bytes(self, protocol, data, fd);
-    }
+    field_set(self, fields.rx, Py_None);
+    Py_DECREF(r);
+    r = buffered ? received_into_protocol_buffer(self, protocol, data) : received_into_bytes(self, protocol, data, fd);
   }
   Py_DECREF(data);
   if (r != nullptr && end != Py_None) {
-    int lost = attr_true(self, names.conn_lost);  // data_received may have closed the transport
-    if (lost < 0 || PyObject_SetAttr(self, names.rx_end, Py_None) < 0) {
+    int lost = attr_true(self, fields.conn_lost);  // data_received may have closed the transport
+    if (lost < 0) {
       Py_CLEAR(r);
-    } else if (lost == 0) {
-      long err = PyLong_AsLong(end);
-      Py_DECREF(r);
-      if (err == 0) {
-        r = call_method0(self, names.on_eof);
-      } else {
-        set_os_error(static_cast<int>(err));
-        r = fatal_from_pending(self, "Fatal read error on socket transport") < 0 ? nullptr : Py_NewRef(Py_None);
+    } else {
+      field_set(self, fields.rx_end, Py_None);
+      if (lost == 0) {
+        long err = PyLong_AsLong(end);
+        Py_DECREF(r);
+        if (err == 0) {
+          r = call_method0(self, names.on_eof);
+        } else {
+          set_os_error(static_cast<int>(err));
+          r = fatal_from_pending(self, "Fatal read error on socket transport") < 0 ? nullptr : Py_NewRef(Py_None);
+        }
       }
     }
   }
@@ -593,16 +679,17 @@ PyObject* deliver_received(PyObject* self, PyObject* protocol, int buffered, int
 PyObject* transport_read_ready(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs != 1) return PyErr_Format(PyExc_TypeError, "_read_ready() takes no arguments");
   PyObject* self = args[0];
-  int lost = attr_true(self, names.conn_lost);
+  if (!is_transport(self)) return not_a_transport(self);
+  int lost = attr_true(self, fields.conn_lost);
   if (lost != 0) {
     if (lost < 0) return nullptr;
     Py_RETURN_NONE;
   }
   int fd = attr_fd(self);
   if (fd < 0) return PyErr_Occurred() ? nullptr : Py_NewRef(Py_None);
-  PyObject* protocol = PyObject_GetAttr(self, names.protocol);
+  PyObject* protocol = field_get(self, fields.protocol);
   if (protocol == nullptr) return nullptr;
-  int buffered = PyObject_IsInstance(protocol, g_buffered_protocol);
+  int buffered = is_buffered_protocol(protocol);
   PyObject* r = buffered < 0 ? nullptr : deliver_received(self, protocol, buffered, fd);
   if (r == Py_False) {  // nothing received ahead: readiness, read now
     r = buffered > 0 ? read_into_protocol_buffer(self, protocol, fd) : read_into_bytes(self, protocol, fd);
@@ -619,12 +706,12 @@ int check_writable(PyObject* self, PyObject* data, Py_ssize_t& length) {
     PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not '%s'", Py_TYPE(data)->tp_name);
     return -1;
   }
-  int eof = attr_true(self, names.eof);
+  int eof = attr_true(self, fields.eof);
   if (eof != 0) {
     if (eof > 0) PyErr_SetString(PyExc_RuntimeError, "Cannot call write() after write_eof()");
     return -1;
   }
-  PyObject* waiter = PyObject_GetAttr(self, names.empty_waiter);
+  PyObject* waiter = field_get(self, fields.empty_waiter);
   if (waiter == nullptr) return -1;
   bool sendfile_running = waiter != Py_None;
   Py_DECREF(waiter);
@@ -640,7 +727,7 @@ int check_writable(PyObject* self, PyObject* data, Py_ssize_t& length) {
     length = PyMemoryView_GET_BUFFER(data)->len;  // bytes, not items
   }
   if (length == 0) return 0;
-  int lost = attr_true(self, names.conn_lost);
+  int lost = attr_true(self, fields.conn_lost);
   if (lost != 0) {
     if (lost < 0) return -1;
     PyObject* r = call_method0(self, names.write_after_lost);  // logs and counts, as asyncio does
@@ -651,7 +738,7 @@ int check_writable(PyObject* self, PyObject* data, Py_ssize_t& length) {
 }
 
 bool register_writer(PyObject* self, int fd) {
-  PyObject* loop = PyObject_GetAttr(self, names.loop);
+  PyObject* loop = field_get(self, fields.loop);
   if (loop == nullptr) return false;
   // The class's writer, bound here: asyncio 3.12+ sets the instance's _write_ready to None in close(), and a
   // send the loop finishes after a close may still need the writer (to send the rest, then close).
@@ -667,7 +754,7 @@ bool register_writer(PyObject* self, int fd) {
 }
 
 bool unregister_writer(PyObject* self, int fd) {
-  PyObject* loop = PyObject_GetAttr(self, names.loop);
+  PyObject* loop = field_get(self, fields.loop);
   if (loop == nullptr) return false;
   PyObject* fd_obj = PyLong_FromLong(fd);
   PyObject* r = fd_obj != nullptr ? call_method1(loop, names.remove_writer, fd_obj) : nullptr;
@@ -684,7 +771,7 @@ bool unregister_writer(PyObject* self, int fd) {
 // check in C also spares a Python call per write. Returns false on error.
 bool maybe_pause(PyObject* self, WriteChainObject* chain) {
   if (chain->size == chain->in_flight) return true;  // the common case, without a lookup: all of it in flight
-  if (PyObject* v = PyObject_GetAttr(self, names.high_water)) {
+  if (PyObject* v = field_get(self, fields.high_water)) {
     Py_ssize_t high = PyLong_Check(v) ? PyLong_AsSsize_t(v) : -1;
     Py_DECREF(v);
     if (high >= 0 && chain->size - chain->in_flight <= high) return true;
@@ -719,7 +806,7 @@ void send_abandoned(CoreOp* base) { send_release(static_cast<SendOp*>(base)); }
 // Protocol echo took 57-85 us of server CPU per message instead of 16-22; issue 13, docs/design/python.md).
 int start_send(PyObject* self, WriteChainObject* chain, int fd) {
   if (transport_reads_big(self)) return 0;  // above: a big reader's reply goes out at once
-  PyObject* loop = PyObject_GetAttr(self, names.loop);
+  PyObject* loop = field_get(self, fields.loop);
   if (loop == nullptr) return -1;
   if (chain->send == nullptr) chain->send = new (std::nothrow) SendOp();
   SendOp* op = chain->send;
@@ -766,7 +853,7 @@ int start_send(PyObject* self, WriteChainObject* chain, int fd) {
 // (_write_ready), which sends the rest when the socket takes it, resumes a paused protocol, wakes a sendfile
 // waiting for the buffer to empty, and ends a close or write_eof. Returns false on error.
 bool after_send(PyObject* self, WriteChainObject* chain, int result, Py_ssize_t submitted, bool current) {
-  int lost = attr_true(self, names.conn_lost);
+  int lost = attr_true(self, fields.conn_lost);
   if (lost != 0) return lost > 0;  // aborted meanwhile: nothing more goes out
   if (current && result < 0 && !would_block(-result)) {
     chain_clear(chain);
@@ -776,12 +863,12 @@ bool after_send(PyObject* self, WriteChainObject* chain, int result, Py_ssize_t 
   bool whole = current && result == submitted;
   if (whole && chain->size == 0) {
     bool more = false;
-    for (PyObject* name : {names.closing, names.eof, names.protocol_paused}) {
-      int set = attr_true(self, name);
+    for (const Field* f : {&fields.closing, &fields.eof, &fields.protocol_paused}) {
+      int set = attr_true(self, *f);
       if (set < 0) return false;
       more = more || set > 0;
     }
-    PyObject* waiter = PyObject_GetAttr(self, names.empty_waiter);
+    PyObject* waiter = field_get(self, fields.empty_waiter);
     if (waiter == nullptr) return false;
     more = more || waiter != Py_None;
     Py_DECREF(waiter);
@@ -854,21 +941,22 @@ done:
   return result;
 }
 
-// transport.write(data)
-PyObject* transport_write(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 2) return PyErr_Format(PyExc_TypeError, "write() takes exactly one argument");
+// transport.write(data). write, writelines and is_closing are method descriptors of SocketTransport
+// (set_transport_class): the interpreter calls them with `self` apart, and a call from Python code
+// (`self.transport.write(data)`) makes no bound method object, which an instancemethod made on every call.
+PyObject* transport_write(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "write() takes exactly one argument");
   Py_ssize_t length = 0;
-  int go = check_writable(args[0], args[1], length);
+  int go = check_writable(self, args[0], length);
   if (go < 0) return nullptr;
   if (go == 0) Py_RETURN_NONE;
-  return write_impl(args[0], args + 1, 1);
+  return write_impl(self, args, 1);
 }
 
 // transport.writelines(list_of_data): everything is queued first, then one sendmsg takes as much as it can.
-PyObject* transport_writelines(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 2) return PyErr_Format(PyExc_TypeError, "writelines() takes exactly one argument");
-  PyObject* self = args[0];
-  PyObject* seq = PySequence_Fast(args[1], "writelines() argument must be iterable");
+PyObject* transport_writelines(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "writelines() takes exactly one argument");
+  PyObject* seq = PySequence_Fast(args[0], "writelines() argument must be iterable");
   if (seq == nullptr) return nullptr;
   Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
   PyObject** items = PySequence_Fast_ITEMS(seq);
@@ -888,7 +976,8 @@ PyObject* transport_writelines(PyObject*, PyObject* const* args, Py_ssize_t narg
 PyObject* transport_write_ready(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs != 1) return PyErr_Format(PyExc_TypeError, "_write_ready() takes no arguments");
   PyObject* self = args[0];
-  int lost = attr_true(self, names.conn_lost);
+  if (!is_transport(self)) return not_a_transport(self);
+  int lost = attr_true(self, fields.conn_lost);
   if (lost != 0) {
     if (lost < 0) return nullptr;
     Py_RETURN_NONE;
@@ -906,7 +995,7 @@ PyObject* transport_write_ready(PyObject*, PyObject* const* args, Py_ssize_t nar
     // An empty chain: after_send left the ending to this callback (or the chain was cleared, when _conn_lost
     // is set and this returned above).
     Py_ssize_t sent = chain->size != 0 ? chain_send(chain, fd) : 0;
-    waiter = PyObject_GetAttr(self, names.empty_waiter);
+    waiter = field_get(self, fields.empty_waiter);
     if (waiter == nullptr) goto done;
     if (sent < 0) {
       if (would_block(static_cast<int>(-sent))) {
@@ -943,14 +1032,14 @@ PyObject* transport_write_ready(PyObject*, PyObject* const* args, Py_ssize_t nar
         if (r == nullptr) goto done;
         Py_DECREF(r);
       }
-      int closing = attr_true(self, names.closing);
+      int closing = attr_true(self, fields.closing);
       if (closing < 0) goto done;
       if (closing) {
         PyObject* r = call_method1(self, names.call_connection_lost, Py_None);
         if (r == nullptr) goto done;
         Py_DECREF(r);
       } else {
-        int eof = attr_true(self, names.eof);
+        int eof = attr_true(self, fields.eof);
         if (eof < 0) goto done;
         if (eof && ::shutdown(fd, SHUT_WR) != 0) {
           PyErr_SetFromErrno(PyExc_OSError);
@@ -967,9 +1056,8 @@ done:
 }
 
 // transport.is_closing(): StreamWriter.drain() asks it on every call.
-PyObject* transport_is_closing(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 1) return PyErr_Format(PyExc_TypeError, "is_closing() takes no arguments");
-  int closing = attr_true(args[0], names.closing);
+PyObject* transport_is_closing(PyObject* self, PyObject*) {
+  int closing = attr_true(self, fields.closing);
   if (closing < 0) return nullptr;
   return Py_NewRef(closing ? Py_True : Py_False);
 }
@@ -981,19 +1069,34 @@ PyObject* set_buffered_protocol(PyObject*, PyObject* cls) {
   Py_RETURN_NONE;
 }
 
+// Installed on SocketTransport as method descriptors by set_transport_class (transport_write says why).
+PyMethodDef transport_methods[] = {
+    {"write", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write)), METH_FASTCALL,
+     "Send data: at once, or with the loop's next wait, or queued until the socket takes it."},
+    {"writelines", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_writelines)), METH_FASTCALL,
+     "Send every item of a list of bytes-like objects, as write() does their concatenation."},
+    {"is_closing", transport_is_closing, METH_NOARGS, "Whether the transport is closing or closed."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+bool install_methods(PyTypeObject* cls) {
+  for (PyMethodDef* def = transport_methods; def->ml_name != nullptr; ++def) {
+    PyObject* descr = PyDescr_NewMethod(cls, def);
+    int rc = descr != nullptr ? PyObject_SetAttrString(reinterpret_cast<PyObject*>(cls), def->ml_name, descr) : -1;
+    Py_XDECREF(descr);
+    if (rc < 0) return false;
+  }
+  return true;
+}
+
 PyMethodDef transport_functions[] = {
     {"_transport_read_ready", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_read_ready)),
      METH_FASTCALL, "SocketTransport._read_ready"},
-    {"_transport_write", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write)),
-     METH_FASTCALL, "SocketTransport.write"},
-    {"_transport_writelines", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_writelines)),
-     METH_FASTCALL, "SocketTransport.writelines"},
     {"_transport_write_ready", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_write_ready)),
      METH_FASTCALL, "SocketTransport._write_ready"},
-    {"_transport_is_closing", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(transport_is_closing)),
-     METH_FASTCALL, "SocketTransport.is_closing"},
     {"_instancemethod", instancemethod, METH_O, "Make a C function bind like a method."},
     {"_set_buffered_protocol", set_buffered_protocol, METH_O, "Tell the core which class is BufferedProtocol."},
+    {"_set_transport_class", set_transport_class, METH_O, "Tell the core where SocketTransport's slots are."},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -1002,12 +1105,13 @@ PyMethodDef transport_functions[] = {
 PyObject* receive_ahead_transport(PyObject* callback) {
   if (!PyMethod_Check(callback) || PyMethod_GET_FUNCTION(callback) != g_read_ready_fn) return nullptr;
   PyObject* transport = PyMethod_GET_SELF(callback);
-  PyObject* protocol = PyObject_GetAttr(transport, names.protocol);
+  if (!is_transport(transport)) return nullptr;
+  PyObject* protocol = field_get(transport, fields.protocol);
   if (protocol == nullptr) {
     PyErr_Clear();
     return nullptr;
   }
-  int buffered = PyObject_IsInstance(protocol, g_buffered_protocol);
+  int buffered = is_buffered_protocol(protocol);
   Py_DECREF(protocol);
   if (buffered != 0) {
     PyErr_Clear();
@@ -1017,17 +1121,16 @@ PyObject* receive_ahead_transport(PyObject* callback) {
 }
 
 bool transport_reads_big(PyObject* transport) {
-  int big = attr_true(transport, names.rx_big);
+  int big = attr_true(transport, fields.rx_big);
   if (big < 0) PyErr_Clear();
   return big > 0;
 }
 
 int transport_has_received(PyObject* transport) {
-  for (PyObject* name : {names.rx, names.rx_end}) {
-    PyObject* v = PyObject_GetAttr(transport, name);
+  for (const Field* f : {&fields.rx, &fields.rx_end}) {
+    PyObject* v = field_peek(transport, *f);
     if (v == nullptr) return -1;
     bool held = v != Py_None;
-    Py_DECREF(v);
     if (held) return 1;
   }
   return 0;
@@ -1036,11 +1139,12 @@ int transport_has_received(PyObject* transport) {
 int transport_store_received(PyObject* transport, const char* data, int result) {
   if (result <= 0) {
     PyObject* end = PyLong_FromLong(-result);
-    int rc = end != nullptr ? PyObject_SetAttr(transport, names.rx_end, end) : -1;
-    Py_XDECREF(end);
-    return rc;
+    if (end == nullptr) return -1;
+    field_set(transport, fields.rx_end, end);
+    Py_DECREF(end);
+    return 0;
   }
-  PyObject* held = PyObject_GetAttr(transport, names.rx);
+  PyObject* held = field_get(transport, fields.rx);
   if (held == nullptr) return -1;
   PyObject* bytes = PyBytes_FromStringAndSize(data, result);
   if (bytes != nullptr && held != Py_None) {
@@ -1052,9 +1156,9 @@ int transport_store_received(PyObject* transport, const char* data, int result) 
   }
   Py_DECREF(held);
   if (bytes == nullptr) return -1;
-  int rc = PyObject_SetAttr(transport, names.rx, bytes);
+  field_set(transport, fields.rx, bytes);
   Py_DECREF(bytes);
-  return rc;
+  return 0;
 }
 
 int transport_ready(PyObject* module) {

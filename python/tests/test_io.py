@@ -1182,3 +1182,99 @@ def test_a_transport_that_reads_big_sends_its_replies_at_once_issue_13(loop):
         b.close()
     assert echoed == messages
     assert held == [0] * len(held) and len(held) >= len(messages)
+
+
+def test_the_transport_state_read_on_every_message_lives_in_slots_that_asyncio_assignments_reach_issue_13(
+        loop, family, tmp_path):
+    # The C paths read the transport's state at the slots' offsets instead of looking names up in its __dict__
+    # (python/src/transport.cpp, "the transport's state, in slots"): no hot name may land in the __dict__, and what
+    # asyncio's inherited Python code assigns (set_protocol, write_eof, close) must be what the C paths then see.
+    import ringlet._transport
+
+    hot = {"_conn_lost", "_protocol", "_sock_fd", "_buffer", "_eof", "_empty_waiter", "_closing", "_ringlet_rx",
+           "_ringlet_rx_end", "_ringlet_rx_big"}
+
+    async def main():
+        server, transport, peer = await collecting_pair(loop, family, tmp_path)
+        in_dict = hot & vars(transport).keys() | hot & vars(peer.transport).keys()
+        successor = Collect()
+        peer.transport.set_protocol(successor)  # asyncio's set_protocol assigns _protocol
+        transport.write(b"to the successor")
+        while bytes(successor.data) != b"to the successor":
+            await asyncio.sleep(0.001)
+        before = bytes(peer.data)
+        transport.write_eof()  # asyncio's write_eof assigns _eof
+        with pytest.raises(RuntimeError, match="after write_eof"):
+            transport.write(b"late")
+        assert await successor.eof == b"to the successor"
+        transport.close()  # asyncio's close assigns _closing
+        closing = transport.is_closing()
+        server.close()
+        await server.wait_closed()
+        return in_dict, before, closing
+
+    in_dict, before, closing = run(loop, main())
+    assert in_dict == set()
+    assert before == b""
+    assert closing is True
+    # write, writelines and is_closing are method descriptors: a call makes no bound method, and the type is checked.
+    cls = ringlet._transport.SocketTransport
+    assert {type(cls.__dict__[name]).__name__ for name in ("write", "writelines", "is_closing")} == {"method_descriptor"}
+    with pytest.raises(TypeError):
+        cls.write(object(), b"x")
+    with pytest.raises(TypeError, match="ringlet transport method called on 'object'"):
+        cls._read_ready(object())  # an instancemethod checks no type: the C function does
+
+
+class PlainThenBuffered(asyncio.Protocol):
+    def __init__(self):
+        self.plain = bytearray()
+        self.buffered = bytearray()
+        self.buffer = bytearray(64)
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.plain += data
+
+    def get_buffer(self, sizehint):
+        return self.buffer
+
+    def buffer_updated(self, nbytes):
+        self.buffered += self.buffer[:nbytes]
+
+
+@pytest.mark.parametrize("how", ["class", "bases"])
+def test_a_protocol_that_becomes_a_buffered_protocol_gets_its_next_bytes_through_get_buffer_issue_13(loop, how):
+    # The transport remembers that a protocol class is not a BufferedProtocol (transport.cpp, is_buffered_protocol);
+    # a protocol given another class, or a class given other bases, must be asked again.
+    class Plain(PlainThenBuffered):
+        pass
+
+    class Buffered(PlainThenBuffered, asyncio.BufferedProtocol):
+        pass
+
+    a, b = socket.socketpair()
+    b.setblocking(False)
+
+    async def main():
+        transport, proto = await loop.create_connection(Plain, sock=a)
+        await loop.sock_sendall(b, b"plain")
+        while bytes(proto.plain) != b"plain":
+            await asyncio.sleep(0.001)
+        if how == "class":
+            proto.__class__ = Buffered
+        else:
+            Plain.__bases__ = (PlainThenBuffered, asyncio.BufferedProtocol)
+        await loop.sock_sendall(b, b"buffered")
+        while bytes(proto.buffered) != b"buffered":
+            await asyncio.sleep(0.001)
+        transport.close()
+        await asyncio.sleep(0)
+        return bytes(proto.plain)
+
+    try:
+        assert run(loop, main()) == b"plain"
+    finally:
+        b.close()

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# instructions_per_message.sh — user-space instructions per message of a Python echo server, counted by callgrind:
+# a figure that does not move with the machine's load (this VM has no hardware counters for perf stat). The server
+# runs under `valgrind --tool=callgrind`, echo_load warms it up for 2 s, the counts are zeroed, echo_load runs 5 s,
+# the counts are dumped; the dump's total Ir divided by the messages echo_load reported is printed.
+# Under callgrind the server is the slow side, so each loop turn carries many messages: per-turn costs (the
+# kernel entry) weigh less than in a real run. Compare two builds with this, then measure CPU with bench/compare.
+#   usage: bench/python/instructions_per_message.sh RINGLET_PATH [SIZE [BACKEND [STYLE [LOOP]]]]
+#   e.g.   bench/python/instructions_per_message.sh build/release/python 1024 uring protocol ringlet
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ringlet_path=$1 size=${2:-1024} backend=${3:-uring} style=${4:-protocol} loop=${5:-ringlet}
+load=${ECHO_LOAD:-build/release/bench/loadgen/echo_load}
+# Below the ephemeral port range: a port a client's TIME_WAIT socket holds would refuse the bind.
+port=$((20000 + RANDOM % 12000))
+out=$(mktemp -d)
+taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" /usr/bin/python3 bench/python/echo_server.py \
+  --loop "$loop" --style "$style" --backend "$backend" --port "$port" --ringlet-path "$ringlet_path" \
+  >/dev/null 2>"$out/server.err" &
+server=$!
+trap 'kill -KILL $server 2>/dev/null; rm -rf "$out"' EXIT
+for _ in $(seq 300); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
+run_load() {
+  taskset -c 0 "$load" --port "$port" --connections 10 --depth 1 --size "$size" --duration "$1" --warmup 0 --json
+}
+run_load 2 >/dev/null
+callgrind_control -z "$server" >/dev/null 2>&1
+messages=$(run_load 5 | python3 -c 'import json, sys; print(json.load(sys.stdin)["messages"])')
+callgrind_control -d "$server" >/dev/null 2>&1
+ir=$(awk '/^summary:/ {print $2; exit}' "$out"/cg.*.1)
+echo "loop=$loop style=$style backend=$backend size=$size messages=$messages instructions_per_message=$((ir / messages))"
