@@ -359,12 +359,15 @@ class EpollBackend final : public Backend {
       if (r == -EAGAIN) break;
       ++delivered;
       bool final = r <= 0 && !(op.kind == OpKind::accept && r == 0);
-      if (r < 0 && op.kind == OpKind::accept && (r == -ECONNABORTED || r == -EMFILE || r == -ENFILE)) {
-        // A transient accept failure: report it but keep the op armed (what multishot accept does too).
+      if (r < 0 && op.kind == OpKind::accept && r == -ECONNABORTED) {
+        // A connection reset while it waited in the queue: report it and take the next one.
         op.on_complete(op, r, Operation::kMore);
-        if (r != -ECONNABORTED) break;  // out of descriptors: wait for the next edge instead of spinning
         continue;
       }
+      // Out of descriptors (EMFILE, ENFILE) the accept ends, as io_uring's multishot accept does, and the owner
+      // submits again when it wants to retry; that submit calls accept4 at once. Kept parked, it would wait for the
+      // next edge, which only a new connection raises: the connections already queued would wait for one however
+      // many descriptors had come back (ProxyTest.running_out_of_descriptors_keeps_it_running_and_it_recovers, #12).
       if (final) {
         unlink(op);
         op.on_complete(op, r, 0);
