@@ -74,6 +74,7 @@ class EpollBackend final : public Backend {
     if (!op.multishot && !known_empty(op)) {
       int r = perform(op);
       if (r != -EAGAIN) {
+        count_inline(op, r);
         op.result = r;
         return true;
       }
@@ -361,13 +362,13 @@ class EpollBackend final : public Backend {
       bool final = r <= 0 && !(op.kind == OpKind::accept && r == 0);
       if (r < 0 && op.kind == OpKind::accept && (r == -ECONNABORTED || r == -EMFILE || r == -ENFILE)) {
         // A transient accept failure: report it but keep the op armed (what multishot accept does too).
-        op.on_complete(op, r, Operation::kMore);
+        deliver(op, r, Operation::kMore);
         if (r != -ECONNABORTED) break;  // out of descriptors: wait for the next edge instead of spinning
         continue;
       }
       if (final) {
         unlink(op);
-        op.on_complete(op, r, 0);
+        deliver(op, r, 0);
         break;
       }
       // A receive that did not fill its buffer emptied the socket: stop here rather than pay one more recv for
@@ -375,7 +376,7 @@ class EpollBackend final : public Backend {
       // Not when the peer's FIN has been seen: that edge is spent, so we must read on to the EOF ourselves.
       bool short_read = op.kind == OpKind::recv_provided && static_cast<std::uint32_t>(r) < provided_size_ &&
                         !op.io->peer_closed;
-      op.on_complete(op, r, Operation::kMore);
+      deliver(op, r, Operation::kMore);
       if (short_read) break;
     }
     return delivered;
@@ -427,7 +428,7 @@ class EpollBackend final : public Backend {
         if (op->kind == OpKind::recv && r > 0) budget_ -= r;
         unlink(*op);
         ++delivered;
-        op->on_complete(*op, r, 0);
+        deliver(*op, r, 0);
       }
       op = next;
     }
