@@ -10,6 +10,7 @@
 // exception is a file sync, which epoll can only block on: runtime/file_sync.hpp runs it on the blocking pool there.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -86,6 +87,63 @@ class Backend {
   // True when OpKind::fdatasync runs in the kernel without blocking the loop (io_uring). epoll has no such call;
   // runtime/file_sync.hpp then syncs on the blocking pool.
   virtual bool syncs_files() const noexcept { return false; }
+
+  // A descriptor whose operations moved this many bytes in the current service window is heavily served: the
+  // tasks its completions wake go to the loop's heavy class (docs/design/loop.md, phase 4). A flooder's or a bulk
+  // transfer's every read is 8-64 KiB, so it crosses this in one or a few; a request/response client or a new
+  // connection stays under it for many messages.
+  static constexpr std::uint32_t kHeavyBytes = 64 * 1024;
+  static constexpr std::uint32_t kHeavyBytesCap = 4 * kHeavyBytes;  // the most a window's count remembers
+  // The loop starts a new window every so often (its clock, ~134 ms): a connection that went quiet is light again.
+  void set_service_window(std::uint32_t window) noexcept { service_window_ = window; }
+  // True while a completion of a heavily served descriptor is being delivered: what Loop::schedule asks.
+  bool delivering_heavy() const noexcept { return delivering_heavy_; }
+
+ protected:
+  // Every completion a backend delivers goes through here: it counts the bytes moved against the descriptor's
+  // window and says whether the task it wakes belongs to the heavy class.
+  void deliver(Operation& op, int result, std::uint32_t flags) noexcept {
+    delivering_heavy_ = note_service(op, result);
+    op.on_complete(op, result, flags);
+    delivering_heavy_ = false;
+  }
+  // An operation that finished inline (epoll tried it first) wakes no task, but its bytes count all the same.
+  void count_inline(const Operation& op, int result) noexcept { (void)note_service(op, result); }
+
+ private:
+  bool note_service(const Operation& op, int result) noexcept {
+    if (op.io == nullptr) return false;
+    IoHandle& io = *op.io;
+    if (io.service_window != service_window_) {
+      // Halved per window gone by: a flooder stays heavy across a window's edge, a connection that went quiet
+      // is light again two or three windows later.
+      const std::uint32_t gone = service_window_ - io.service_window;
+      io.window_bytes = gone >= 32 ? 0 : io.window_bytes >> gone;
+      io.service_window = service_window_;
+    }
+    if (result > 0 && moves_bytes(op.kind)) {
+      io.window_bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(
+          std::uint64_t{io.window_bytes} + static_cast<std::uint32_t>(result), kHeavyBytesCap));
+    }
+    return io.window_bytes >= kHeavyBytes;
+  }
+  static bool moves_bytes(OpKind kind) noexcept {
+    switch (kind) {
+      case OpKind::recv:
+      case OpKind::send:
+      case OpKind::recvmsg:
+      case OpKind::sendmsg:
+      case OpKind::recv_provided:
+      case OpKind::splice_in:
+      case OpKind::splice_out:
+        return true;
+      default:
+        return false;  // accept's and connect's results are descriptors or 0; read is an eventfd or a pipe
+    }
+  }
+
+  std::uint32_t service_window_ = 0;
+  bool delivering_heavy_ = false;
 };
 
 // A provided-buffer receive done with one plain recv(2), for the backends to share: at most `want` bytes into a

@@ -74,6 +74,7 @@ class EpollBackend final : public Backend {
     if (!op.multishot && !known_empty(op)) {
       int r = perform(op);
       if (r != -EAGAIN) {
+        count_inline(op, r);
         op.result = r;
         return true;
       }
@@ -361,7 +362,7 @@ class EpollBackend final : public Backend {
       bool final = r <= 0 && !(op.kind == OpKind::accept && r == 0);
       if (r < 0 && op.kind == OpKind::accept && r == -ECONNABORTED) {
         // A connection reset while it waited in the queue: report it and take the next one.
-        op.on_complete(op, r, Operation::kMore);
+        deliver(op, r, Operation::kMore);
         continue;
       }
       // Out of descriptors (EMFILE, ENFILE) the accept ends, as io_uring's multishot accept does, and the owner
@@ -370,7 +371,7 @@ class EpollBackend final : public Backend {
       // many descriptors had come back (ProxyTest.running_out_of_descriptors_keeps_it_running_and_it_recovers, #12).
       if (final) {
         unlink(op);
-        op.on_complete(op, r, 0);
+        deliver(op, r, 0);
         break;
       }
       // A receive that did not fill its buffer emptied the socket: stop here rather than pay one more recv for
@@ -378,7 +379,7 @@ class EpollBackend final : public Backend {
       // Not when the peer's FIN has been seen: that edge is spent, so we must read on to the EOF ourselves.
       bool short_read = op.kind == OpKind::recv_provided && static_cast<std::uint32_t>(r) < provided_size_ &&
                         !op.io->peer_closed;
-      op.on_complete(op, r, Operation::kMore);
+      deliver(op, r, Operation::kMore);
       if (short_read) break;
     }
     return delivered;
@@ -430,7 +431,7 @@ class EpollBackend final : public Backend {
         if (op->kind == OpKind::recv && r > 0) budget_ -= r;
         unlink(*op);
         ++delivered;
-        op->on_complete(*op, r, 0);
+        deliver(*op, r, 0);
       }
       op = next;
     }

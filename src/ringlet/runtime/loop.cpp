@@ -136,6 +136,7 @@ void Loop::expire_timers() {
 }
 
 void Loop::submit_and_wait(bool may_block) {
+  backend_->set_service_window(static_cast<std::uint32_t>(now_ns_ >> kServiceWindowShift));
   bool block = may_block && ready_count() == 0 && !stop_requested() && deferred_.empty() && flush_head_ == nullptr &&
                !inbox_more_;
   if (block) {
@@ -188,6 +189,8 @@ void Loop::run_ready_tasks() {
   std::size_t n = std::min(ready_.size(), kReadyBudget);
   // Yielded tasks queued before the phase began, after the woken ones: one that yields again waits a turn.
   std::size_t y = std::min(yielded_.size(), kYieldedBudget);
+  // Heavy tasks queued before the phase began, after the light and the new ones.
+  std::size_t heavy = std::min(heavy_.size(), kHeavyBudget);
   for (std::size_t i = 0; i < n; ++i) {
     ready_.pop().resume();
     ++stats_.tasks_resumed;
@@ -195,6 +198,10 @@ void Loop::run_ready_tasks() {
   // New tasks, including those the tasks above just spawned (a connection accepted this turn starts this turn).
   for (std::size_t i = 0; i < kSpawnedBudget && !spawned_.empty(); ++i) {
     spawned_.pop().resume();
+    ++stats_.tasks_resumed;
+  }
+  for (std::size_t i = 0; i < heavy; ++i) {
+    heavy_.pop().resume();
     ++stats_.tasks_resumed;
   }
   for (std::size_t i = 0; i < y; ++i) {

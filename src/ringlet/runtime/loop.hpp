@@ -13,7 +13,8 @@
 //   3. take posted work     — re-arm the wake-up read; run the inbox (shard messages) and functions other threads
 //                             posted
 //   4. run ready tasks      — at most kReadyBudget woken tasks, then at most kSpawnedBudget new ones (spawned
-//                             before or during this phase), then at most kYieldedBudget that yielded, then back
+//                             before or during this phase), then at most kHeavyBudget woken by completions of
+//                             heavily served descriptors, then at most kYieldedBudget that yielded, then back
 //                             to the kernel (fairness for I/O and timers, and between busy connections)
 //   5. turn-end checks      — queues that kept receive buffers through the tasks' turn give them back (streams
 //                             copy loans from the shared receive ring out; docs/design/buffers.md)
@@ -108,6 +109,13 @@ class Loop {
   // a burst of a thousand accepts spawns a thousand connection tasks (and the proxy two relay directions each),
   // and at 256 a turn a connection accepted behind them waited 3-5 turns (25-135 ms) to start (#15).
   static constexpr std::size_t kSpawnedBudget = kReadyBudget;
+  // Tasks woken by completions of heavily served descriptors (those that moved Backend::kHeavyBytes in the current
+  // service window: flooders, bulk transfers) resumed per iteration, after the woken light ones and the new ones
+  // (only those queued when the phase began). A thousand flooders then cost a turn an eighth of their number, and a
+  // new connection's next step waits for a turn that short, not for all of them (#15).
+  static constexpr std::size_t kHeavyBudget = 128;
+  // The backend's service window (Backend::set_service_window) is the loop's clock in units of 2^27 ns (~134 ms).
+  static constexpr int kServiceWindowShift = 27;
 
   // Creates a loop on the calling thread, which must be the thread that runs it (io_uring SINGLE_ISSUER).
   // Logs the backend chosen and why.
@@ -160,7 +168,15 @@ class Loop {
   }
 
   // Makes `h` ready to resume in phase 4.
-  void schedule(std::coroutine_handle<> h) { ready_.push(h); }
+  // A task woken by a completion of a heavily served descriptor (Backend::delivering_heavy) waits in the heavy
+  // class, behind everyone else's (kHeavyBudget).
+  void schedule(std::coroutine_handle<> h) {
+    if (backend_->delivering_heavy()) {
+      heavy_.push(h);
+    } else {
+      ready_.push(h);
+    }
+  }
   // Makes `h` ready to resume after the woken tasks of a later phase 4, at most kYieldedBudget per turn (yield()).
   void schedule_yielded(std::coroutine_handle<> h) { yielded_.push(h); }
 
@@ -209,7 +225,9 @@ class Loop {
   // wake-up read).
   std::size_t pending_operations() const noexcept;
   void cancel_all_tasks() noexcept { registry_.cancel_all(); }
-  std::size_t ready_count() const noexcept { return ready_.size() + spawned_.size() + yielded_.size(); }
+  std::size_t ready_count() const noexcept {
+    return ready_.size() + spawned_.size() + heavy_.size() + yielded_.size();
+  }
 
  private:
   template <class T>
@@ -233,6 +251,7 @@ class Loop {
   TimerWheel timers_;
   ReadyQueue ready_;
   ReadyQueue spawned_;  // root tasks not started yet (kSpawnedBudget)
+  ReadyQueue heavy_;    // woken by completions of heavily served descriptors (kHeavyBudget)
   ReadyQueue yielded_;
   TaskRegistry registry_;
   std::vector<DeferredClose*> deferred_;

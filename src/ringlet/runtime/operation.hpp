@@ -105,6 +105,11 @@ struct IoHandle {
   // input alone: an eventfd's read makes it writable, and with EPOLLOUT in its interest every wake-up would raise a
   // writability edge that ends the loop's next wait for nothing.
   bool reads_only : 1 = false;
+  // The bytes this descriptor's operations moved in the backend's current service window (both backends; see
+  // Backend::deliver): a descriptor past Backend::kHeavyBytes is heavily served, and the tasks its completions wake
+  // run after everyone else's, a bounded number per turn (docs/design/loop.md, phase 4).
+  std::uint32_t window_bytes = 0;
+  std::uint32_t service_window = 0;
   OpWaitList readers;        // epoll: ops waiting for readability (FIFO)
   OpWaitList writers;        // epoll: ops waiting for writability (FIFO)
 };

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -210,6 +211,118 @@ TEST_P(LoopPhaseTest, spawned_tasks_start_after_the_woken_ones_and_before_the_yi
   go.set();
   loop().run_once(false);  // woken: records 0 and spawns 1; then the spawned one; then the yielder
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  EXPECT_TRUE(loop().run_until_idle());
+}
+
+// ---- phase 4: the least-served first (#15) ----------------------------------------------------------------------
+
+// Reads until the end of input, recording `id` once per read that brought bytes.
+Task<void> read_until_eof(Loop& loop, int fd, int id, std::vector<int>* order) {
+  IoHandle io;
+  io.fd = fd;
+  std::vector<char> buffer(64 * 1024);
+  for (;;) {
+    IoAwaitable read(loop);
+    read.kind = OpKind::recv;
+    read.io = &io;
+    read.buf = buffer.data();
+    read.len = static_cast<std::uint32_t>(buffer.size());
+    int r = co_await read;
+    if (r <= 0) break;
+    order->push_back(id);
+  }
+  loop.backend().detach(io);  // the handle dies with this frame
+}
+
+struct SocketPairs {
+  explicit SocketPairs(int n) : fds(static_cast<std::size_t>(n)) {
+    for (auto& p : fds) EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.data()), 0);
+  }
+  ~SocketPairs() {
+    for (auto& p : fds) {
+      for (int fd : p) {
+        if (fd >= 0) ::close(fd);
+      }
+    }
+  }
+  void close_writer(int i) {
+    ::close(fds[static_cast<std::size_t>(i)][1]);
+    fds[static_cast<std::size_t>(i)][1] = -1;
+  }
+  std::vector<std::array<int, 2>> fds;
+};
+
+// A thousand flooders and one new client whose request arrives in the same wait: the request is read first, and
+// the flooders' backlog is served kHeavyBudget per turn behind it, not all in the turn ahead of it.
+TEST_P(LoopPhaseTest, a_connection_that_moved_little_runs_before_heavily_served_ones_which_get_a_bounded_share_issue_15) {
+  constexpr int kHeavy = 2 * static_cast<int>(Loop::kHeavyBudget) + 44;
+  constexpr int kFresh = kHeavy;  // the id of the new client, the last pair
+  SocketPairs pairs(kHeavy + 1);
+  std::vector<int> order;
+  for (int i = 0; i <= kHeavy; ++i) loop().spawn(read_until_eof(loop(), pairs.fds[i][0], i, &order));
+  loop().run_once(false);  // every reader armed
+
+  // Each flooder moves a window's worth of heavy service.
+  const std::string bulk(Backend::kHeavyBytes, 'f');
+  for (int i = 0; i < kHeavy; ++i) {
+    ASSERT_EQ(::send(pairs.fds[i][1], bulk.data(), bulk.size(), 0), static_cast<ssize_t>(bulk.size()));
+  }
+  for (int turn = 0; turn < 200 && order.size() < static_cast<std::size_t>(kHeavy); ++turn) loop().run_once(false);
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(kHeavy));
+  order.clear();
+
+  // Every flooder sends more, then the new client its request: all of it is there before the next wait.
+  for (int i = 0; i < kHeavy; ++i) ASSERT_EQ(::send(pairs.fds[i][1], "more", 4, 0), 4);
+  ASSERT_EQ(::send(pairs.fds[kFresh][1], "ping", 4, 0), 4);
+  loop().run_once(false);
+  ASSERT_FALSE(order.empty());
+  EXPECT_EQ(order.front(), kFresh) << "the new client's read waited behind the flooders'";
+  EXPECT_EQ(order.size(), 1 + Loop::kHeavyBudget) << "one turn served more heavy connections than the budget";
+  for (int turn = 0; turn < 10 && order.size() < static_cast<std::size_t>(kHeavy + 1); ++turn) {
+    const std::size_t before = order.size();
+    loop().run_once(false);
+    EXPECT_LE(order.size() - before, Loop::kHeavyBudget);
+  }
+  EXPECT_EQ(order.size(), static_cast<std::size_t>(kHeavy + 1)) << "the heavy backlog was not served";
+
+  for (int i = 0; i <= kHeavy; ++i) pairs.close_writer(i);
+  EXPECT_TRUE(loop().run_until_idle());
+}
+
+// The service window forgets: a connection that flooded and then went quiet for a few windows is light again.
+TEST_P(LoopPhaseTest, a_connection_that_went_quiet_for_a_few_service_windows_is_light_again_issue_15) {
+  constexpr int kHeavy = static_cast<int>(Loop::kHeavyBudget) + 1;
+  SocketPairs pairs(kHeavy + 1);
+  std::vector<int> order;
+  for (int i = 0; i <= kHeavy; ++i) loop().spawn(read_until_eof(loop(), pairs.fds[i][0], i, &order));
+  loop().run_once(false);
+  const std::string bulk(Backend::kHeavyBytes, 'f');
+  for (int i = 0; i <= kHeavy; ++i) {  // the last one floods too, then goes quiet
+    ASSERT_EQ(::send(pairs.fds[i][1], bulk.data(), bulk.size(), 0), static_cast<ssize_t>(bulk.size()));
+  }
+  for (int turn = 0; turn < 200 && order.size() < static_cast<std::size_t>(kHeavy + 1); ++turn) {
+    loop().run_once(false);
+  }
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(kHeavy + 1));
+  order.clear();
+
+  // Three windows later the others flood again (their counts forgot as much, and their new reads make them heavy
+  // at once); the quiet one, whose count is down to an eighth, sends one request, last.
+  clock_.advance(std::int64_t{3} << Loop::kServiceWindowShift);
+  loop().run_once(false);  // the loop reads its clock: a window three later
+  for (int i = 0; i < kHeavy; ++i) {
+    ASSERT_EQ(::send(pairs.fds[i][1], bulk.data(), bulk.size(), 0), static_cast<ssize_t>(bulk.size()));
+  }
+  ASSERT_EQ(::send(pairs.fds[kHeavy][1], "ping", 4, 0), 4);
+  loop().run_once(false);
+  ASSERT_FALSE(order.empty());
+  EXPECT_EQ(order.front(), kHeavy) << "the quiet connection's request waited behind the flooders'";
+  for (int turn = 0; turn < 200 && order.size() < static_cast<std::size_t>(kHeavy + 1); ++turn) {
+    loop().run_once(false);
+  }
+  EXPECT_EQ(order.size(), static_cast<std::size_t>(kHeavy + 1));
+
+  for (int i = 0; i <= kHeavy; ++i) pairs.close_writer(i);
   EXPECT_TRUE(loop().run_until_idle());
 }
 
