@@ -24,10 +24,13 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <tuple>
+#include <utility>
 
 #include <structmember.h>
 
@@ -233,7 +236,16 @@ struct Fields {
   Field conn_lost{"_conn_lost"}, protocol{"_protocol"}, sock_fd{"_sock_fd"}, buffer{"_buffer"}, eof{"_eof"},
       empty_waiter{"_empty_waiter"}, loop{"_loop"}, closing{"_closing"}, protocol_paused{"_protocol_paused"},
       high_water{"_high_water"}, rx{"_ringlet_rx"}, rx_end{"_ringlet_rx_end"}, rx_big{"_ringlet_rx_big"};
+
+  // Every field, for set_transport_class to find its slot: a field left out would keep offset 0 and read the
+  // object's reference count as a pointer, hence the size check.
+  std::array<Field*, 13> all() noexcept {
+    return {&conn_lost, &protocol, &sock_fd, &buffer, &eof, &empty_waiter, &loop, &closing, &protocol_paused,
+            &high_water, &rx, &rx_end, &rx_big};
+  }
 };
+static_assert(sizeof(Fields) == std::tuple_size_v<decltype(std::declval<Fields>().all())> * sizeof(Field),
+              "Fields::all() must list every field");
 Fields fields;
 PyTypeObject* g_transport_type = nullptr;  // SocketTransport
 
@@ -271,9 +283,7 @@ bool install_methods(PyTypeObject* cls);
 // _core._set_transport_class(cls): finds each field's slot in cls (a member descriptor of an object slot).
 PyObject* set_transport_class(PyObject*, PyObject* cls) {
   if (!PyType_Check(cls)) return PyErr_Format(PyExc_TypeError, "a class is required");
-  for (Field* f : {&fields.conn_lost, &fields.protocol, &fields.sock_fd, &fields.buffer, &fields.eof,
-                   &fields.empty_waiter, &fields.loop, &fields.closing, &fields.protocol_paused, &fields.high_water,
-                   &fields.rx, &fields.rx_end, &fields.rx_big}) {
+  for (Field* f : fields.all()) {
     if (f->name == nullptr && (f->name = PyUnicode_InternFromString(f->text)) == nullptr) return nullptr;
     PyObject* d = PyObject_GetAttr(cls, f->name);
     if (d == nullptr) return nullptr;
