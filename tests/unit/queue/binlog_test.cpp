@@ -61,6 +61,19 @@ class BinlogTest : public ::testing::Test {
     }
   }
 
+  // A log with these jobs in it (ready, priority 0, TTR 60 s), written and closed, as a server leaves it when it
+  // stops. Returns their ids.
+  std::vector<std::uint64_t> put_and_close(const std::vector<std::string>& bodies) {
+    QueueState q;
+    ReplayReport report;
+    auto log = open(q, report);
+    Session& c = q.open_session();
+    std::vector<std::uint64_t> ids;
+    for (const std::string& body : bodies) ids.push_back(q.put(c, 0, 0, 60, body, now).id);
+    flush(*log);
+    return ids;
+  }
+
   std::string dir_;
   std::int64_t now = 1000 * s;
 };
@@ -128,15 +141,7 @@ TEST_F(BinlogTest, a_parked_job_reserved_by_id_comes_back_ready_after_a_restart)
 }
 
 TEST_F(BinlogTest, a_torn_tail_is_cut_at_the_last_good_record_and_reported) {
-  {
-    QueueState q;
-    ReplayReport report;
-    auto log = open(q, report);
-    Session& c = q.open_session();
-    q.put(c, 0, 0, 60, "first", now);
-    q.put(c, 0, 0, 60, "second", now);
-    flush(*log);
-  }
+  put_and_close({"first", "second"});
   // Cut the second record in half, as a crash in the middle of a write would.
   auto files = segments();
   ASSERT_EQ(files.size(), 1u);
@@ -161,15 +166,7 @@ TEST_F(BinlogTest, a_torn_tail_is_cut_at_the_last_good_record_and_reported) {
 // records reached the disk) is the end of the log, not damage: it replays exactly, with nothing reported. A record
 // whose head reached the disk but whose payload did not (zeros where the bytes should be) is a torn record.
 TEST_F(BinlogTest, a_segment_with_a_zero_tail_replays_exactly_and_a_zeroed_payload_is_torn) {
-  {
-    QueueState q;
-    ReplayReport report;
-    auto log = open(q, report);
-    Session& c = q.open_session();
-    q.put(c, 0, 0, 60, "first", now);
-    q.put(c, 0, 0, 60, std::string(4096, 's'), now);
-    flush(*log);
-  }
+  put_and_close({"first", std::string(4096, 's')});
   const std::string last = segments().back().string();
   struct stat st{};
   ASSERT_EQ(::stat(last.c_str(), &st), 0);
@@ -206,15 +203,7 @@ TEST_F(BinlogTest, a_segment_with_a_zero_tail_replays_exactly_and_a_zeroed_paylo
 }
 
 TEST_F(BinlogTest, a_bad_checksum_ends_the_segment_without_failing_the_start) {
-  {
-    QueueState q;
-    ReplayReport report;
-    auto log = open(q, report);
-    Session& c = q.open_session();
-    q.put(c, 0, 0, 60, "first", now);
-    q.put(c, 0, 0, 60, "second", now);
-    flush(*log);
-  }
+  put_and_close({"first", "second"});
   std::string last = segments().back().string();
   int fd = ::open(last.c_str(), O_RDWR);
   struct stat st{};
@@ -410,15 +399,7 @@ TEST_F(BinlogTest, a_finished_segments_preallocated_rest_is_left_to_the_caller) 
 // of zeros (or an empty file). Nothing in it was acknowledged: replay removes it and the server starts (before, the
 // new segment's name collided with it and the start failed).
 TEST_F(BinlogTest, a_last_segment_whose_header_never_reached_the_disk_is_removed_at_replay) {
-  std::uint64_t id = 0;
-  {
-    QueueState q;
-    ReplayReport report;
-    auto log = open(q, report);
-    Session& c = q.open_session();
-    id = q.put(c, 0, 0, 60, "kept", now).id;
-    flush(*log);
-  }
+  const std::uint64_t id = put_and_close({"kept"})[0];
   for (const off_t size : {off_t{0}, off_t{64 * 1024}}) {
     std::string name = segments().back().filename().string();  // binlog.<seq>: the next seq, zero-filled
     const std::uint64_t seq = std::stoull(name.substr(7)) + 1;
@@ -443,14 +424,7 @@ TEST_F(BinlogTest, a_last_segment_whose_header_never_reached_the_disk_is_removed
 // A last segment with a damaged (not zero) header is left for a human, and the new segment goes above it instead of
 // colliding with its name (before, the start failed with EEXIST).
 TEST_F(BinlogTest, a_last_segment_with_a_damaged_header_is_skipped_and_the_log_starts_above_it) {
-  {
-    QueueState q;
-    ReplayReport report;
-    auto log = open(q, report);
-    Session& c = q.open_session();
-    q.put(c, 0, 0, 60, "kept", now);
-    flush(*log);
-  }
+  put_and_close({"kept"});
   const std::string damaged = dir_ + "/binlog.00000000000000000002";
   int fd = ::open(damaged.c_str(), O_RDWR | O_CREAT | O_EXCL, 0640);
   ASSERT_GE(fd, 0);
