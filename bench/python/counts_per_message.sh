@@ -15,7 +15,7 @@ ringlet_path=$1 size=${2:-1024} loop=${3:-ringlet} style=${4:-protocol} backend=
 load=${ECHO_LOAD:-build/release/bench/loadgen/echo_load}
 events=task-clock,context-switches,sched:sched_wakeup,page-faults,io_uring:io_uring_cqring_wait,io_uring:io_uring_submit_req
 events+=,io_uring:io_uring_complete,io_uring:io_uring_poll_arm
-for call in io_uring_enter epoll_wait recvfrom read sendto sendmsg write brk; do events+=,syscalls:sys_enter_$call; done
+for call in io_uring_enter epoll_wait poll recvfrom read sendto sendmsg write brk; do events+=,syscalls:sys_enter_$call; done
 # Below the ephemeral port range: a port a client's TIME_WAIT socket holds would refuse the bind.
 port=$((20000 + RANDOM % 12000))
 out=$(mktemp -d)
