@@ -557,9 +557,8 @@ void QueueCore::commit_pending() {
 // FileSyncOp: its fdatasync goes to the kernel in this turn's phase-7 submit, and its end, in the reaping phase of the
 // turn that sees it, releases the replies, which resume in that turn's phase 4. A task (sync_batch) would start in the
 // next turn's phase 4, after every connection woken meanwhile, and the replies its end released would wait one turn
-// more: on the project's VM a turn of a busy loop is 50-200 us, against a sync of 100-200 us on a fast disk
-// (docs/design/queue.md, "A sync without a turn at either end"). epoll has no asynchronous file sync: a task hands
-// the sync to the blocking pool.
+// more; the busier the loop, the longer those turns, against a sync of 100-200 us on a fast disk (docs/design/queue.md,
+// "A sync without a turn at either end"). epoll has no asynchronous file sync: a task hands the sync to the pool.
 struct QueueCore::BatchSync : FileSyncOp {
   BatchSync(Loop& loop, std::shared_ptr<QueueCore> c, std::uint64_t b) noexcept
       : FileSyncOp(loop, &QueueCore::batch_synced), core(std::move(c)), batch(b), started_ns(loop.clock().now_ns()) {}
