@@ -66,6 +66,35 @@ int fdatasync_all(const std::vector<int>& fds) noexcept {
   return error;
 }
 
+void FileSyncOp::start(const std::vector<int>& fds) {
+  RINGLET_ASSERT(!fds.empty() && left_ == 0 && loop_->backend().syncs_files());
+  count_ = fds.size();
+  left_ = count_;
+  parts_ = std::make_unique<Part[]>(count_);
+  begin_ns_ = MonotonicClock{}.now_ns();
+  for (std::size_t i = 0; i < count_; ++i) {
+    Part& p = parts_[i];
+    p.owner = this;
+    p.handle.fd = fds[i];
+    p.kind = OpKind::fdatasync;
+    p.io = &p.handle;
+    p.on_complete = &FileSyncOp::part_done;
+    // io_uring never finishes a file sync inline (Backend::submit's contract): every part ends in part_done.
+    if (loop_->backend().submit(p)) fatal("io_uring completed an fdatasync inline");
+  }
+}
+
+void FileSyncOp::part_done(Operation& op, int result, std::uint32_t) noexcept {
+  auto& part = static_cast<Part&>(op);
+  FileSyncOp& self = *part.owner;
+  part.result = result;
+  if (--self.left_ != 0) return;
+  FileSyncOutcome out;
+  out.sync_ns = MonotonicClock{}.now_ns() - self.begin_ns_;
+  for (std::size_t i = 0; i < self.count_ && out.error == 0; ++i) out.error = -self.parts_[i].result;
+  self.done_(self, out);  // may destroy self
+}
+
 Task<Result<FileSyncOutcome>> sync_file_data(Loop& loop, std::vector<int> fds) {
   if (loop.backend().syncs_files()) co_return co_await sync_in_kernel(loop, std::move(fds));
   co_return co_await sync_on_pool(std::move(fds));

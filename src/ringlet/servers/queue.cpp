@@ -454,12 +454,20 @@ Task<bool> QueueCore::durable(std::uint64_t seq) {
 Task<Result<bool>> QueueCore::sync_files(std::vector<int> fds) {
   const std::int64_t start = loop_->clock().now_ns();  // the clock itself: now_ns() is this phase's reading
   Result<FileSyncOutcome> synced = co_await sync_file_data(*loop_, std::move(fds));
-  ++fsyncs_;
-  fsync_latency_.record(loop_->clock().now_ns() - start);
-  if (!synced) co_return synced.error();
-  // The disk's own time, without the loop's turn: what decides whether syncs should overlap.
-  disk_sync_ns_avg_ += (synced->sync_ns - disk_sync_ns_avg_) / 8;  // a moving average over the last ~8 syncs
+  if (!synced) {
+    ++fsyncs_;
+    fsync_latency_.record(loop_->clock().now_ns() - start);
+    co_return synced.error();
+  }
+  count_sync(loop_->clock().now_ns() - start, synced->sync_ns);
   co_return synced->error == 0;
+}
+
+void QueueCore::count_sync(std::int64_t waited_ns, std::int64_t disk_ns) {
+  ++fsyncs_;
+  fsync_latency_.record(waited_ns);
+  // The disk's own time, without the loop's turn: what decides whether syncs should overlap.
+  disk_sync_ns_avg_ += (disk_ns - disk_sync_ns_avg_) / 8;  // a moving average over the last ~8 syncs
 }
 
 // How many syncs may run at once with --fsync always: one while syncs are fast, two once they are slow.
@@ -539,31 +547,64 @@ void QueueCore::commit_pending() {
   Result<std::vector<int>> fds = binlog_->write_pending(loop_->now_ns(), wall_now_ns());
   in_flight_.push_back({batch, !fds.ok(), false});
   if (fds.ok()) {
-    loop_->spawn(sync_batch(shared_from_this(), batch, std::move(*fds)));
+    start_sync(batch, std::move(*fds));
   } else {
     commit_at_this_turn_end();  // the failed batch's replies (INTERNAL_ERROR) go at the end of this turn
   }
 }
 
-// One sync of a written batch (--fsync always), as a task of its own so that two can run at once: marks its entry
-// done and releases the replies of every finished batch at the front at once (they resume next turn). The records
-// appended meanwhile are written and synced at the end of this turn, with those the rest of the turn appends: one
-// batch per turn, not one more for the records that happened to come before the sync finished.
+// The sync of a written batch (--fsync always), started in the turn-end hook that wrote it. On io_uring a
+// FileSyncOp: its fdatasync goes to the kernel in this turn's phase-7 submit, and its end, in the reaping phase of the
+// turn that sees it, releases the replies, which resume in that turn's phase 4. A task (sync_batch) would start in the
+// next turn's phase 4, after every connection woken meanwhile, and the replies its end released would wait one turn
+// more; the busier the loop, the longer those turns, against a sync of 100-200 us on a fast disk (docs/design/queue.md,
+// "A sync without a turn at either end"). epoll has no asynchronous file sync: a task hands the sync to the pool.
+struct QueueCore::BatchSync : FileSyncOp {
+  BatchSync(Loop& loop, std::shared_ptr<QueueCore> c, std::uint64_t b) noexcept
+      : FileSyncOp(loop, &QueueCore::batch_synced), core(std::move(c)), batch(b), started_ns(loop.clock().now_ns()) {}
+  std::shared_ptr<QueueCore> core;  // alive until the sync ends, even when the server stopped meanwhile
+  std::uint64_t batch;
+  std::int64_t started_ns;
+};
+
+void QueueCore::start_sync(std::uint64_t batch, std::vector<int> fds) {
+  if (!loop_->backend().syncs_files()) {
+    loop_->spawn(sync_batch(shared_from_this(), batch, std::move(fds)));
+    return;
+  }
+  auto* op = new BatchSync(*loop_, shared_from_this(), batch);
+  op->start(fds);  // freed by batch_synced
+}
+
+void QueueCore::batch_synced(FileSyncOp& base, FileSyncOutcome outcome) noexcept {
+  std::unique_ptr<BatchSync> op(static_cast<BatchSync*>(&base));
+  std::shared_ptr<QueueCore> core = std::move(op->core);  // let go after the op: it may be the last owner
+  core->count_sync(core->loop_->clock().now_ns() - op->started_ns, outcome.sync_ns);
+  core->sync_ended(op->batch, outcome.error == 0);
+}
+
+// One sync of a written batch on the blocking pool (epoll), as a task of its own so that two can run at once.
 Task<void> QueueCore::sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds) {
   QueueCore* core = self.get();
   Result<bool> synced = co_await core->sync_files(std::move(fds));
   if (!synced) co_return;  // cancelled: the server is stopping, and the commit task's last sync covers the batch
-  const bool ok = *synced;
+  core->sync_ended(batch, *synced);
+}
+
+// Marks the batch's entry done and releases the replies of every finished batch at the front at once. The records
+// appended meanwhile are written and synced at the end of this turn, with those the rest of the turn appends: one
+// batch per turn, not one more for the records that happened to come before the sync finished.
+void QueueCore::sync_ended(std::uint64_t batch, bool ok) {
   if (!ok) log_error("queue: binlog: fdatasync failed");
-  for (InFlight& f : core->in_flight_) {
+  for (InFlight& f : in_flight_) {
     if (f.batch == batch) {
       f.done = true;
       f.ok = ok;
     }
   }
-  if (core->stopping_) co_return;
-  core->release_synced();
-  if (core->binlog_->has_pending()) core->commit_at_this_turn_end();
+  if (stopping_) return;  // the commit task's last sync covers the batch and releases every reply
+  release_synced();
+  if (binlog_->has_pending()) commit_at_this_turn_end();
 }
 
 void QueueCore::release_waiters(std::uint64_t batch, bool ok) {

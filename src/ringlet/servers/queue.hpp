@@ -28,6 +28,7 @@
 #include "ringlet/proto/beanstalk/request_parser.hpp"
 #include "ringlet/queue/binlog.hpp"
 #include "ringlet/queue/state.hpp"
+#include "ringlet/runtime/file_sync.hpp"
 #include "ringlet/runtime/sync.hpp"
 #include "ringlet/runtime/task.hpp"
 
@@ -156,12 +157,17 @@ class QueueCore final : public queue::WaitListener, public std::enable_shared_fr
   void release_synced();  // the replies of the finished syncs at the front of in_flight_, in batch order
   void remove_compacted(std::uint64_t synced);  // Binlog::remove_compacted, the descriptors closed on the pool
   std::size_t syncs_in_flight_limit() const noexcept;
+  void start_sync(std::uint64_t batch, std::vector<int> fds);
   static Task<void> sync_batch(std::shared_ptr<QueueCore> self, std::uint64_t batch, std::vector<int> fds);
+  struct BatchSync;
+  static void batch_synced(FileSyncOp& op, FileSyncOutcome outcome) noexcept;
+  void sync_ended(std::uint64_t batch, bool ok);  // a batch's sync finished: its replies go once the earlier ones did
   // Every reply waiting for a record up to `batch` goes out (INTERNAL_ERROR when !ok).
   void release_waiters(std::uint64_t batch, bool ok);
   // fdatasync of `fds` (runtime/file_sync.hpp: on the ring with io_uring, on the blocking pool with epoll), counted
   // and timed for the metrics.
   Task<Result<bool>> sync_files(std::vector<int> fds);
+  void count_sync(std::int64_t waited_ns, std::int64_t disk_ns);  // the metrics and the overlap switch, per sync
 
   struct Timer : TimerNode {
     QueueCore* core;
