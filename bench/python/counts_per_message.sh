@@ -12,21 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ringlet_path=$1 size=${2:-1024} loop=${3:-ringlet} style=${4:-protocol} backend=${5:-uring}
-load=${ECHO_LOAD:-build/release/bench/loadgen/echo_load}
 events=task-clock,context-switches,sched:sched_wakeup,page-faults,io_uring:io_uring_cqring_wait,io_uring:io_uring_submit_req
 events+=,io_uring:io_uring_complete,io_uring:io_uring_poll_arm
 for call in io_uring_enter epoll_wait poll recvfrom read sendto sendmsg write brk; do events+=,syscalls:sys_enter_$call; done
-# Below the ephemeral port range: a port a client's TIME_WAIT socket holds would refuse the bind.
-port=$((20000 + RANDOM % 12000))
-out=$(mktemp -d)
-taskset -c 1 /usr/bin/python3 bench/python/echo_server.py --loop "$loop" --style "$style" --backend "$backend" \
-  --port "$port" --ringlet-path "$ringlet_path" >/dev/null 2>"$out/server.err" &
-server=$!
-trap 'kill -KILL $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$out"' EXIT
-for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-run_load() {
-  taskset -c 0 "$load" --port "$port" --connections 10 --depth 1 --size "$size" --duration "$1" --warmup 0 --json
-}
+source bench/python/echo_under_load.sh
+start_echo_server
 run_load 1 >/dev/null
 run_load 3 >"$out/load.json" &
 client=$!

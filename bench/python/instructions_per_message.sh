@@ -10,19 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ringlet_path=$1 size=${2:-1024} backend=${3:-uring} style=${4:-protocol} loop=${5:-ringlet}
-load=${ECHO_LOAD:-build/release/bench/loadgen/echo_load}
-# Below the ephemeral port range: a port a client's TIME_WAIT socket holds would refuse the bind.
-port=$((20000 + RANDOM % 12000))
-out=$(mktemp -d)
-taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" /usr/bin/python3 bench/python/echo_server.py \
-  --loop "$loop" --style "$style" --backend "$backend" --port "$port" --ringlet-path "$ringlet_path" \
-  >/dev/null 2>"$out/server.err" &
-server=$!
-trap 'kill -KILL $server 2>/dev/null; rm -rf "$out"' EXIT
-for _ in $(seq 300); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
-run_load() {
-  taskset -c 0 "$load" --port "$port" --connections 10 --depth 1 --size "$size" --duration "$1" --warmup 0 --json
-}
+source bench/python/echo_under_load.sh
+start_echo_server valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p"
 run_load 2 >/dev/null
 callgrind_control -z "$server" >/dev/null 2>&1
 messages=$(run_load 5 | python3 -c 'import json, sys; print(json.load(sys.stdin)["messages"])')
