@@ -24,6 +24,7 @@ Loop::Loop(std::unique_ptr<Backend> backend, const Clock* clock)
       clock_(clock != nullptr ? clock : owned_clock_.get()),
       now_ns_(clock_->now_ns()),
       timers_(now_ns_) {
+  newest_.reserve(kSpawnedBudget);
   if (t_current != nullptr) fatal("a second Loop on one thread");
   t_current = this;
   // Non-blocking, so epoll's try-the-read-first sees EAGAIN; io_uring still parks the read (eventfd supports
@@ -195,11 +196,7 @@ void Loop::run_ready_tasks() {
     ready_.pop().resume();
     ++stats_.tasks_resumed;
   }
-  // New tasks, including those the tasks above just spawned (a connection accepted this turn starts this turn).
-  for (std::size_t i = 0; i < kSpawnedBudget && !spawned_.empty(); ++i) {
-    spawned_.pop().resume();
-    ++stats_.tasks_resumed;
-  }
+  start_spawned();
   for (std::size_t i = 0; i < heavy; ++i) {
     heavy_.pop().resume();
     ++stats_.tasks_resumed;
@@ -208,6 +205,29 @@ void Loop::run_ready_tasks() {
     yielded_.pop().resume();
     ++stats_.tasks_resumed;
   }
+}
+
+// New tasks, including those the tasks above just spawned (a connection accepted this turn starts this turn). More
+// than a turn's budget waiting: the oldest share, then the newest, in arrival order (kOldestShare says why); those
+// in between and those spawned meanwhile start next turn.
+void Loop::start_spawned() {
+  if (spawned_.size() <= kSpawnedBudget) {
+    for (std::size_t i = 0; i < kSpawnedBudget && !spawned_.empty(); ++i) {
+      spawned_.pop().resume();
+      ++stats_.tasks_resumed;
+    }
+    return;
+  }
+  for (std::size_t i = kOldestShare; i < kSpawnedBudget; ++i) newest_.push_back(spawned_.pop_newest());
+  for (std::size_t i = 0; i < kOldestShare; ++i) {
+    spawned_.pop().resume();
+    ++stats_.tasks_resumed;
+  }
+  for (auto it = newest_.rbegin(); it != newest_.rend(); ++it) {
+    it->resume();
+    ++stats_.tasks_resumed;
+  }
+  newest_.clear();
 }
 
 void Loop::run_turn_end() {

@@ -13,9 +13,9 @@
 //   3. take posted work     — re-arm the wake-up read; run the inbox (shard messages) and functions other threads
 //                             posted
 //   4. run ready tasks      — at most kReadyBudget woken tasks, then at most kSpawnedBudget new ones (spawned
-//                             before or during this phase), then at most kHeavyBudget woken by completions of
-//                             heavily served descriptors, then at most kYieldedBudget that yielded, then back
-//                             to the kernel (fairness for I/O and timers, and between busy connections)
+//                             before or during this phase; past it the oldest share and the newest), then at most
+//                             kHeavyBudget woken by completions of heavily served descriptors, then kYieldedBudget
+//                             that yielded, then back to the kernel (fairness for I/O, timers and busy connections)
 //   5. turn-end checks      — queues that kept receive buffers through the tasks' turn give them back (streams
 //                             copy loans from the shared receive ring out; docs/design/buffers.md)
 //   6. flush output         — each stream written to this turn starts one send of its whole output chain; each
@@ -109,6 +109,13 @@ class Loop {
   // a burst of a thousand accepts spawns a thousand connection tasks (and the proxy two relay directions each),
   // and at 256 a turn a connection accepted behind them waited 3-5 turns (25-135 ms) to start (#15).
   static constexpr std::size_t kSpawnedBudget = kReadyBudget;
+  // When more new tasks wait than one turn starts, the turn starts this many of the oldest, then the newest for the
+  // rest of kSpawnedBudget, each group in arrival order; those in between wait (adaptive LIFO, as release_held does
+  // for held submissions). During a burst of a thousand connections the new tasks are their set-up steps (the
+  // connection tasks, the relays' directions), and a client that came after them would start only once all of them
+  // had (#15). Nothing starves: the oldest share moves the queue's front every turn, so a task with p tasks ahead
+  // of it starts within p / kOldestShare turns, however many arrive after it.
+  static constexpr std::size_t kOldestShare = kSpawnedBudget / 8;
   // Tasks woken by completions of heavily served descriptors (those that moved Backend::kHeavyBytes in the current
   // service window: flooders, bulk transfers) resumed per iteration, after the woken light ones and the new ones
   // (only those queued when the phase began). A thousand flooders then cost a turn an eighth of their number, and a
@@ -237,6 +244,7 @@ class Loop {
   void submit_and_wait(bool may_block);
   void take_posted();
   void run_ready_tasks();
+  void start_spawned();
   void run_turn_end();
   void flush_output();
   void follow_up_submit();
@@ -251,6 +259,7 @@ class Loop {
   TimerWheel timers_;
   ReadyQueue ready_;
   ReadyQueue spawned_;  // root tasks not started yet (kSpawnedBudget)
+  std::vector<std::coroutine_handle<>> newest_;  // the newest of them, taken out to start in arrival order
   ReadyQueue heavy_;    // woken by completions of heavily served descriptors (kHeavyBudget)
   ReadyQueue yielded_;
   TaskRegistry registry_;

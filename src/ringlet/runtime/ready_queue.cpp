@@ -21,4 +21,8 @@ std::coroutine_handle<> ReadyQueue::pop() noexcept {
   return slots_[head_++ & (slots_.size() - 1)];
 }
 
+std::coroutine_handle<> ReadyQueue::pop_newest() noexcept {
+  return slots_[--tail_ & (slots_.size() - 1)];
+}
+
 }  // namespace ringlet

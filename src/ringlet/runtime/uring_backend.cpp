@@ -223,7 +223,7 @@ class UringBackend final : public Backend {
     if (op.state != Operation::State::pending) return;
     if (fault_cancel_loses_to_send_ && is_send_kind(op.kind)) return;
     if (remove_from(light_, op) || remove_from(heavy_, op) || remove_held(held_light_, op) ||
-        remove_held(held_heavy_, op)) {
+        remove_held(held_heavy_, op) || remove_held(held_fresh_, op)) {
       op.state = Operation::State::idle;
       --pending_;
       op.on_complete(op, -ECANCELED, 0);
@@ -244,22 +244,30 @@ class UringBackend final : public Backend {
 
   // Past kSubmitBudget queued SQEs, a new operation waits in the backend, not in the submission queue, where it
   // would be behind every SQE queued before it: a fresh connection's connect or read behind ~800 flooders' sends
-  // waited three or four entries (#15). Held operations of descriptors that moved little (Backend::kHeavyBytes) go
-  // into the queue before those of heavily served ones (release_held says in which order).
+  // waited three or four entries (#15). Held operations go in by how much their descriptor moved in the service
+  // window: almost nothing (under kFreshBytes: a new connection, a client that sends a request and waits), little
+  // (under Backend::kHeavyBytes), much (release_held says in which order).
   void hold(Operation& op) noexcept {
-    const bool heavy = op.io != nullptr && op.io->window_bytes >= kHeavyBytes;
-    (heavy ? held_heavy_ : held_light_).push_back(op);
+    const std::uint32_t moved = op.io != nullptr ? op.io->window_bytes : 0;
+    (moved >= kHeavyBytes ? held_heavy_ : moved >= kFreshBytes ? held_light_ : held_fresh_).push_back(op);
   }
 
+  // A descriptor that moved less than this in the window is fresh. Under a flood every connection that has begun
+  // relaying moved a first read (4 KiB or more) and queued new light operations every turn; newest first among
+  // those, a fresh connection's held read was the newest for one turn only and then waited three or four (#15).
+  static constexpr std::uint32_t kFreshBytes = 4 * 1024;
+
   // Tops the submission queue up to kSubmitBudget from the held operations before each entry: an eighth of the
-  // budget for the oldest heavy ones and an eighth for the oldest light ones (nobody is held forever), then light
-  // ones newest first, then heavy ones oldest first. Newest first, as for starved receives: when a thousand
-  // connections arrive at once their set-up operations are all light, and one that came after them would wait
-  // for every one (in the flood test, 5 turns from its accept to its connect, 120 ms).
+  // budget for the oldest of each class (nobody is held forever), then fresh ones newest first, light ones newest
+  // first, then heavy ones oldest first. Newest first, as for starved receives: when a thousand connections arrive
+  // at once their set-up operations are all fresh, and one that came after them would wait for every one (in the
+  // flood test, 5 turns from its accept to its connect, 120 ms).
   void release_held() noexcept {
-    if (held_light_.empty() && held_heavy_.empty()) return;
+    if (held_light_.empty() && held_heavy_.empty() && held_fresh_.empty()) return;
     release_from(held_heavy_, kSubmitBudget / 8, /*newest=*/false);
     release_from(held_light_, kSubmitBudget / 8, /*newest=*/false);
+    release_from(held_fresh_, kSubmitBudget / 8, /*newest=*/false);
+    release_from(held_fresh_, kSubmitBudget, /*newest=*/true);
     release_from(held_light_, kSubmitBudget, /*newest=*/true);
     release_from(held_heavy_, kSubmitBudget, /*newest=*/false);
   }
@@ -295,7 +303,8 @@ class UringBackend final : public Backend {
   int wait(std::int64_t timeout_ns) noexcept override {
     int delivered = serve_starved();
     if (delivered > 0) timeout_ns = 0;  // completions are waiting to be handled: do not sleep
-    if (!held_light_.empty() || !held_heavy_.empty()) timeout_ns = 0;  // held operations wait for the next entry
+    // Held operations wait for the next entry.
+    if (!held_light_.empty() || !held_heavy_.empty() || !held_fresh_.empty()) timeout_ns = 0;
     release_held();
     io_uring_cqe* cqe = nullptr;
     if (io_uring_sq_ready(&ring_) > kSubmitBudget) {
@@ -569,6 +578,7 @@ class UringBackend final : public Backend {
   ProvidedRing buffers_;
   OpWaitList held_light_;  // operations past the submission budget (hold), linked by wait_link (epoll's)
   OpWaitList held_heavy_;
+  OpWaitList held_fresh_;  // of descriptors that moved under kFreshBytes in the window
   std::vector<Operation*> light_;     // starved receives for serve_starved, in arrival order
   std::vector<Operation*> heavy_;
   std::vector<Operation*> serving_;   // the ones it is serving now

@@ -501,6 +501,48 @@ TEST_P(BackendContractTest, past_the_submission_budget_a_light_descriptors_op_is
   backend_->detach(heavy);
 }
 
+// Light operations keep coming (descriptors relaying their first reads, under kHeavyBytes), newer ones each wait,
+// and a fresh descriptor's op was held behind older light ones: it is handed over in the next entry, not after
+// every older light op has gone (newest first among light ones, it was the newest for one entry only).
+TEST_P(BackendContractTest, past_the_submission_budget_a_fresh_descriptors_op_goes_before_older_light_ones_issue_15) {
+  using namespace std::chrono_literals;
+  constexpr int kLightOps = 1200;  // before the fresh op: the budget's worth in the queue, the rest held
+  constexpr int kNewerPerWait = 800;  // more than two entries take: the held light ones grow every turn
+  IoHandle light;  // the same socket, as a descriptor that has moved a first read
+  light.fd = fds_[0];
+  light.window_bytes = 8 * 1024;
+  std::vector<std::unique_ptr<Counted>> polls;
+  int delivered = 0;
+  const auto submit_light = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      polls.push_back(std::make_unique<Counted>(light, OpKind::poll));
+      polls.back()->poll_events = POLLOUT;
+      if (backend_->submit(*polls.back())) ++delivered;
+    }
+  };
+  submit_light(kLightOps);
+  Counted fresh(io_, OpKind::poll);  // window_bytes 0: fresh
+  fresh.poll_events = POLLOUT;
+  const bool fresh_inline = backend_->submit(fresh);
+  if (fresh_inline) ++delivered;
+  int waits = 0;
+  while (!fresh_inline && fresh.completions == 0) {
+    ASSERT_LT(++waits, 100);
+    submit_light(kNewerPerWait);  // newer light ops, as every turn of a flood brings, and the turn's follow-up submit
+    backend_->flush();
+    delivered += backend_->wait(std::chrono::nanoseconds(10s).count());
+  }
+  if (GetParam() == BackendKind::uring) {
+    EXPECT_LE(waits, 2) << "the fresh op waited behind older light ones";
+  }
+  const int total = static_cast<int>(polls.size()) + 1;
+  while (delivered < total) {
+    ASSERT_LT(++waits, 200) << delivered << " delivered";
+    delivered += backend_->wait(std::chrono::nanoseconds(10s).count());
+  }
+  backend_->detach(light);
+}
+
 RINGLET_BOTH_BACKENDS(BackendContractTest);
 
 }  // namespace

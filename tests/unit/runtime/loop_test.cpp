@@ -195,6 +195,80 @@ TEST_P(LoopPhaseTest, one_turn_starts_at_most_the_spawned_budget_and_the_rest_st
   EXPECT_TRUE(loop().run_until_idle());
 }
 
+Task<void> record_id(std::vector<int>* started, int id) {
+  started->push_back(id);
+  co_return;
+}
+
+// What an acceptor does when a burst of connections arrives: woken once, it spawns one task per connection.
+Task<void> wait_then_spawn_ids(Loop* loop, Event* e, int first, int count, std::vector<int>* started) {
+  Status woken = co_await e->wait();
+  if (!woken) co_return;
+  for (int i = first; i < first + count; ++i) loop->spawn(record_id(started, i));
+}
+
+// A burst of new tasks larger than a turn's budget, and one that came last (a fresh client behind a thousand
+// connections' set-up): it starts in the first turn, and so does the oldest share; those in between wait.
+TEST_P(LoopPhaseTest, past_the_spawned_budget_the_newest_task_starts_first_turn_and_the_oldest_get_a_share_issue_15) {
+  constexpr int kBudget = static_cast<int>(Loop::kSpawnedBudget);
+  constexpr int kShare = static_cast<int>(Loop::kOldestShare);
+  constexpr int kTasks = kBudget + 300;
+  Event go;
+  std::vector<int> started;
+  loop().spawn(wait_then_spawn_ids(&loop(), &go, 0, kTasks, &started));
+  loop().run_once(false);
+  go.set();
+  loop().run_once(false);
+  ASSERT_EQ(started.size(), Loop::kSpawnedBudget);
+  std::vector<int> expected;
+  for (int i = 0; i < kShare; ++i) expected.push_back(i);                       // the oldest, in arrival order
+  for (int i = kTasks - (kBudget - kShare); i < kTasks; ++i) expected.push_back(i);  // the newest, in arrival order
+  EXPECT_EQ(started, expected) << "the last task spawned waited behind the whole burst";
+  EXPECT_EQ(started.back(), kTasks - 1);
+
+  started.clear();
+  loop().run_once(false);  // those in between, next turn
+  ASSERT_EQ(started.size(), 300u);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(started[static_cast<std::size_t>(i)], kShare + i);
+  EXPECT_TRUE(loop().run_until_idle());
+}
+
+// Bursts that never stop: each turn a new one as large as the budget arrives (spawned by a task that yields, so
+// they wait for the next turn's new-task part). The newest always go first, and still every task of an earlier burst
+// starts within (tasks ahead of it) / kOldestShare turns: nothing starves.
+Task<void> spawn_a_burst_every_turn(Loop* loop, int turns, int per_turn, std::vector<int>* started) {
+  for (int t = 1; t <= turns; ++t) {
+    Status s = co_await yield();
+    if (!s) co_return;
+    for (int i = 0; i < per_turn; ++i) loop->spawn(record_id(started, t * 100000 + i));
+  }
+}
+
+TEST_P(LoopPhaseTest, past_the_spawned_budget_the_oldest_still_start_within_a_bounded_number_of_turns_issue_15) {
+  constexpr int kFirst = static_cast<int>(Loop::kSpawnedBudget) * 2;  // the first burst: ids 0 .. kFirst-1
+  constexpr int kTurns = 40;
+  Event go;
+  std::vector<int> started;
+  loop().spawn(wait_then_spawn_ids(&loop(), &go, 0, kFirst, &started));
+  loop().spawn(spawn_a_burst_every_turn(&loop(), kTurns, static_cast<int>(Loop::kSpawnedBudget), &started));
+  loop().run_once(false);  // the first waits, the other yields
+  go.set();
+  const auto first_burst_started = [&] {
+    int n = 0;
+    for (int id : started) n += id < kFirst ? 1 : 0;
+    return n;
+  };
+  int turns = 0;
+  while (first_burst_started() < kFirst && turns < kTurns) {
+    loop().run_once(false);
+    ++turns;
+  }
+  EXPECT_EQ(first_burst_started(), kFirst) << "the first burst starved behind the newer ones";
+  EXPECT_LE(turns, kFirst / static_cast<int>(Loop::kOldestShare) + 1);
+  EXPECT_GT(started.back(), kFirst) << "the newer bursts did not go first";
+  EXPECT_TRUE(loop().run_until_idle());
+}
+
 Task<void> wait_then_spawn_record(Loop* loop, Event* e, std::vector<int>* order) {
   Status woken = co_await e->wait();
   if (!woken) co_return;
