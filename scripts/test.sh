@@ -54,8 +54,8 @@ asan_kill9_cycles=5
 #     builds), so a clone at a new path missed every sanitized object and rebuilt the ASan library and tests from
 #     scratch, CI's critical path. The cost: a sanitizer's stack trace may name the directory of the clone that
 #     filled the cache (the file and line are right);
-#   - the sloppiness lets ccache cache the precompiled header of the tests and the test files that use it (without
-#     it ccache refuses both, and every test file compiled on every run).
+#   - the sloppiness lets ccache cache what a precompiled header goes into; the tests build without theirs under
+#     ccache (tests/CMakeLists.txt says why), so their files are cached whole.
 # The integration test files still compile in a clone at a new path: they have the clone's absolute path in a define
 # (RINGLET_BINARY, tests/CMakeLists.txt). An environment's own CCACHE_* settings are kept.
 if [[ -z "${CMAKE_CXX_COMPILER_LAUNCHER:-}" ]] && command -v ccache >/dev/null; then
