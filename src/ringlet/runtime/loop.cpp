@@ -9,6 +9,12 @@
 namespace ringlet {
 namespace {
 thread_local Loop* t_current = nullptr;
+
+// Phase 4's one step, counted.
+void resume_task(std::coroutine_handle<> task, LoopStats& stats) {
+  task.resume();
+  ++stats.tasks_resumed;
+}
 }  // namespace
 
 Result<std::unique_ptr<Loop>> Loop::create(const LoopOptions& options) {
@@ -193,17 +199,14 @@ void Loop::run_ready_tasks() {
   // Heavy tasks queued before the phase began, after the light and the new ones.
   std::size_t heavy = std::min(heavy_.size(), kHeavyBudget);
   for (std::size_t i = 0; i < n; ++i) {
-    ready_.pop().resume();
-    ++stats_.tasks_resumed;
+    resume_task(ready_.pop(), stats_);
   }
   start_spawned();
   for (std::size_t i = 0; i < heavy; ++i) {
-    heavy_.pop().resume();
-    ++stats_.tasks_resumed;
+    resume_task(heavy_.pop(), stats_);
   }
   for (std::size_t i = 0; i < y; ++i) {
-    yielded_.pop().resume();
-    ++stats_.tasks_resumed;
+    resume_task(yielded_.pop(), stats_);
   }
 }
 
@@ -213,20 +216,15 @@ void Loop::run_ready_tasks() {
 void Loop::start_spawned() {
   if (spawned_.size() <= kSpawnedBudget) {
     for (std::size_t i = 0; i < kSpawnedBudget && !spawned_.empty(); ++i) {
-      spawned_.pop().resume();
-      ++stats_.tasks_resumed;
+      resume_task(spawned_.pop(), stats_);
     }
     return;
   }
   for (std::size_t i = kOldestShare; i < kSpawnedBudget; ++i) newest_.push_back(spawned_.pop_newest());
   for (std::size_t i = 0; i < kOldestShare; ++i) {
-    spawned_.pop().resume();
-    ++stats_.tasks_resumed;
+    resume_task(spawned_.pop(), stats_);
   }
-  for (auto it = newest_.rbegin(); it != newest_.rend(); ++it) {
-    it->resume();
-    ++stats_.tasks_resumed;
-  }
+  for (auto it = newest_.rbegin(); it != newest_.rend(); ++it) resume_task(*it, stats_);
   newest_.clear();
 }
 

@@ -252,6 +252,8 @@ class UringBackend final : public Backend {
     (moved >= kHeavyBytes ? held_heavy_ : moved >= kFreshBytes ? held_light_ : held_fresh_).push_back(op);
   }
 
+  bool has_held() const noexcept { return !held_fresh_.empty() || !held_light_.empty() || !held_heavy_.empty(); }
+
   // A descriptor that moved less than this in the window is fresh. Under a flood every connection that has begun
   // relaying moved a first read (4 KiB or more) and queued new light operations every turn; newest first among
   // those, a fresh connection's held read was the newest for one turn only and then waited three or four (#15).
@@ -263,7 +265,7 @@ class UringBackend final : public Backend {
   // at once their set-up operations are all fresh, and one that came after them would wait for every one (in the
   // flood test, 5 turns from its accept to its connect, 120 ms).
   void release_held() noexcept {
-    if (held_light_.empty() && held_heavy_.empty() && held_fresh_.empty()) return;
+    if (!has_held()) return;
     release_from(held_heavy_, kSubmitBudget / 8, /*newest=*/false);
     release_from(held_light_, kSubmitBudget / 8, /*newest=*/false);
     release_from(held_fresh_, kSubmitBudget / 8, /*newest=*/false);
@@ -303,8 +305,7 @@ class UringBackend final : public Backend {
   int wait(std::int64_t timeout_ns) noexcept override {
     int delivered = serve_starved();
     if (delivered > 0) timeout_ns = 0;  // completions are waiting to be handled: do not sleep
-    // Held operations wait for the next entry.
-    if (!held_light_.empty() || !held_heavy_.empty() || !held_fresh_.empty()) timeout_ns = 0;
+    if (has_held()) timeout_ns = 0;  // held operations wait for the next entry
     release_held();
     io_uring_cqe* cqe = nullptr;
     if (io_uring_sq_ready(&ring_) > kSubmitBudget) {
