@@ -527,7 +527,8 @@ TEST_P(BackendContractTest, past_the_submission_budget_a_fresh_descriptors_op_go
   int waits = 0;
   while (!fresh_inline && fresh.completions == 0) {
     ASSERT_LT(++waits, 100);
-    delivered += submit_polls(*backend_, light, kNewerPerWait, polls);  // newer light ops, as every turn of a flood brings, and the turn's follow-up submit
+    // Newer light ops, as every turn of a flood brings, and the turn's follow-up submit.
+    delivered += submit_polls(*backend_, light, kNewerPerWait, polls);
     backend_->flush();
     delivered += backend_->wait(std::chrono::nanoseconds(10s).count());
   }
