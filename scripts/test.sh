@@ -146,6 +146,37 @@ build_stage() {
   fi
 }
 
+# After a failing ctest run, each failed test's failure again (its first failure message and what follows, up to 40
+# lines, for at most three tests): ctest prints a failed test's output in the middle of the log, among the others,
+# and a CI page that keeps only the log's tail would show just the names.
+show_failures() {
+  local log="$1/Testing/Temporary/LastTest.log"
+  [[ -f "$log" ]] || return 0
+  echo "=== the failures again (from $log)"
+  awk '/^[0-9]+\/[0-9]+ Testing: /{n=0; failed=0; name=$0}
+       {block[n++]=$0}
+       /^Test Failed/{failed=1}
+       /" time elapsed: /{
+         if (failed && shown < 3) {
+           shown++; print "--- " name; start=0
+           for (i=0;i<n;i++) if (block[i] ~ /Failure|FAILED|ERROR|Sanitizer|runtime error|Assertion|terminate/) {start=i; break}
+           for (i=start;i<n && i<start+40;i++) print block[i]
+         }
+         n=0; failed=0
+       }' "$log"
+}
+
+# ctest in build directory $1 with the rest as its arguments; on failure the failures again, then the exit.
+run_ctest() {
+  local dir=$1 rc=0
+  shift
+  ctest "$@" || rc=$?
+  if ((rc != 0)); then
+    show_failures "$dir"
+    exit "$rc"
+  fi
+}
+
 # Each stage's wall time (and the release build's share) is printed as it ends and again at the end, so a slow CI
 # run says where the time went.
 stage_times=()
@@ -162,7 +193,7 @@ for stage in $stages; do
         prebuild &
         prebuild_pid=$!
       fi
-      ctest --preset release -j"$test_jobs" -LE stress  # includes python_pytest_*: the binding on Debian's python3
+      run_ctest build/release --preset release -j"$test_jobs" -LE stress  # includes python_pytest_*: the binding on Debian's python3
       python3 -m unittest discover -s bench/compare_lib -t bench -q  # the benchmark harness's own tests
       bash scripts/test-python-versions.sh  # the binding on python3.12/3.13 when present
       ;;
@@ -171,13 +202,13 @@ for stage in $stages; do
       echo "=== release integration tests, each repeated until it fails (up to ${repeat} times)"
       cmake --preset release >/dev/null
       cmake --build --preset release -j"$jobs"
-      ctest --preset release -j"$jobs" -L "integration|stress" --repeat until-fail:"$repeat"
+      run_ctest build/release --preset release -j"$jobs" -L "integration|stress" --repeat until-fail:"$repeat"
       ;;
     asan)
       echo "=== asan-ubsan build and tests"
       build_stage asan
       # Tests of executables left out of this build show up as *_NOT_BUILT: not failures.
-      RINGLET_KILL9_CYCLES=$asan_kill9_cycles ctest --preset asan-ubsan -j"$test_jobs" -LE stress \
+      RINGLET_KILL9_CYCLES=$asan_kill9_cycles run_ctest build/asan-ubsan --preset asan-ubsan -j"$test_jobs" -LE stress \
         -E "_NOT_BUILT|$asan_skip_tests"
       ;;
     tsan)
@@ -186,8 +217,8 @@ for stage in $stages; do
       # MetricsEndpointTest).
       echo "=== threadsanitizer build and cross-shard tests"
       build_stage tsan
-      (cd build/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-        ctest -j"$jobs" --output-on-failure -R "ShardTest|ShardSetTest|ShardedServerTest|CacheShardsTest|MetricsEndpointTest")
+      TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_ctest build/tsan --test-dir build/tsan -j"$jobs" \
+        --output-on-failure -R "ShardTest|ShardSetTest|ShardedServerTest|CacheShardsTest|MetricsEndpointTest"
       ;;
     fuzz)
       echo "=== fuzz targets (clang, libFuzzer, ${fuzz_seconds}s each, ${jobs} at a time)"

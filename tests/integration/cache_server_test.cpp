@@ -485,8 +485,10 @@ TEST_P(CacheServerTest, ringlet_bench_memcache_verifies_every_reply_against_two_
     args.insert(args.end(), mode.begin(), mode.end());
     args.push_back("127.0.0.1:" + std::to_string(s.port));
     echo::Finished f = echo::run_ringlet(args, 20s);
-    ASSERT_TRUE(f.status && f.status->success()) << f.err;
-    EXPECT_NE(f.out.find("\"errors\":0,"), std::string::npos) << f.out;
+    // On a failure, the server's log too: a crash or a sanitizer's report shows there, not in the client's.
+    ASSERT_TRUE(f.status && f.status->success()) << f.err << "\nthe server's log:\n" << s.process.stderr_text();
+    EXPECT_NE(f.out.find("\"errors\":0,"), std::string::npos)
+        << f.out << "\n" << f.err << "\nthe server's log:\n" << s.process.stderr_text();
     EXPECT_NE(f.out.find("\"requests\":"), std::string::npos) << f.out;
   }
 }
