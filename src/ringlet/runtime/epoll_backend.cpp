@@ -214,7 +214,7 @@ class EpollBackend final : public Backend {
   // next one, does not wait behind the flooders' backlog. Bounded, because a flood's first wait finds a thousand
   // connections light (armed, nothing read yet), as do cache and queue flooders that read short every time: without
   // the bound one wait took in a read from each (672 of them, 5 MB of pipelined gets) and the cache's fresh client
-  // waited 240-520 ms during the flood (StalledClientsTest, #15).
+  // waited 240-630 ms during the flood (StalledClientsTest, #15).
   static constexpr std::uint8_t kLight = 1;
 
   // A recv on a stream socket that the last recv left empty, with no input edge since (IoHandle::input_drained): the
