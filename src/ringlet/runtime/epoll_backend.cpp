@@ -115,7 +115,11 @@ class EpollBackend final : public Backend {
       n = 0;
     }
     int delivered = 0;
-    for (int i = 0; i < n; ++i) {
+    // Newest edge first: the kernel's ready list is FIFO, so a new connection's edge comes after every busy
+    // socket's, and light receivers (a new connection's request) read past the budget from the light budget in
+    // this order; oldest first, a fresh client that arrived behind a burst of light ones found it spent (#15).
+    // What the budget stops goes to the backlog, served oldest first.
+    for (int i = n - 1; i >= 0; --i) {
       std::uint64_t t = events_[i].data.u64;
       auto* io = token::pointer_of<IoHandle>(t);
       std::uint32_t ev = events_[i].events;

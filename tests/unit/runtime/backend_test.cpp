@@ -459,6 +459,55 @@ TEST_P(BackendContractTest, past_the_intake_budget_light_receivers_read_from_a_b
   for (auto& r : receives) r->release();
 }
 
+// The light budget goes to the newest edges first: epoll's ready list is FIFO, so a client that sent its request
+// after a burst of light receivers (a flood's first reads, the proxy's relays being set up) comes last in the wait's
+// events, and read in arrival order it found the light budget spent and waited on the backlog behind all of them
+// (#15). Budget here as above: eight 8-byte reads in one wait, and the last socket written is one of them. On
+// io_uring the ring's buffers go to the first receives the kernel completes (the ring bounds the wait, and plain
+// reads of starved light receivers go newest first); there only the delivery is checked.
+TEST_P(BackendContractTest, past_the_intake_budget_the_newest_light_receiver_reads_in_the_first_wait_issue_15) {
+  BackendOptions tiny = small_ring(GetParam(), 2);
+  tiny.provided_buffer_size = 16;
+  auto created = create_backend(tiny);
+  ASSERT_TRUE(static_cast<bool>(created));
+  Backend& backend = *created->backend;
+  constexpr std::size_t kLight = 40;
+  Pairs pairs(backend, kLight);
+  std::vector<std::unique_ptr<HoldingReceiver>> receives;
+  for (auto& io : pairs.ios) {
+    receives.push_back(std::make_unique<HoldingReceiver>(*io));
+    ASSERT_FALSE(backend.submit(*receives.back()));
+  }
+  backend.wait(0);  // armed, nothing to read; on epoll the sockets join the set
+  for (auto& p : pairs.fds) ASSERT_EQ(::write(p[1], "01234567", 8), 8);  // the last one written is the newest
+  backend.wait(0);
+  if (GetParam() == BackendKind::epoll) {
+    EXPECT_EQ(receives.back()->bytes, 8u) << "the newest light receiver waited behind the older ones";
+    EXPECT_EQ(receives.front()->bytes, 0u) << "the oldest light receiver read before the newest";
+  }
+  for (int i = 0; i < 1000; ++i) {
+    std::size_t done = 0;
+    for (auto& r : receives) {
+      r->release();
+      if (r->ended && r->state == Operation::State::idle && r->bytes < 8) {
+        r->ended = false;  // io_uring: a receive that ended (a plain read) is re-armed by its owner
+        EXPECT_FALSE(backend.submit(*r));
+      }
+      done += r->bytes == 8 ? 1 : 0;
+    }
+    if (done == kLight) break;
+    backend.wait(0);
+  }
+  for (auto& r : receives) EXPECT_EQ(r->bytes, 8u) << "a receive on the backlog never got its bytes";
+  for (auto& r : receives) {
+    r->release();
+    backend.cancel(*r);
+  }
+  for (int i = 0; i < 100 && backend.pending() != 0; ++i) backend.wait(0);
+  EXPECT_EQ(backend.pending(), 0u);
+  for (auto& r : receives) r->release();
+}
+
 // A recv on a stream socket that a short recv left empty (IoHandle::input_drained) parks on epoll without trying
 // its syscall: a request/response relay saves the EAGAIN read per message. Bytes that arrive meanwhile raise an edge
 // the next wait sees, and the end of input still ends a recv. io_uring has no such shortcut; the bytes and the end
