@@ -285,6 +285,48 @@ BackendOptions small_ring(BackendKind kind, std::uint32_t buffers) {
   return options;
 }
 
+// Two 16-byte buffers: a wait's intake budget of 32 bytes, a few short reads' worth.
+BackendOptions tiny_ring(BackendKind kind) {
+  BackendOptions options = small_ring(kind, 2);
+  options.provided_buffer_size = 16;
+  return options;
+}
+
+// One receiver per pair, armed on `backend`.
+void arm_receivers(Backend& backend, Pairs& pairs, std::vector<std::unique_ptr<HoldingReceiver>>& receives) {
+  for (auto& io : pairs.ios) {
+    receives.push_back(std::make_unique<HoldingReceiver>(*io));
+    ASSERT_FALSE(backend.submit(*receives.back()));
+  }
+}
+
+// Waits (bounded) until every receiver got `bytes`, re-arming those that ended (io_uring: a receive that ended with
+// a plain read is re-armed by its owner), then cancels them all and checks that none is left pending.
+void expect_every_receiver_gets(Backend& backend, std::vector<std::unique_ptr<HoldingReceiver>>& receives,
+                                std::size_t bytes) {
+  for (int i = 0; i < 1000; ++i) {
+    std::size_t done = 0;
+    for (auto& r : receives) {
+      r->release();
+      if (r->ended && r->state == Operation::State::idle && r->bytes < bytes) {
+        r->ended = false;
+        EXPECT_FALSE(backend.submit(*r));
+      }
+      done += r->bytes == bytes ? 1 : 0;
+    }
+    if (done == receives.size()) break;
+    backend.wait(0);
+  }
+  for (auto& r : receives) EXPECT_EQ(r->bytes, bytes) << "a receive on the backlog never got its bytes";
+  for (auto& r : receives) {
+    r->release();
+    backend.cancel(*r);
+  }
+  for (int i = 0; i < 100 && backend.pending() != 0; ++i) backend.wait(0);
+  EXPECT_EQ(backend.pending(), 0u);
+  for (auto& r : receives) r->release();
+}
+
 TEST_P(BackendContractTest, a_receive_gets_its_bytes_while_other_receives_hold_every_ring_buffer) {
   auto created = create_backend(small_ring(GetParam(), 2));
   ASSERT_TRUE(static_cast<bool>(created));
@@ -350,9 +392,7 @@ TEST_P(BackendContractTest, one_wait_delivers_every_receive_whose_bytes_arrived_
 // request) is read in the same wait: during a flood of a thousand relayed connections each wait had read every
 // flooder's edge, and a fresh client's edge sat behind all of them (#15). io_uring reads them all in one wait.
 TEST_P(BackendContractTest, past_the_intake_budget_a_heavy_plain_recv_waits_but_a_fresh_one_is_read_in_the_same_wait) {
-  BackendOptions tiny = small_ring(GetParam(), 2);
-  tiny.provided_buffer_size = 16;
-  auto created = create_backend(tiny);
+  auto created = create_backend(tiny_ring(GetParam()));
   ASSERT_TRUE(static_cast<bool>(created));
   Backend& backend = *created->backend;
   auto settle = [&](auto done) {
@@ -414,18 +454,13 @@ TEST_P(BackendContractTest, past_the_intake_budget_a_heavy_plain_recv_waits_but_
 // io_uring's ring bounds a wait by itself (a ring's worth, then plain reads light ones newest first); there only the
 // delivery is checked.
 TEST_P(BackendContractTest, past_the_intake_budget_light_receivers_read_from_a_bounded_second_budget_issue_15) {
-  BackendOptions tiny = small_ring(GetParam(), 2);
-  tiny.provided_buffer_size = 16;
-  auto created = create_backend(tiny);
+  auto created = create_backend(tiny_ring(GetParam()));
   ASSERT_TRUE(static_cast<bool>(created));
   Backend& backend = *created->backend;
   constexpr std::size_t kLight = 40;
   Pairs pairs(backend, kLight);
   std::vector<std::unique_ptr<HoldingReceiver>> receives;
-  for (auto& io : pairs.ios) {
-    receives.push_back(std::make_unique<HoldingReceiver>(*io));
-    ASSERT_FALSE(backend.submit(*receives.back()));
-  }
+  ASSERT_NO_FATAL_FAILURE(arm_receivers(backend, pairs, receives));
   backend.wait(0);  // armed, nothing to read; on epoll the sockets join the set
   for (auto& r : receives) ASSERT_EQ(r->bytes, 0u);
 
@@ -436,27 +471,7 @@ TEST_P(BackendContractTest, past_the_intake_budget_light_receivers_read_from_a_b
   if (GetParam() == BackendKind::epoll) {
     EXPECT_EQ(read_in_one_wait, 8u) << "light receivers past the budget were not bounded by the second budget";
   }
-  for (int i = 0; i < 1000; ++i) {
-    std::size_t done = 0;
-    for (auto& r : receives) {
-      r->release();
-      if (r->ended && r->state == Operation::State::idle && r->bytes < 8) {
-        r->ended = false;  // io_uring: a receive that ended (a plain read) is re-armed by its owner
-        EXPECT_FALSE(backend.submit(*r));
-      }
-      done += r->bytes == 8 ? 1 : 0;
-    }
-    if (done == kLight) break;
-    backend.wait(0);
-  }
-  for (auto& r : receives) EXPECT_EQ(r->bytes, 8u) << "a receive on the backlog never got its bytes";
-  for (auto& r : receives) {
-    r->release();
-    backend.cancel(*r);
-  }
-  for (int i = 0; i < 100 && backend.pending() != 0; ++i) backend.wait(0);
-  EXPECT_EQ(backend.pending(), 0u);
-  for (auto& r : receives) r->release();
+  expect_every_receiver_gets(backend, receives, 8);
 }
 
 // The light budget goes to the newest edges first: epoll's ready list is FIFO, so a client that sent its request
@@ -466,18 +481,13 @@ TEST_P(BackendContractTest, past_the_intake_budget_light_receivers_read_from_a_b
 // io_uring the ring's buffers go to the first receives the kernel completes (the ring bounds the wait, and plain
 // reads of starved light receivers go newest first); there only the delivery is checked.
 TEST_P(BackendContractTest, past_the_intake_budget_the_newest_light_receiver_reads_in_the_first_wait_issue_15) {
-  BackendOptions tiny = small_ring(GetParam(), 2);
-  tiny.provided_buffer_size = 16;
-  auto created = create_backend(tiny);
+  auto created = create_backend(tiny_ring(GetParam()));
   ASSERT_TRUE(static_cast<bool>(created));
   Backend& backend = *created->backend;
   constexpr std::size_t kLight = 40;
   Pairs pairs(backend, kLight);
   std::vector<std::unique_ptr<HoldingReceiver>> receives;
-  for (auto& io : pairs.ios) {
-    receives.push_back(std::make_unique<HoldingReceiver>(*io));
-    ASSERT_FALSE(backend.submit(*receives.back()));
-  }
+  ASSERT_NO_FATAL_FAILURE(arm_receivers(backend, pairs, receives));
   backend.wait(0);  // armed, nothing to read; on epoll the sockets join the set
   for (auto& p : pairs.fds) ASSERT_EQ(::write(p[1], "01234567", 8), 8);  // the last one written is the newest
   backend.wait(0);
@@ -485,27 +495,7 @@ TEST_P(BackendContractTest, past_the_intake_budget_the_newest_light_receiver_rea
     EXPECT_EQ(receives.back()->bytes, 8u) << "the newest light receiver waited behind the older ones";
     EXPECT_EQ(receives.front()->bytes, 0u) << "the oldest light receiver read before the newest";
   }
-  for (int i = 0; i < 1000; ++i) {
-    std::size_t done = 0;
-    for (auto& r : receives) {
-      r->release();
-      if (r->ended && r->state == Operation::State::idle && r->bytes < 8) {
-        r->ended = false;  // io_uring: a receive that ended (a plain read) is re-armed by its owner
-        EXPECT_FALSE(backend.submit(*r));
-      }
-      done += r->bytes == 8 ? 1 : 0;
-    }
-    if (done == kLight) break;
-    backend.wait(0);
-  }
-  for (auto& r : receives) EXPECT_EQ(r->bytes, 8u) << "a receive on the backlog never got its bytes";
-  for (auto& r : receives) {
-    r->release();
-    backend.cancel(*r);
-  }
-  for (int i = 0; i < 100 && backend.pending() != 0; ++i) backend.wait(0);
-  EXPECT_EQ(backend.pending(), 0u);
-  for (auto& r : receives) r->release();
+  expect_every_receiver_gets(backend, receives, 8);
 }
 
 // A recv on a stream socket that a short recv left empty (IoHandle::input_drained) parks on epoll without trying
