@@ -566,7 +566,9 @@ TEST_P(BackendContractTest, one_wait_hands_over_at_most_a_budget_of_submissions_
     delivered += n;
   }
   for (int i = 0; i < kOps; ++i) EXPECT_EQ(polls[i]->completions + (inline_done[i] ? 1 : 0), 1) << "op " << i;
-  if (GetParam() == BackendKind::uring) EXPECT_GE(waits, 3);
+  if (GetParam() == BackendKind::uring) {
+    EXPECT_GE(waits, 3);
+  }
 }
 
 // Operations past the submission budget wait in the backend, and those of descriptors that moved little go to the
@@ -598,7 +600,9 @@ TEST_P(BackendContractTest, past_the_submission_budget_a_light_descriptors_op_is
   }
   int heavy_done = 0;
   for (auto& p : polls) heavy_done += p->completions;
-  if (GetParam() == BackendKind::uring) EXPECT_EQ(heavy_done, kHeavyOps);
+  if (GetParam() == BackendKind::uring) {
+    EXPECT_EQ(heavy_done, kHeavyOps);
+  }
   backend_->detach(heavy);
 }
 
